@@ -1,0 +1,117 @@
+"""The run directory and its log files, each written atomically and validated against its schema.
+
+A run directory always says what happened to its run: ``status.json`` is written first
+(``running``) and rewritten at the end (``done``, ``failed`` or ``interrupted`` with the error), and
+whatever was measured before a failure is still written out.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import UsageError
+from .schemas import validate
+
+MLLOG = ":::MLLOG "
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over ``path``."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
+
+
+class DetailLog:
+    """Events as ``:::MLLOG {json}`` lines (LoadGen's detail-log form), kept in memory during the
+    run so that logging never touches the disk while queries are timed."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter_ns()
+        self.events: list[dict[str, Any]] = []
+
+    def event(self, key: str, value: Any, error: bool = False, warning: bool = False) -> None:
+        self.events.append({
+            "key": key, "value": value,
+            "time_ms": round((time.perf_counter_ns() - self.start) / 1e6, 6),
+            "namespace": "tinyharness", "event_type": "POINT_IN_TIME",
+            "metadata": {"is_error": error, "is_warning": warning, "pid": os.getpid()},
+        })
+
+    def render(self) -> str:
+        return "".join(MLLOG + json.dumps(e, sort_keys=False) + "\n" for e in self.events)
+
+
+class RunDirectory:
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.files: list[str] = []
+
+    @classmethod
+    def create(cls, root: Path, benchmark: str, sut: str, scenario: str) -> "RunDirectory":
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}_{_slug(benchmark)}_{_slug(sut)}_{_slug(scenario)}"
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            for attempt in range(1000):
+                path = root / (base if attempt == 0 else f"{base}-{attempt}")
+                try:
+                    path.mkdir()
+                    return cls(path)
+                except FileExistsError:
+                    continue
+        except OSError as exc:
+            raise UsageError(f"cannot create a run directory under {root}: {exc.strerror}; "
+                             "choose another --output") from None
+        raise UsageError(f"too many run directories named {base}* under {root}")
+
+    def write_json(self, name: str, document: Any, schema: str | None) -> None:
+        if schema is not None:
+            validate(document, schema, where=f"{self.path.name}/{name}", user_input=False)
+        self.write_bytes(name, (json.dumps(document, indent=1, allow_nan=False) + "\n").encode())
+
+    def write_text(self, name: str, text: str) -> None:
+        self.write_bytes(name, text.encode())
+
+    def write_npy(self, name: str, array: np.ndarray) -> None:
+        buffer = io.BytesIO()
+        np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+        self.write_bytes(name, buffer.getvalue())
+
+    def write_bytes(self, name: str, data: bytes) -> None:
+        atomic_write(self.path / name, data)
+        if name not in self.files:
+            self.files.append(name)
+
+    def write_detail(self, detail: DetailLog) -> None:
+        for event in detail.events:
+            validate(event, "detail_line", where=f"{self.path.name}/detail.txt", user_input=False)
+        self.write_text("detail.txt", detail.render())
+
+    def set_status(self, state: str, error: str | None = None) -> None:
+        self.write_json("status.json", {
+            "state": state, "error": error,
+            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "files": sorted(f for f in self.files if f != "status.json"),
+        }, "status")

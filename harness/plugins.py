@@ -1,0 +1,90 @@
+"""Plugin loading: entry points in the group ``tinyharness``, collected through pluggy.
+
+``TINYHARNESS_PLUGINS`` (comma-separated entry-point names) restricts which plugins load; set it to
+the built-ins (e.g. ``null,onnxruntime-cpu``) to get past a broken third-party plugin. A plugin that
+fails to import is skipped with a warning instead of taking the whole tool down.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from functools import lru_cache
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from .errors import UsageError
+from .sut import SUT
+
+GROUP = "tinyharness"
+ENV_ALLOW = "TINYHARNESS_PLUGINS"
+
+
+def _allowed() -> set[str] | None:
+    value = os.environ.get(ENV_ALLOW)
+    if value is None:
+        return None
+    return {name.strip() for name in value.split(",") if name.strip()}
+
+
+class Registry:
+    """The SUT classes registered by all loaded plugins, by name."""
+
+    def __init__(self) -> None:
+        self.pm = pluggy.PluginManager(GROUP)
+        self.pm.add_hookspecs(hookspecs)
+        self.suts: dict[str, type[SUT]] = {}
+        self.origin: dict[str, str] = {}
+        self.warnings: list[str] = []
+
+    def load_entry_points(self) -> None:
+        allowed = _allowed()
+        for ep in sorted(metadata.entry_points(group=GROUP), key=lambda e: e.name):
+            if allowed is not None and ep.name not in allowed:
+                continue
+            if self.pm.get_plugin(ep.name) is not None:
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:  # a broken plugin must not break the tool
+                self.warnings.append(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}; "
+                                     f"set {ENV_ALLOW} to skip it")
+                continue
+            self.pm.register(plugin, name=ep.name)
+
+    def collect(self) -> None:
+        for impl in self.pm.hook.register_suts.get_hookimpls():
+            plugin_name = impl.plugin_name
+
+            def register(cls, _plugin=plugin_name):
+                self._add(cls, _plugin)
+
+            impl.function(register=register)
+
+    def _add(self, cls: type, plugin: str) -> None:
+        if not (isinstance(cls, type) and issubclass(cls, SUT)) or not getattr(cls, "name", ""):
+            raise UsageError(f"plugin {plugin!r} registered {cls!r}, which is not a named SUT subclass")
+        if cls.name in self.suts:
+            raise UsageError(f"SUT name {cls.name!r} is registered by both plugin "
+                             f"{self.origin[cls.name]!r} and plugin {plugin!r}; "
+                             f"set {ENV_ALLOW} to load only one of them")
+        self.suts[cls.name] = cls
+        self.origin[cls.name] = plugin
+
+    def get(self, name: str) -> type[SUT]:
+        if name not in self.suts:
+            known = ", ".join(sorted(self.suts)) or "none"
+            raise UsageError(f"unknown SUT {name!r}; available: {known} (see 'tinyharness suts')")
+        return self.suts[name]
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    reg = Registry()
+    reg.load_entry_points()
+    reg.collect()
+    for warning in reg.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return reg

@@ -1,0 +1,1 @@
+"""Scenarios (MLPerf LoadGen semantics): single-stream, offline, and the accuracy pass."""

@@ -1,0 +1,200 @@
+"""The system-under-test (SUT) contract that every backend plugin implements.
+
+A SUT wraps one runtime (or one device) running one model. The load generator drives it in three
+steps per query, so that untimed work stays outside the measured latency:
+
+1. ``prepare(sample)``: untimed. Copy one model-ready input (already in the model's dtype and shape,
+   see :class:`TensorSpec`) into the SUT's own input buffer.
+2. ``infer()``: timed. Run the model on the prepared input. Nothing else: no allocation, no copy
+   into Python objects, no logging.
+3. ``output()``: untimed, accuracy mode only. A copy of the raw output of the last ``infer()``.
+
+Offline runs call :meth:`SUT.issue_offline` once with every sample of the query; a SUT may batch or
+run requests in parallel there, and stamps each sample's completion time itself.
+"""
+
+from __future__ import annotations
+
+import abc
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+import numpy as np
+
+from .errors import UsageError
+
+SCENARIOS = ("single-stream", "offline")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """Shape, dtype and quantization of one model input or output (batch dimension fixed to 1)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str  # numpy dtype name: "int8", "uint8", "float32", ...
+    scale: float = 0.0  # 0.0 means not quantized
+    zero_point: int = 0
+
+    @property
+    def quantized(self) -> bool:
+        return self.scale != 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
+                "scale": self.scale, "zero_point": self.zero_point}
+
+
+@dataclass(frozen=True)
+class Option:
+    """One ``--sut-option key=value`` a SUT accepts; ``parse`` turns the string into a value."""
+
+    name: str
+    help: str
+    parse: Callable[[str], Any] = str
+    default: Any = None
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise ValueError("must be a positive integer")
+    return value
+
+
+THREADS = Option("threads", "intra-op threads (default: 1 for single-stream, all cores for offline)",
+                 positive_int)
+
+
+@dataclass(frozen=True)
+class SUTDescription:
+    """What a SUT reports about itself for the logs: enough to reproduce the result."""
+
+    name: str
+    runtime: str
+    runtime_version: str
+    device: str
+    model_format: str
+    precision: str
+    threads: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "runtime": self.runtime, "runtime_version": self.runtime_version,
+                "device": self.device, "model_format": self.model_format,
+                "precision": self.precision, "threads": self.threads, "extra": dict(self.extra)}
+
+
+class SUTError(Exception):
+    """A SUT failed to load or to run (not a user mistake): the run is marked failed."""
+
+
+class SUT(abc.ABC):
+    """Base class for SUT plugins. Subclasses set the class attributes and implement the methods.
+
+    Class attributes describe capabilities without importing the runtime, so that
+    ``tinyharness suts`` and ``--help`` stay fast:
+
+    - ``name``: the ``--sut`` name, e.g. ``"openvino-cpu"``.
+    - ``summary``: one line for listings.
+    - ``runtime``: the runtime's import/distribution name, used for the version and the error hint.
+    - ``extra``: the pip extra that installs the runtime (``pip install 'tinyharness[extra]'``).
+    - ``model_formats``: file suffixes without the dot it can load, e.g. ``("onnx", "tflite")``.
+    - ``devices``, ``scenarios``: what it can run.
+    - ``options``: the accepted ``--sut-option`` keys.
+    """
+
+    name: ClassVar[str]
+    summary: ClassVar[str] = ""
+    runtime: ClassVar[str] = ""
+    extra: ClassVar[str] = ""
+    model_formats: ClassVar[tuple[str, ...]] = ()
+    devices: ClassVar[tuple[str, ...]] = ("cpu",)
+    scenarios: ClassVar[tuple[str, ...]] = SCENARIOS
+    options: ClassVar[tuple[Option, ...]] = (THREADS,)
+
+    def __init__(self, scenario: str, options: Mapping[str, str] | None = None) -> None:
+        self.scenario = scenario
+        self.settings = self.parse_options(options or {})
+
+    # -- capabilities (no runtime import) ---------------------------------------------------
+    @classmethod
+    def runtime_version(cls) -> str | None:
+        """Installed version of the runtime, or None when it is not installed."""
+        from importlib import metadata
+
+        try:
+            return metadata.version(cls.runtime)
+        except metadata.PackageNotFoundError:
+            return None
+
+    @classmethod
+    def parse_options(cls, raw: Mapping[str, str]) -> dict[str, Any]:
+        known = {o.name: o for o in cls.options}
+        unknown = sorted(set(raw) - set(known))
+        if unknown:
+            accepted = ", ".join(sorted(known)) or "none"
+            raise UsageError(f"SUT {cls.name!r} does not accept option(s) {', '.join(unknown)}; "
+                             f"accepted: {accepted}")
+        parsed = {name: o.default for name, o in known.items()}
+        for key, text in raw.items():
+            try:
+                parsed[key] = known[key].parse(text)
+            except ValueError as exc:
+                raise UsageError(f"--sut-option {key}={text}: {exc} ({known[key].help})") from None
+        return parsed
+
+    def threads(self) -> int:
+        """The intra-op thread count: the option, else 1 for single-stream, all cores offline."""
+        import os
+
+        chosen = self.settings.get("threads")
+        if chosen:
+            return chosen
+        return 1 if self.scenario == "single-stream" else (os.cpu_count() or 1)
+
+    # -- life cycle ---------------------------------------------------------------------------
+    @abc.abstractmethod
+    def load(self, model: Path) -> None:
+        """Untimed: read and compile the model, allocate and bind buffers, run a warm-up."""
+
+    @abc.abstractmethod
+    def input_spec(self) -> TensorSpec:
+        """The model input after :meth:`load` (batch 1)."""
+
+    @abc.abstractmethod
+    def output_spec(self) -> TensorSpec:
+        """The model output after :meth:`load` (batch 1)."""
+
+    @abc.abstractmethod
+    def prepare(self, sample: np.ndarray) -> None:
+        """Untimed: copy one model-ready input (``input_spec`` dtype and shape) into the SUT."""
+
+    @abc.abstractmethod
+    def infer(self) -> None:
+        """Timed: run the model once on the prepared input. Must not allocate or copy out."""
+
+    @abc.abstractmethod
+    def output(self) -> np.ndarray:
+        """Untimed: a copy of the raw output of the last :meth:`infer` (``output_spec`` dtype)."""
+
+    def issue_offline(self, samples: Sequence[np.ndarray], completions: np.ndarray) -> None:
+        """Run every sample once, in any order or concurrency, and store in ``completions[i]``
+        the ``time.perf_counter_ns()`` at which sample ``i`` completed.
+
+        The default runs them one after another on the calling thread.
+        """
+        prepare, infer, clock = self.prepare, self.infer, time.perf_counter_ns
+        for i, sample in enumerate(samples):
+            prepare(sample)
+            infer()
+            completions[i] = clock()
+
+    @abc.abstractmethod
+    def describe(self) -> SUTDescription:
+        """Runtime name and version, device, precision, threads and model format, after load."""
+
+    def close(self) -> None:
+        """Release the runtime's resources. Called once, also after a failure."""

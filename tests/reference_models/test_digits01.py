@@ -1,0 +1,134 @@
+"""The committed digits01 benchmark: manifest integrity, dataset layout, reproducible build, accuracy."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "reference_models" / "build_digits01.py"
+MODELS = REPO / "reference_models"
+DATASET = REPO / "datasets" / "digits01"
+BUILD_DEPS = ("sklearn", "onnx", "flatbuffers", "tflite")
+
+
+def _manifest() -> dict:
+    return json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))["digits01"]
+
+
+def _labels() -> list[list[str]]:
+    with open(DATASET / "y_labels.csv", newline="", encoding="ascii") as fh:
+        return list(csv.reader(fh))
+
+
+def _samples() -> tuple[np.ndarray, np.ndarray]:
+    rows = _labels()
+    x = np.stack([np.frombuffer((DATASET / r[0]).read_bytes(), np.uint8).reshape(8, 8, 1) for r in rows])
+    return x, np.array([int(r[2]) for r in rows])
+
+
+def test_manifest_matches_committed_files():
+    entry = _manifest()
+    assert entry["build"]["script"] == "reference_models/build_digits01.py"
+    assert {m["file"] for m in entry["models"]} == {
+        "digits01/digits01_int8.tflite", "digits01/digits01_float.tflite", "digits01/digits01_float.onnx"}
+    for m in entry["models"]:
+        blob = (MODELS / m["file"]).read_bytes()
+        assert len(blob) == m["size"], m["file"]
+        assert hashlib.sha256(blob).hexdigest() == m["sha256"], m["file"]
+        assert m["input"]["shape"] == [1, 8, 8, 1] and m["output"]["shape"] == [1, 10]
+        if m["precision"] == "int8":
+            assert (m["input"]["dtype"], m["input"]["scale"], m["input"]["zero_point"]) == ("int8", 1.0, -128)
+            assert (m["output"]["dtype"], m["output"]["scale"], m["output"]["zero_point"]) == ("int8", 1 / 256, -128)
+        assert m["file"] in entry["accuracy"]
+    # Dataset digest: y_labels.csv bytes, then every sample's bytes in label-file order.
+    digest = hashlib.sha256((DATASET / "y_labels.csv").read_bytes())
+    for row in _labels():
+        digest.update((DATASET / row[0]).read_bytes())
+    assert entry["dataset"] == {"path": "digits01", "count": 360, "sha256": digest.hexdigest()}
+
+
+def test_dataset_layout():
+    bins = sorted(p.name for p in DATASET.glob("*.bin"))
+    assert len(bins) == 360
+    rows = _labels()
+    assert [r[0] for r in rows] == bins  # no header, one row per file, in NNNN order
+    for i, (name, n_classes, label) in enumerate(rows):
+        assert name == f"tst_{i:04d}_{label}.bin"
+        assert n_classes == "10" and 0 <= int(label) <= 9
+        data = (DATASET / name).read_bytes()
+        assert len(data) == 64 and max(data) <= 16
+    assert sorted({int(r[2]) for r in rows}) == list(range(10))
+    assert (DATASET / "README.md").is_file()
+
+
+def test_rebuild_is_byte_identical(tmp_path):
+    missing = [m for m in BUILD_DEPS if importlib.util.find_spec(m) is None]
+    if missing:
+        pytest.skip(f"build dependencies not importable: {', '.join(missing)} (pip install tinyharness[dev])")
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    for rel in ("reference_models/digits01", "datasets/digits01"):
+        built = sorted(p.relative_to(tmp_path / rel) for p in (tmp_path / rel).rglob("*") if p.is_file())
+        committed = sorted(p.relative_to(REPO / rel) for p in (REPO / rel).rglob("*") if p.is_file())
+        assert built == committed, rel
+        changed = [str(p) for p in built if (tmp_path / rel / p).read_bytes() != (REPO / rel / p).read_bytes()]
+        assert not changed, f"{rel}: rebuilt files differ: {changed[:5]}"
+    rebuilt = (tmp_path / "reference_models" / "manifest.json").read_text(encoding="utf-8")
+    committed = json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
+    if set(committed) == {"digits01"}:  # other benchmarks' entries may share the committed file
+        assert rebuilt == (MODELS / "manifest.json").read_text(encoding="utf-8")
+    assert json.loads(rebuilt)["digits01"] == committed["digits01"]
+
+
+def _top1_onnx(path: Path, x: np.ndarray, y: np.ndarray) -> float:
+    ort = pytest.importorskip("onnxruntime")
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    pred = [np.argmax(sess.run(None, {"input": img[None].astype(np.float32)})[0]) for img in x]
+    return 100.0 * float(np.mean(np.array(pred) == y))
+
+
+def _top1_tflite(path: Path, x: np.ndarray, y: np.ndarray, builtin_only: bool) -> float:
+    pytest.importorskip("ai_edge_litert")
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    kw = {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES} if builtin_only else {}
+    it = Interpreter(model_path=str(path), **kw)
+    it.allocate_tensors()
+    inp, out = it.get_input_details()[0], it.get_output_details()[0]
+    int8 = inp["dtype"] == np.int8
+    if int8:
+        assert inp["quantization"] == (1.0, -128)
+    pred = []
+    for img in x:
+        # int8 model: int8 = u8 - 128 (scale 1, zero point -128); float model: float32(u8).
+        a = (img.astype(np.int16) - 128).astype(np.int8) if int8 else img.astype(np.float32)
+        it.set_tensor(inp["index"], a[None])
+        it.invoke()
+        pred.append(np.argmax(it.get_tensor(out["index"])))
+    return 100.0 * float(np.mean(np.array(pred) == y))
+
+
+@pytest.mark.parametrize("builtin_only", [False, True], ids=["xnnpack", "builtin"])
+def test_tflite_top1(builtin_only):
+    x, y = _samples()
+    float_top1 = _top1_tflite(MODELS / "digits01" / "digits01_float.tflite", x, y, builtin_only)
+    int8_top1 = _top1_tflite(MODELS / "digits01" / "digits01_int8.tflite", x, y, builtin_only)
+    assert float_top1 >= 95.0
+    assert int8_top1 >= float_top1 - 1.5, (int8_top1, float_top1)
+
+
+def test_onnx_top1():
+    x, y = _samples()
+    top1 = _top1_onnx(MODELS / "digits01" / "digits01_float.onnx", x, y)
+    assert top1 >= 95.0
+    assert abs(top1 - _manifest()["accuracy"]["digits01/digits01_float.onnx"]) < 0.5

@@ -54,14 +54,31 @@ class Registry:
                 continue
             self.pm.register(plugin, name=ep.name)
 
-    def collect(self) -> None:
+    def collect(self, only: str | None = None) -> None:
         for impl in self.pm.hook.register_suts.get_hookimpls():
-            plugin_name = impl.plugin_name
+            if only is not None and impl.plugin_name != only:
+                continue
 
-            def register(cls, _plugin=plugin_name):
+            def register(cls, _plugin=impl.plugin_name):
                 self._add(cls, _plugin)
 
             impl.function(register=register)
+
+    def add(self, plugin: object, name: str) -> None:
+        """Register a plugin object at run time (programmatic use and tests) and collect its SUTs."""
+        self.pm.register(plugin, name=name)
+        try:
+            self.collect(only=name)
+        except BaseException:
+            self.remove(name)
+            raise
+
+    def remove(self, name: str) -> None:
+        """Unregister a plugin and forget the SUTs it registered."""
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        for sut in [s for s, origin in self.origin.items() if origin == name]:
+            del self.suts[sut], self.origin[sut]
 
     def _add(self, cls: type, plugin: str) -> None:
         if not (isinstance(cls, type) and issubclass(cls, SUT)) or not getattr(cls, "name", ""):

@@ -79,20 +79,24 @@ class Dataset:
 
 
 def _read_labels(path: Path) -> tuple[Entry, ...]:
+    try:  # utf-8-sig: spreadsheet tools put a byte-order mark before the first file name
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"{path} is not a UTF-8 text file ({exc.reason} at byte {exc.start}); "
+                         "expected rows 'file,classes,class'") from None
     entries = []
-    with path.open(newline="") as handle:
-        for number, row in enumerate(csv.reader(handle), start=1):
-            fields = [f.strip() for f in row]
-            if not fields or fields == [""]:
-                continue
-            try:
-                name, classes, label = fields[0], int(fields[1]), int(fields[2])
-            except (IndexError, ValueError):
-                raise UsageError(f"{path}:{number}: malformed row {','.join(row)!r}; "
-                                 "expected 'file,classes,class'") from None
-            if not 0 <= label < classes or "/" in name or name in ("", ".", ".."):
-                raise UsageError(f"{path}:{number}: malformed row {','.join(row)!r}")
-            entries.append(Entry(name, label))
+    for number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        fields = [f.strip() for f in row]
+        if not fields or fields == [""]:
+            continue
+        try:
+            name, classes, label = fields[0], int(fields[1]), int(fields[2])
+        except (IndexError, ValueError):
+            raise UsageError(f"{path}:{number}: malformed row {','.join(row)!r}; "
+                             "expected 'file,classes,class'") from None
+        if not 0 <= label < classes or "/" in name or name in ("", ".", ".."):
+            raise UsageError(f"{path}:{number}: malformed row {','.join(row)!r}")
+        entries.append(Entry(name, label))
     if not entries:
         raise UsageError(f"{path} lists no samples")
     return tuple(entries)

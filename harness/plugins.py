@@ -62,7 +62,13 @@ class Registry:
             def register(cls, _plugin=impl.plugin_name):
                 self._add(cls, _plugin)
 
-            impl.function(register=register)
+            try:
+                impl.function(register=register)
+            except UsageError:
+                raise
+            except Exception as exc:  # a broken plugin must say which one it is
+                raise UsageError(f"plugin {impl.plugin_name!r} failed in register_suts: "
+                                 f"{type(exc).__name__}: {exc}; set {ENV_ALLOW} to skip it") from None
 
     def add(self, plugin: object, name: str) -> None:
         """Register a plugin object at run time (programmatic use and tests) and collect its SUTs."""

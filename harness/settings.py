@@ -59,7 +59,8 @@ class TestSettings:
                                  f"(rule set {benchmark.id} requires {count})")
             count = min_query_count
         windows, window_s = benchmark.single_stream.windows, benchmark.single_stream.window_min_s
-        if min_duration_s is not None and min_duration_s < window_s:
+        shortened = min_duration_s is not None and min_duration_s < rules.min_duration_s
+        if scenario == "single-stream" and shortened and min_duration_s < window_s:
             # A shortened run shortens its MLPerf Tiny windows too (and is INVALID anyway).
             window_s = max(min_duration_s / windows, 0.01)
             overrides.append(f"window duration shortened to {window_s:g} s "

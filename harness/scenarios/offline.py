@@ -43,6 +43,9 @@ def _issue(sut: SUT, samples: list[np.ndarray]) -> tuple[np.ndarray, int]:
     sut.issue_offline(samples, completions)
     if np.any(completions == 0):
         raise RuntimeError(f"SUT {sut.name!r} did not complete every offline sample")
+    if np.any(completions < start):
+        raise RuntimeError(f"SUT {sut.name!r} stamped offline completions before the issue: "
+                           "use time.perf_counter_ns()")
     return completions - start, start
 
 

@@ -119,10 +119,13 @@ def run_window(sut: SUT, sample: np.ndarray, index: int, file: str, min_window_s
     """
     sut.prepare(sample)
     infer, clock = sut.infer, time.perf_counter_ns
+    t = clock()
     for _ in range(warmup):
         infer()
+    # The warm-up's own pace bounds a too-small estimate (which would make N huge).
+    estimate = max(latency_estimate_ns, (clock() - t) / max(warmup, 1) / 2, 1.0)
     target_ns = min_window_s * 1e9
-    n = max(1, math.ceil(1.05 * target_ns / max(latency_estimate_ns, 1.0)))
+    n = max(1, math.ceil(1.05 * target_ns / estimate))
     attempts = 0
     was_enabled = gc.isenabled()
     gc.disable()

@@ -1,0 +1,230 @@
+"""Plugin registry: SUT registration through pluggy, entry-point filtering, broken plugins."""
+
+from __future__ import annotations
+
+import types
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyharness import plugins
+from tinyharness.errors import UsageError
+from tinyharness.hookspecs import hookimpl
+from tinyharness.plugins import ENV_ALLOW, GROUP, Registry
+from tinyharness.sut import SUT, SUTDescription, TensorSpec
+
+
+class _Base(SUT):
+    def load(self, model: Path) -> None:
+        pass
+
+    def input_spec(self) -> TensorSpec:
+        return TensorSpec("x", (1,), "float32")
+
+    def output_spec(self) -> TensorSpec:
+        return TensorSpec("y", (1,), "float32")
+
+    def prepare(self, sample) -> None:
+        pass
+
+    def infer(self) -> None:
+        pass
+
+    def output(self):
+        return np.zeros(1, dtype=np.float32)
+
+    def describe(self) -> SUTDescription:
+        return SUTDescription(self.name, "none", "0", "cpu", "none", "none", None)
+
+
+class AlphaSUT(_Base):
+    name = "alpha-test"
+
+
+class BetaSUT(_Base):
+    name = "beta-test"
+
+
+class OtherAlphaSUT(_Base):
+    name = "alpha-test"  # the same name as AlphaSUT
+
+
+class NamelessSUT(_Base):
+    pass
+
+
+class Plugin:
+    """A throw-away plugin object that registers the given classes."""
+
+    def __init__(self, *classes) -> None:
+        self.classes = classes
+
+    @hookimpl
+    def register_suts(self, register):
+        for cls in self.classes:
+            register(cls)
+
+
+@pytest.fixture
+def reg():
+    registry = Registry()
+    yield registry
+    for name, _ in list(registry.pm.list_name_plugin()):
+        registry.pm.unregister(name=name)
+
+
+def test_registers_suts_from_plugin_objects(reg):
+    reg.pm.register(Plugin(AlphaSUT), name="p-one")
+    reg.pm.register(Plugin(BetaSUT), name="p-two")
+    reg.collect()
+    assert reg.suts == {"alpha-test": AlphaSUT, "beta-test": BetaSUT}
+    assert reg.origin == {"alpha-test": "p-one", "beta-test": "p-two"}
+    assert reg.get("beta-test") is BetaSUT
+
+
+def test_one_plugin_may_register_several(reg):
+    reg.pm.register(Plugin(AlphaSUT, BetaSUT), name="both")
+    reg.collect()
+    assert set(reg.suts) == {"alpha-test", "beta-test"}
+    assert set(reg.origin.values()) == {"both"}
+
+
+def test_unnamed_plugin_object_is_collected(reg):
+    reg.pm.register(Plugin(BetaSUT))
+    reg.collect()
+    assert reg.suts == {"beta-test": BetaSUT}
+
+
+def test_duplicate_name_names_both_plugins(reg):
+    reg.pm.register(Plugin(AlphaSUT), name="first-plugin")
+    reg.pm.register(Plugin(OtherAlphaSUT), name="second-plugin")
+    with pytest.raises(UsageError) as info:
+        reg.collect()
+    message = str(info.value)
+    assert "alpha-test" in message
+    assert "first-plugin" in message and "second-plugin" in message
+    assert ENV_ALLOW in message
+
+
+@pytest.mark.parametrize("thing", [int, object(), "alpha-test", AlphaSUT(scenario="offline"), NamelessSUT],
+                         ids=["int-class", "object", "string", "sut-instance", "nameless-sut"])
+def test_registering_a_non_sut_is_a_usage_error(reg, thing):
+    reg.pm.register(Plugin(thing), name="bad-plugin")
+    with pytest.raises(UsageError, match="bad-plugin"):
+        reg.collect()
+    assert reg.suts == {}
+
+
+def test_unknown_sut_lists_the_known_ones(reg):
+    reg.pm.register(Plugin(AlphaSUT, BetaSUT), name="p")
+    reg.collect()
+    with pytest.raises(UsageError) as info:
+        reg.get("gamma")
+    assert "gamma" in str(info.value)
+    assert "alpha-test, beta-test" in str(info.value)
+
+
+def test_unknown_sut_with_nothing_registered(reg):
+    with pytest.raises(UsageError, match="none"):
+        reg.get("null")
+
+
+# -- entry points ------------------------------------------------------------------------------
+
+INSTALLED = {"null", "onnxruntime-cpu", "openvino-cpu", "tflite-cpu"}
+
+
+def test_installed_entry_points():
+    names = {ep.name for ep in metadata.entry_points(group=GROUP)}
+    assert INSTALLED <= names
+
+
+def test_env_restricts_to_the_null_plugin(reg, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOW, "null")
+    reg.load_entry_points()
+    assert [name for name, _ in reg.pm.list_name_plugin()] == ["null"]
+    assert reg.warnings == []
+    reg.collect()
+    assert list(reg.suts) == ["null"]
+    assert reg.origin == {"null": "null"}
+
+
+def test_env_list_is_comma_separated_and_trimmed(reg, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOW, " null , tflite-cpu ,,")
+    reg.load_entry_points()
+    attempted = {name for name, _ in reg.pm.list_name_plugin()}
+    attempted |= {w.split("'")[1] for w in reg.warnings}  # failed to load: named in the warning
+    assert attempted == {"null", "tflite-cpu"}
+    for excluded in ("onnxruntime-cpu", "openvino-cpu"):
+        assert reg.pm.get_plugin(excluded) is None
+        assert not any(excluded in w for w in reg.warnings)
+
+
+def test_empty_env_loads_nothing(reg, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOW, "")
+    reg.load_entry_points()
+    assert reg.pm.list_name_plugin() == []
+    assert reg.warnings == []
+
+
+def test_without_env_every_installed_entry_point_is_tried(reg, monkeypatch):
+    monkeypatch.delenv(ENV_ALLOW, raising=False)
+    reg.load_entry_points()
+    loaded = {name for name, _ in reg.pm.list_name_plugin()}
+    warned = {w.split("'")[1] for w in reg.warnings}
+    assert INSTALLED <= loaded | warned
+    assert "null" in loaded
+
+
+def test_loading_twice_does_not_register_twice(reg, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOW, "null")
+    reg.load_entry_points()
+    reg.load_entry_points()
+    assert [name for name, _ in reg.pm.list_name_plugin()] == ["null"]
+
+
+def _fake_entry_points(*eps):
+    def entry_points(group=None, **kwargs):
+        return [ep for ep in eps if group is None or ep.group == group]
+    return entry_points
+
+
+def test_broken_entry_point_becomes_a_warning(reg, monkeypatch):
+    monkeypatch.delenv(ENV_ALLOW, raising=False)
+    broken = metadata.EntryPoint(name="broken-test", value="tinyharness_no_such_module_xyz", group=GROUP)
+    good = metadata.EntryPoint(name="null", value="tinyharness.suts.null", group=GROUP)
+    fake = types.SimpleNamespace(entry_points=_fake_entry_points(broken, good))
+    monkeypatch.setattr(plugins, "metadata", fake)
+    reg.load_entry_points()
+    assert [name for name, _ in reg.pm.list_name_plugin()] == ["null"]
+    assert len(reg.warnings) == 1
+    warning = reg.warnings[0]
+    assert "broken-test" in warning
+    assert "tinyharness_no_such_module_xyz" in warning
+    assert ENV_ALLOW in warning
+    reg.collect()
+    assert list(reg.suts) == ["null"]
+
+
+def test_entry_point_that_raises_on_import_becomes_a_warning(reg, monkeypatch, tmp_path):
+    (tmp_path / "tinyharness_test_exploding_plugin.py").write_text("raise RuntimeError('boom at import')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv(ENV_ALLOW, raising=False)
+    ep = metadata.EntryPoint(name="exploding", value="tinyharness_test_exploding_plugin", group=GROUP)
+    monkeypatch.setattr(plugins, "metadata", types.SimpleNamespace(entry_points=_fake_entry_points(ep)))
+    reg.load_entry_points()
+    assert reg.pm.list_name_plugin() == []
+    assert len(reg.warnings) == 1
+    assert "exploding" in reg.warnings[0] and "boom at import" in reg.warnings[0]
+
+
+def test_env_skips_a_broken_entry_point(reg, monkeypatch):
+    broken = metadata.EntryPoint(name="broken-test", value="tinyharness_no_such_module_xyz", group=GROUP)
+    good = metadata.EntryPoint(name="null", value="tinyharness.suts.null", group=GROUP)
+    monkeypatch.setattr(plugins, "metadata", types.SimpleNamespace(entry_points=_fake_entry_points(broken, good)))
+    monkeypatch.setenv(ENV_ALLOW, "null")
+    reg.load_entry_points()
+    assert reg.warnings == []
+    assert [name for name, _ in reg.pm.list_name_plugin()] == ["null"]

@@ -1,0 +1,123 @@
+"""The JSON schemas in rules/ and the benchmark rule sets that must follow them."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jsonschema
+import pytest
+
+from tinyharness.benchmark import Benchmark, get_benchmark, load_benchmarks
+from tinyharness.errors import UsageError
+from tinyharness.schemas import SchemaError, errors, validate
+
+RULES = Path(__file__).resolve().parents[2] / "rules"
+SCHEMAS = sorted(RULES.glob("*.schema.json"))
+RULE_SETS = sorted((RULES / "benchmarks").glob("*.json"))
+
+
+def test_the_expected_schemas_exist():
+    names = {p.name for p in SCHEMAS}
+    assert {"benchmark.schema.json", "status.schema.json", "detail_line.schema.json",
+            "summary.schema.json", "accuracy.schema.json"} <= names
+    assert RULE_SETS, "no rule sets in rules/benchmarks"
+
+
+@pytest.mark.parametrize("path", SCHEMAS, ids=lambda p: p.name)
+def test_schema_is_valid_draft_2020_12(path):
+    schema = json.loads(path.read_text())
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    jsonschema.Draft202012Validator.check_schema(schema)
+    assert schema["$id"].endswith(path.name)
+
+
+@pytest.mark.parametrize("path", RULE_SETS, ids=lambda p: p.name)
+def test_rule_set_validates_and_loads(path):
+    raw = json.loads(path.read_text())
+    schema = json.loads((RULES / "benchmark.schema.json").read_text())
+    jsonschema.Draft202012Validator(schema).validate(raw)
+    bench = Benchmark.from_file(path)
+    assert bench.id == raw["id"] == path.stem
+    assert bench.single_stream.min_query_count == raw["single_stream"]["min_query_count"]
+    assert bench.offline.min_duration_s == raw["offline"]["min_duration_s"]
+    assert bench.sample_shape == tuple(raw["dataset"]["sample_shape"])
+    # every transform named is one the QSL knows
+    assert set(bench.transform.values()) <= {"identity", "minus128", "float"}
+
+
+def test_load_benchmarks_finds_every_rule_set_and_the_default():
+    found = load_benchmarks()
+    assert set(found) == {p.stem for p in RULE_SETS}
+    assert get_benchmark(None).id == "digits01"
+    with pytest.raises(UsageError, match="no-such-bench"):
+        get_benchmark("no-such-bench")
+
+
+def _valid_rule_set() -> dict:
+    return json.loads((RULES / "benchmarks" / "digits01.json").read_text())
+
+
+@pytest.mark.parametrize("missing", ["offline", "quality", "dataset", "single_stream", "labels"])
+def test_rule_set_missing_a_key_is_a_usage_error(tmp_path, missing):
+    raw = _valid_rule_set()
+    del raw[missing]
+    path = tmp_path / "broken.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(UsageError) as info:
+        Benchmark.from_file(path)
+    assert missing in str(info.value)
+    assert "broken.json" in str(info.value)
+
+
+@pytest.mark.parametrize(("section", "key", "value"), [
+    ("single_stream", "min_query_count", 0),
+    ("single_stream", "window_min_s", 0),
+    ("offline", "min_duration_s", -1),
+    ("offline", "extra_setting", 5),
+    ("dataset", "sample_dtype", "float64"),
+    ("quality", "metric", "auc"),
+])
+def test_rule_set_with_a_bad_value_is_a_usage_error(tmp_path, section, key, value):
+    raw = _valid_rule_set()
+    raw[section][key] = value
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(raw))
+    with pytest.raises(UsageError, match="benchmark.schema.json"):
+        Benchmark.from_file(path)
+
+
+def test_rule_set_that_is_not_json(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_text("{ not json")
+    with pytest.raises(UsageError, match="cannot read rule set"):
+        Benchmark.from_file(path)
+    with pytest.raises(UsageError, match="cannot read rule set"):
+        Benchmark.from_file(tmp_path / "absent.json")
+
+
+def test_validate_raises_usage_error_for_input_and_schema_error_for_output():
+    bad = {"state": "weird", "error": None, "time": "t", "files": []}
+    with pytest.raises(UsageError, match="status.schema.json"):
+        validate(bad, "status")
+    with pytest.raises(SchemaError, match="status.schema.json"):
+        validate(bad, "status", user_input=False)
+    validate({"state": "done", "error": None, "time": "t", "files": []}, "status")
+
+
+def test_errors_lists_every_violation_with_its_path():
+    bad = {"state": "weird", "error": 3, "time": "t", "files": [1]}
+    found = errors(bad, "status")
+    assert len(found) == 3
+    assert any(line.startswith("state:") for line in found)
+    assert any(line.startswith("error:") for line in found)
+    assert any(line.startswith("files/0:") for line in found)
+    assert errors({"state": "done", "error": None, "time": "t", "files": []}, "status") == []
+    with pytest.raises(UsageError, match=r"and 2 more"):
+        validate(bad, "status")
+
+
+def test_accuracy_schema_requires_upper_case_hex():
+    assert errors([{"seq_id": 0, "qsl_idx": 3, "data": "0AFF"}], "accuracy") == []
+    assert errors([{"seq_id": 0, "qsl_idx": 3, "data": "0aff"}], "accuracy") != []
+    assert errors([{"seq_id": 0, "qsl_idx": 3, "data": "0AF"}], "accuracy") != []

@@ -1,0 +1,156 @@
+"""TestSettings.resolve: overrides of the rule set and the INVALID reasons they produce."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tinyharness.benchmark import Benchmark
+from tinyharness.errors import UsageError
+from tinyharness.settings import TestSettings
+
+RULES = {
+    "id": "rs01",
+    "title": "rule set for settings tests",
+    "task": "test",
+    "labels": ["a", "b"],
+    "dataset": {"id": "rs01", "path": "rs01", "label_file": "y_labels.csv",
+                "sample_shape": [2], "sample_dtype": "uint8"},
+    "transform": {"uint8": "identity"},
+    "models": {},
+    "quality": {"metric": "top1", "target": 50.0},
+    "single_stream": {"min_duration_s": 10.0, "min_query_count": 200, "windows": 5, "window_min_s": 2.0},
+    "offline": {"min_duration_s": 8.0, "min_query_count": 1024},
+}
+
+
+def make_benchmark(tmp_path, **changes) -> Benchmark:
+    raw = json.loads(json.dumps(RULES))
+    for key, value in changes.items():
+        raw[key] = value
+    path = tmp_path / f"{raw['id']}.json"
+    path.write_text(json.dumps(raw))
+    return Benchmark.from_file(path)
+
+
+@pytest.fixture
+def bench(tmp_path) -> Benchmark:
+    return make_benchmark(tmp_path)
+
+
+def test_rule_set_values_without_overrides(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", seed=3)
+    assert (s.min_duration_s, s.min_query_count, s.windows, s.window_min_s) == (10.0, 200, 5, 2.0)
+    assert s.overrides == ()
+    assert s.seed == 3
+    o = TestSettings.resolve(bench, "offline", "performance", seed=0)
+    assert (o.min_duration_s, o.min_query_count) == (8.0, 1024)
+    assert o.overrides == ()
+
+
+def test_values_equal_to_the_rule_set_are_not_overrides(bench):
+    s = TestSettings.resolve(bench, "single-stream", "all", 0, min_duration_s=10.0, min_query_count=200)
+    assert s.overrides == ()
+
+
+def test_shorter_duration_is_an_override_naming_the_setting(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", 0, min_duration_s=5.0)
+    assert s.min_duration_s == 5.0
+    assert len(s.overrides) == 1
+    reason = s.overrides[0]
+    assert "min_duration" in reason
+    assert "5" in reason and "10" in reason and "rs01" in reason
+    assert s.window_min_s == 2.0  # 5 s still fits the 2 s windows
+
+
+def test_fewer_queries_is_an_override_naming_the_setting(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", 0, min_query_count=50)
+    assert s.min_query_count == 50
+    assert len(s.overrides) == 1
+    assert "min_query_count" in s.overrides[0]
+    assert "50" in s.overrides[0] and "200" in s.overrides[0]
+
+
+def test_offline_fewer_samples_is_an_override(bench):
+    s = TestSettings.resolve(bench, "offline", "performance", 0, min_query_count=100)
+    assert s.min_query_count == 100
+    assert len(s.overrides) == 1
+    assert "min_query_count" in s.overrides[0] and "1024" in s.overrides[0]
+
+
+def test_duration_shorter_than_a_window_shortens_the_windows(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", 0, min_duration_s=1.0)
+    assert s.min_duration_s == 1.0
+    assert s.window_min_s == pytest.approx(0.2)  # 1 s / 5 windows
+    assert len(s.overrides) == 2
+    assert any("min_duration" in r for r in s.overrides)
+    assert any("window" in r and "2" in r for r in s.overrides)
+
+
+def test_window_shortening_has_a_floor(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", 0, min_duration_s=0.0)
+    assert s.min_duration_s == 0.0
+    assert s.window_min_s == pytest.approx(0.01)
+
+
+def test_stricter_settings_produce_no_reasons(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", 0, min_duration_s=20.0,
+                             min_query_count=5000)
+    assert (s.min_duration_s, s.min_query_count) == (20.0, 5000)
+    assert s.overrides == ()
+    o = TestSettings.resolve(bench, "offline", "performance", 0, min_duration_s=9.0, min_query_count=2048)
+    assert (o.min_duration_s, o.min_query_count) == (9.0, 2048)
+    assert o.overrides == ()
+
+
+def test_offline_duration_above_its_rule_is_not_an_override(tmp_path):
+    bench = make_benchmark(tmp_path, offline={"min_duration_s": 1.0, "min_query_count": 1024})
+    o = TestSettings.resolve(bench, "offline", "performance", 0, min_duration_s=1.5)
+    assert o.min_duration_s == 1.5
+    assert o.overrides == ()
+
+
+def test_expected_qps_is_carried(bench):
+    o = TestSettings.resolve(bench, "offline", "performance", 0, offline_expected_qps=1234.5)
+    assert o.offline_expected_qps == 1234.5
+    assert o.overrides == ()
+
+
+@pytest.mark.parametrize("scenario", ["server", "multi-stream", "", "Single-Stream"])
+def test_invalid_scenario_raises_usage_error(bench, scenario):
+    with pytest.raises(UsageError, match="scenario"):
+        TestSettings.resolve(bench, scenario, "performance", 0)
+
+
+@pytest.mark.parametrize("mode", ["perf", "", "ACCURACY", "submission"])
+def test_invalid_mode_raises_usage_error(bench, mode):
+    with pytest.raises(UsageError, match="mode"):
+        TestSettings.resolve(bench, "single-stream", mode, 0)
+
+
+@pytest.mark.parametrize(("kwargs", "word"), [
+    ({"min_duration_s": -1.0}, "min-duration"),
+    ({"min_query_count": 0}, "min-queries"),
+    ({"offline_expected_qps": 0.0}, "expected-qps"),
+    ({"offline_expected_qps": -5.0}, "expected-qps"),
+])
+def test_invalid_values_raise_usage_error(bench, kwargs, word):
+    with pytest.raises(UsageError, match=word):
+        TestSettings.resolve(bench, "offline", "performance", 0, **kwargs)
+
+
+@pytest.mark.parametrize(("mode", "perf", "acc"), [("performance", True, False),
+                                                   ("accuracy", False, True), ("all", True, True)])
+def test_mode_flags(bench, mode, perf, acc):
+    s = TestSettings.resolve(bench, "single-stream", mode, 0)
+    assert (s.runs_performance, s.runs_accuracy) == (perf, acc)
+
+
+def test_to_dict_lists_overrides(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", 9, min_query_count=10)
+    d = s.to_dict()
+    assert d["overrides"] == list(s.overrides)
+    assert isinstance(d["overrides"], list)
+    assert d["scenario"] == "single-stream" and d["seed"] == 9 and d["min_query_count"] == 10
+    json.dumps(d)  # serialisable

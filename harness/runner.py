@@ -166,7 +166,7 @@ class Run:
             "errors": [], "started": started.isoformat(timespec="seconds"), "finished": None,
             "settings": {**self.settings.to_dict(), **self.seeds.to_dict(),
                          "sut_options": dict(req.sut_options),
-                         "performance_sample_count": self.dataset and len(self.dataset),
+                         "performance_sample_count": len(self.dataset),
                          "rules": self.benchmark.source.name},
             "latency_us": None, "early_stopping": None, "qps": None, "performance": None,
             "windows": None, "throughput_ips": None, "offline": None, "accuracy": None,

@@ -1,0 +1,197 @@
+"""ONNX Runtime on the CPU execution provider, driven through an IO binding.
+
+The input and output numpy buffers are bound once in ``load``; a query then costs one
+``np.copyto`` (untimed), one ``run_with_iobinding`` (timed) and one ``.copy()`` (untimed). That is
+the fastest Python path: ``sess.run`` would build dicts and allocate the output on every call.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UsageError
+from ..hookspecs import hookimpl
+from ..sut import SUT, SUTDescription, TensorSpec
+
+WARMUP = 10
+# ONNX element type names (as ORT prints them in "tensor(...)") that differ from numpy's.
+_DTYPES = {"float": "float32", "double": "float64"}
+# Ops that move or reinterpret a tensor without changing its values: walked over when looking for
+# the Quantize/DequantizeLinear node that holds an int8 input's or output's scale and zero point.
+_PASSTHROUGH = {"Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Flatten"}
+
+
+def first_line(exc: BaseException) -> str:
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    return lines[0] if lines else type(exc).__name__
+
+
+def cpu_name() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
+    import platform
+
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def batch1_shape(name: str, dims) -> tuple[int, ...]:
+    """A static shape from ORT's dims: a symbolic/None batch dimension becomes 1."""
+    shape = []
+    for axis, dim in enumerate(dims):
+        if isinstance(dim, int) and dim > 0:
+            shape.append(dim)
+        elif axis == 0:
+            shape.append(1)
+        else:
+            raise UsageError(f"tensor {name!r} has a dynamic dimension {axis} ({dim!r}); "
+                             "only the batch dimension may be dynamic")
+    return tuple(shape)
+
+
+def qdq_params(path: Path, tensor: str, is_input: bool) -> tuple[float, int] | None:
+    """Scale and zero point of a QDQ graph's int8 input/output, read from the DequantizeLinear
+    the input feeds (or the QuantizeLinear the output comes from), looking through reshapes.
+
+    Needs the ``onnx`` package (a dev dependency, not the runtime's); None when it is missing or
+    the graph has no per-tensor Q/DQ node there.
+    """
+    try:
+        import onnx
+        from onnx import numpy_helper
+    except ImportError:
+        return None
+    graph = onnx.load(str(path), load_external_data=False).graph
+    consts = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].name == "value":
+            consts[node.output[0]] = numpy_helper.to_array(node.attribute[0].t)
+    producer = {out: n for n in graph.node for out in n.output}
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for inp in n.input[:1]:
+            consumers.setdefault(inp, []).append(n)
+    want = "DequantizeLinear" if is_input else "QuantizeLinear"
+    name = tensor
+    for _ in range(16):  # a bounded walk: the Q/DQ node sits right next to the graph edge
+        if is_input:
+            nexts = consumers.get(name, [])
+            node = nexts[0] if len(nexts) == 1 else None
+        else:
+            node = producer.get(name)
+        if node is None:
+            return None
+        if node.op_type == want:
+            scale = consts.get(node.input[1])
+            zero = consts.get(node.input[2]) if len(node.input) > 2 else np.zeros(1)
+            if scale is None or zero is None or scale.size != 1 or zero.size != 1:
+                return None  # per-channel or computed: not expressible in a TensorSpec
+            return float(scale.reshape(())), int(zero.reshape(()))
+        if node.op_type not in _PASSTHROUGH:
+            return None
+        name = node.output[0] if is_input else node.input[0]
+    return None
+
+
+class OnnxRuntimeCPU(SUT):
+    name = "onnxruntime-cpu"
+    summary = "ONNX Runtime, CPU execution provider, inputs and outputs bound once (IO binding)"
+    runtime = "onnxruntime"
+    extra = "onnxruntime"
+    model_formats = ("onnx",)
+
+    _sess = _binding = None
+
+    def load(self, model: Path) -> None:
+        model = Path(model)
+        fmt = model.suffix.lstrip(".").lower()
+        if fmt not in self.model_formats:
+            raise UsageError(f"SUT {self.name!r} cannot load {model.name}: accepted model formats: "
+                             f"{', '.join('.' + f for f in self.model_formats)}")
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise UsageError(f"SUT {self.name!r} needs {self.runtime}: "
+                             f"pip install 'tinyharness[{self.extra}]'") from None
+        self._ort, self._model, self._format = ort, model, fmt
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = self.threads()
+        # One graph branch at a time: no inter-op pool whose threads would compete with intra-op.
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        try:
+            self._sess = ort.InferenceSession(str(model), opts, providers=["CPUExecutionProvider"])
+        except Exception as exc:  # corrupt or unsupported file: the user's input
+            raise UsageError(f"cannot load {model}: onnxruntime: {first_line(exc)}") from None
+        ins, outs = self._sess.get_inputs(), self._sess.get_outputs()
+        if len(ins) != 1 or len(outs) != 1:
+            raise UsageError(f"{model.name}: SUT {self.name!r} supports one input and one output, "
+                             f"the model has {len(ins)} and {len(outs)}")
+        self._quant_params: dict[str, str] = {}  # where an integer tensor's scale came from
+        self._in = self._spec(ins[0], is_input=True)
+        self._out = self._spec(outs[0], is_input=False)
+        self._in_buf = np.zeros(self._in.shape, dtype=self._in.dtype)
+        self._out_buf = np.zeros(self._out.shape, dtype=self._out.dtype)
+        # OrtValues over the numpy arrays share their memory (CPU), so ORT reads the input from
+        # and writes the output into these two buffers on every run; bound once, never rebound.
+        self._binding = self._sess.io_binding()
+        self._in_val = ort.OrtValue.ortvalue_from_numpy(self._in_buf)
+        self._out_val = ort.OrtValue.ortvalue_from_numpy(self._out_buf)
+        self._binding.bind_ortvalue_input(self._in.name, self._in_val)
+        self._binding.bind_ortvalue_output(self._out.name, self._out_val)
+        self._run = self._sess.run_with_iobinding
+        for _ in range(WARMUP):
+            self._run(self._binding)
+
+    def _spec(self, meta, is_input: bool) -> TensorSpec:
+        kind = meta.type[len("tensor("):-1] if meta.type.startswith("tensor(") else meta.type
+        dtype = _DTYPES.get(kind, kind)
+        scale, zero = 0.0, 0
+        if dtype in ("int8", "uint8", "int16", "uint16"):
+            found = qdq_params(self._model, meta.name, is_input)
+            self._quant_params[meta.name] = "graph Q/DQ node" if found else "unknown, scale 0.0"
+            scale, zero = found or (0.0, 0)
+        return TensorSpec(meta.name, batch1_shape(meta.name, meta.shape), dtype, scale, zero)
+
+    def input_spec(self) -> TensorSpec:
+        return self._in
+
+    def output_spec(self) -> TensorSpec:
+        return self._out
+
+    def prepare(self, sample: np.ndarray) -> None:
+        np.copyto(self._in_buf, sample)
+
+    def infer(self) -> None:
+        self._run(self._binding)
+
+    def output(self) -> np.ndarray:
+        return self._out_buf.copy()
+
+    def describe(self) -> SUTDescription:
+        extra = {"providers": self._sess.get_providers(), "io_binding": True,
+                 "inter_op_threads": 1, "execution_mode": "sequential",
+                 "graph_optimization": "all (default)"}
+        if self._quant_params:
+            extra["quantization_params"] = dict(self._quant_params)
+        return SUTDescription(name=self.name, runtime=self.runtime,
+                              runtime_version=self._ort.__version__, device=f"CPU ({cpu_name()})",
+                              model_format=self._format, precision=self._in.dtype,
+                              threads=self.threads(), extra=extra)
+
+    def close(self) -> None:
+        # The binding and OrtValues reference the buffers and the session: drop them all.
+        self._binding = self._in_val = self._out_val = self._run = None
+        self._sess = None
+
+
+@hookimpl
+def register_suts(register):
+    register(OnnxRuntimeCPU)

@@ -155,6 +155,19 @@ class SUT(abc.ABC):
             return chosen
         return 1 if self.scenario == "single-stream" else (os.cpu_count() or 1)
 
+    def check_format(self, model: Path) -> str:
+        """The model's format (suffix), or a UsageError naming the formats this SUT reads."""
+        fmt = Path(model).suffix.lstrip(".").lower()
+        if fmt not in self.model_formats:
+            raise UsageError(f"SUT {self.name!r} cannot load {Path(model).name}: accepted model "
+                             f"formats: {', '.join('.' + f for f in self.model_formats)}")
+        return fmt
+
+    def missing_runtime(self) -> UsageError:
+        """The one-line error for an uninstalled runtime, naming the extra that installs it."""
+        return UsageError(f"SUT {self.name!r} needs {self.runtime}: "
+                          f"pip install 'tinyharness[{self.extra}]'")
+
     # -- life cycle ---------------------------------------------------------------------------
     @abc.abstractmethod
     def load(self, model: Path) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 from . import __version__
 
 
-def _cpu_model() -> str:
+def cpu_model() -> str:
+    """The CPU model from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("model name"):
@@ -51,7 +52,7 @@ def describe_host() -> dict[str, Any]:
         "numpy": numpy.__version__,
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "argv": sys.argv[1:],
     }

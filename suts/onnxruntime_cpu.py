@@ -11,7 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
+from ..system import cpu_model
 from ..hookspecs import hookimpl
 from ..sut import SUT, SUTDescription, TensorSpec
 
@@ -21,25 +22,6 @@ _DTYPES = {"float": "float32", "double": "float64"}
 # Ops that move or reinterpret a tensor without changing its values: walked over when looking for
 # the Quantize/DequantizeLinear node that holds an int8 input's or output's scale and zero point.
 _PASSTHROUGH = {"Reshape", "Transpose", "Identity", "Squeeze", "Unsqueeze", "Flatten"}
-
-
-def first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def batch1_shape(name: str, dims) -> tuple[int, ...]:
@@ -111,15 +93,11 @@ class OnnxRuntimeCPU(SUT):
 
     def load(self, model: Path) -> None:
         model = Path(model)
-        fmt = model.suffix.lstrip(".").lower()
-        if fmt not in self.model_formats:
-            raise UsageError(f"SUT {self.name!r} cannot load {model.name}: accepted model formats: "
-                             f"{', '.join('.' + f for f in self.model_formats)}")
+        fmt = self.check_format(model)
         try:
             import onnxruntime as ort
         except ImportError:
-            raise UsageError(f"SUT {self.name!r} needs {self.runtime}: "
-                             f"pip install 'tinyharness[{self.extra}]'") from None
+            raise self.missing_runtime() from None
         self._ort, self._model, self._format = ort, model, fmt
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = self.threads()
@@ -182,7 +160,7 @@ class OnnxRuntimeCPU(SUT):
         if self._quant_params:
             extra["quantization_params"] = dict(self._quant_params)
         return SUTDescription(name=self.name, runtime=self.runtime,
-                              runtime_version=self._ort.__version__, device=f"CPU ({cpu_name()})",
+                              runtime_version=self._ort.__version__, device=f"CPU ({cpu_model()})",
                               model_format=self._format, precision=self._in.dtype,
                               threads=self.threads(), extra=extra)
 

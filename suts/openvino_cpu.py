@@ -125,15 +125,11 @@ class OpenVINOCPU(SUT):
 
     def load(self, model: Path) -> None:
         model = Path(model)
-        fmt = model.suffix.lstrip(".").lower()
-        if fmt not in self.model_formats:
-            raise UsageError(f"SUT {self.name!r} cannot load {model.name}: accepted model formats: "
-                             f"{', '.join('.' + f for f in self.model_formats)}")
+        fmt = self.check_format(model)
         try:
             import openvino as ov
         except ImportError:
-            raise UsageError(f"SUT {self.name!r} needs {self.runtime}: "
-                             f"pip install 'tinyharness[{self.extra}]'") from None
+            raise self.missing_runtime() from None
         self._ov, self._format = ov, fmt
         core = ov.Core()
         try:

@@ -16,7 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError
+from ..errors import UsageError, first_line
+from ..system import cpu_model
 from ..hookspecs import hookimpl
 from ..sut import SUT, THREADS, Option, SUTDescription, TensorSpec
 
@@ -31,25 +32,6 @@ def kernels(text: str) -> str:
     if text not in KERNELS:
         raise ValueError(f"must be one of {', '.join(KERNELS)}")
     return text
-
-
-def first_line(exc: BaseException) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
-
-
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
-    import platform
-
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 class TFLiteCPU(SUT):
@@ -78,10 +60,7 @@ class TFLiteCPU(SUT):
 
     def load(self, model: Path) -> None:
         model = Path(model)
-        fmt = model.suffix.lstrip(".").lower()
-        if fmt not in self.model_formats:
-            raise UsageError(f"SUT {self.name!r} cannot load {model.name}: accepted model formats: "
-                             f"{', '.join('.' + f for f in self.model_formats)}")
+        fmt = self.check_format(model)
         module = self._import()
         resolver = module.OpResolverType.AUTO
         if self.settings["kernels"] == "builtin":
@@ -122,8 +101,7 @@ class TFLiteCPU(SUT):
                 continue
             self._package, self._version = dist, self._dist_version(dist)
             return found
-        raise UsageError(f"SUT {self.name!r} needs {self.runtime}: "
-                         f"pip install 'tinyharness[{self.extra}]'")
+        raise self.missing_runtime()
 
     @staticmethod
     def _dist_version(dist: str) -> str:
@@ -160,7 +138,7 @@ class TFLiteCPU(SUT):
             # XNNPACK shows up as DELEGATE nodes: proof that the requested kernel set is in use.
             extra["delegate_nodes"] = sum(op["op_name"] == "DELEGATE" for op in ops())
         return SUTDescription(name=self.name, runtime=self._package, runtime_version=self._version,
-                              device=f"CPU ({cpu_name()})", model_format=self._format,
+                              device=f"CPU ({cpu_model()})", model_format=self._format,
                               precision=self._in.dtype, threads=self.threads(), extra=extra)
 
     def close(self) -> None:

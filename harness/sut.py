@@ -187,7 +187,11 @@ class SUT(abc.ABC):
 
     @abc.abstractmethod
     def infer(self) -> None:
-        """Timed: run the model once on the prepared input. Must not allocate or copy out."""
+        """Timed: run the model once on the prepared input. Must not allocate or copy out.
+
+        A SUT may replace it after :meth:`load` with the runtime's own bound call
+        (``self.infer = request.infer``), so no Python frame of its own sits inside the timing.
+        """
 
     @abc.abstractmethod
     def output(self) -> np.ndarray:

@@ -7,6 +7,7 @@ the fastest Python path: ``sess.run`` would build dicts and allocate the output 
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,8 @@ class OnnxRuntimeCPU(SUT):
         self._run = self._sess.run_with_iobinding
         for _ in range(WARMUP):
             self._run(self._binding)
+        # The timed call goes straight into the runtime: no Python frame of ours between the clocks.
+        self.infer = functools.partial(self._run, self._binding)
 
     def _spec(self, meta, is_input: bool) -> TensorSpec:
         kind = meta.type[len("tensor("):-1] if meta.type.startswith("tensor(") else meta.type
@@ -167,6 +170,7 @@ class OnnxRuntimeCPU(SUT):
     def close(self) -> None:
         # The binding and OrtValues reference the buffers and the session: drop them all.
         self._binding = self._in_val = self._out_val = self._run = None
+        self.__dict__.pop("infer", None)
         self._sess = None
 
 

@@ -183,6 +183,8 @@ class OpenVINOCPU(SUT):
                 request.infer()
         self._in_buf, self._request = self._inputs[0], self._requests[0]
         self._run = self._request.infer
+        # The timed call goes straight into the runtime: no Python frame of ours between the clocks.
+        self.infer = self._run
 
     def _spec(self, port, quant) -> TensorSpec:
         dtype = port.get_element_type().to_dtype().name
@@ -246,6 +248,7 @@ class OpenVINOCPU(SUT):
     def close(self) -> None:
         # Requests reference the compiled model and wrap our arrays: release them first.
         self._run = self._request = None
+        self.__dict__.pop("infer", None)
         self._requests, self._inputs, self._in_buf = [], [], None
         self._compiled = None
 

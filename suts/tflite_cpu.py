@@ -90,6 +90,8 @@ class TFLiteCPU(SUT):
         for _ in range(WARMUP):
             self._set(self._in_index, zeros)
             self._run()
+        # The timed call goes straight into the runtime: no Python frame of ours between the clocks.
+        self.infer = self._run
 
     def _import(self):
         import importlib
@@ -143,6 +145,7 @@ class TFLiteCPU(SUT):
 
     def close(self) -> None:
         self._set = self._run = self._get = None
+        self.__dict__.pop("infer", None)
         self._interp = None
 
 

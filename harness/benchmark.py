@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -12,18 +13,57 @@ from .resources import data_dir
 from .schemas import validate
 
 
+_DESCRIPTIVE = ("input", "output", "notes")  # documented in the rule set, read from the model itself
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One reference model file of a benchmark, with where it comes from and its checksum.
+
+    ``store_dir`` is the benchmark's folder in a model mirror or cache (``<root>/<store_dir>/<file>``)
+    and, for an embedded benchmark, under ``reference_models/``. ``source`` pins an upstream file
+    (repository, commit, path) that can be downloaded; converted models (ONNX) have none and name the
+    file they were converted from instead.
+    """
+
+    benchmark: str
+    store_dir: str
+    file: str
+    format: str
+    precision: str
+    sha256: str
+    size: int
+    default: bool = False
+    embedded: bool = False
+    source: dict[str, str] | None = None
+    converted_from: str | None = None
+    converter: str | None = None
+
+    @property
+    def relative_path(self) -> str:
+        return f"{self.store_dir}/{self.file}"
+
+    def url(self, base: str = "https://raw.githubusercontent.com") -> str | None:
+        if not self.source:
+            return None
+        s = self.source
+        return f"{base.rstrip('/')}/{s['repo']}/{s['commit']}/{s['path']}"
+
+
 @dataclass(frozen=True)
 class SingleStreamRules:
     min_duration_s: float
     min_query_count: int
     windows: int
     window_min_s: float
+    performance_sample_count: int | None = None  # None: every sample
 
 
 @dataclass(frozen=True)
 class OfflineRules:
     min_duration_s: float
     min_query_count: int
+    performance_sample_count: int | None = None
 
 
 @dataclass(frozen=True)
@@ -35,17 +75,20 @@ class Benchmark:
     task: str
     embedded: bool
     labels: tuple[str, ...]
+    store_dir: str
     dataset_id: str
     dataset_path: str
     label_file: str
     sample_shape: tuple[int, ...]
     sample_dtype: str
-    transform: dict[str, str]
-    models: dict[str, str]
+    windowed: bool  # AD: each label row is cut into windows (bytes to send, stride)
+    transform: dict[str, dict[str, Any]]  # model input dtype -> {"kind": ..., parameters}
+    models: tuple[ModelEntry, ...]
     metric: str
     target: float
     single_stream: SingleStreamRules
     offline: OfflineRules
+    requires: tuple[str, ...]
     source: Path
 
     @classmethod
@@ -56,31 +99,48 @@ class Benchmark:
             raise UsageError(f"cannot read rule set {path}: {exc}") from None
         validate(raw, "benchmark", where=str(path))
         ds = raw["dataset"]
+        embedded = raw.get("embedded", False)
+        models = tuple(ModelEntry(benchmark=raw["id"], store_dir=raw["store_dir"], embedded=embedded,
+                                  **{k: v for k, v in m.items() if k not in _DESCRIPTIVE})
+                       for m in raw["models"])
+        transform = {dtype: ({"kind": t} if isinstance(t, str) else dict(t))
+                     for dtype, t in raw["transform"].items()}
         return cls(
-            id=raw["id"], title=raw["title"], task=raw["task"], embedded=raw.get("embedded", False),
-            labels=tuple(raw["labels"]), dataset_id=ds["id"], dataset_path=ds["path"],
-            label_file=ds["label_file"], sample_shape=tuple(ds["sample_shape"]),
-            sample_dtype=ds["sample_dtype"], transform=dict(raw["transform"]),
-            models=dict(raw["models"]), metric=raw["quality"]["metric"],
-            target=float(raw["quality"]["target"]),
+            id=raw["id"], title=raw["title"], task=raw["task"], embedded=embedded,
+            labels=tuple(raw["labels"]), store_dir=raw["store_dir"], dataset_id=ds["id"],
+            dataset_path=ds["path"], label_file=ds["label_file"],
+            sample_shape=tuple(ds["sample_shape"]), sample_dtype=ds["sample_dtype"],
+            windowed=ds.get("windowed", False), transform=transform, models=models,
+            metric=raw["quality"]["metric"], target=float(raw["quality"]["target"]),
             single_stream=SingleStreamRules(**raw["single_stream"]),
-            offline=OfflineRules(**raw["offline"]), source=path,
+            offline=OfflineRules(**raw["offline"]), requires=tuple(raw.get("requires", ())),
+            source=path,
         )
 
     def default_dataset(self) -> Path:
-        return data_dir("datasets") / self.dataset_path
+        """The dataset shipped with the project (embedded benchmarks) or named by
+        ``TINYHARNESS_DATASETS`` (a root holding ``<dataset id>/``)."""
+        root = os.environ.get("TINYHARNESS_DATASETS")
+        if self.embedded or not root:
+            return data_dir("datasets") / self.dataset_path
+        return Path(root) / self.dataset_id
 
-    def default_model(self, model_formats: tuple[str, ...]) -> Path:
-        """The reference model for the first of a SUT's formats that this benchmark provides."""
+    def default_entry(self, model_formats: tuple[str, ...]) -> ModelEntry:
+        """The default reference model for the first of a SUT's formats this benchmark provides."""
         for fmt in model_formats:
-            if fmt in self.models:
-                return data_dir("reference_models") / self.models[fmt]
+            for entry in self.models:
+                if entry.format == fmt and entry.default:
+                    return entry
         raise UsageError(f"benchmark {self.id!r} has no reference model in a format this SUT reads "
                          f"({', '.join(model_formats)}); give one with --model PATH")
 
+    def entry_for(self, path: Path) -> ModelEntry | None:
+        """The reference model entry whose file name matches ``path``, if any."""
+        return next((e for e in self.models if e.file == Path(path).name), None)
+
     def to_dict(self) -> dict[str, Any]:
         return {"id": self.id, "title": self.title, "task": self.task, "metric": self.metric,
-                "target": self.target, "rules": str(self.source.name)}
+                "target": self.target, "rules": str(self.source.name), "requires": list(self.requires)}
 
 
 def load_benchmarks() -> dict[str, Benchmark]:

@@ -128,13 +128,20 @@ def suts(as_json) -> None:
 def benchmarks(as_json) -> None:
     """List the benchmarks: task, quality target, run rules and whether their data is present."""
     from .benchmark import load_benchmarks
-    from .resources import data_dir
+    from .model_store import ModelStore
 
-    rows = []
+    store, rows = ModelStore(), []
     for b in load_benchmarks().values():
-        models = {fmt: (data_dir("reference_models") / f).is_file() for fmt, f in b.models.items()}
+        models = {}  # format -> is a verified copy of its default model present locally?
+        for entry in b.models:
+            if entry.default:
+                try:
+                    models[entry.format] = store.locate(entry) is not None
+                except UsageError:  # a copy with the wrong checksum
+                    models[entry.format] = False
         rows.append({"id": b.id, "title": b.title, "task": b.task, "metric": b.metric,
                      "target": b.target, "embedded": b.embedded, "model_formats": models,
+                     "requires": list(b.requires),
                      "dataset_present": (b.default_dataset() / b.label_file).is_file(),
                      "min_duration_s": b.single_stream.min_duration_s,
                      "windows": b.single_stream.windows, "window_min_s": b.single_stream.window_min_s})

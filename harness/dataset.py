@@ -1,13 +1,15 @@
 """Reading a dataset in the EEMBC / MLPerf Tiny layout: ``<dir>/y_labels.csv`` beside the sample files.
 
-``y_labels.csv`` has no header; each row is ``file,classes,class`` (AD adds bytes-to-send and stride).
+``y_labels.csv`` has no header; each row is ``file,classes,class``. Windowed datasets (AD) add
+``bytes_to_send,stride``: the file is cut into windows of that many bytes every ``stride`` bytes,
+and each window is one sample (``Entry.group`` is its row).
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +21,23 @@ from .errors import UsageError
 class Entry:
     file: str
     label: int
+    offset: int = 0  # byte offset of the sample in its file (a window of a windowed dataset)
+    group: int = field(default=0, compare=False)  # the label row it comes from
 
 
-@dataclass(frozen=True)
 class Dataset:
-    """The rows of a label file, the folder they live in, and the raw sample layout."""
+    """The samples listed by a label file, the folder they live in, and the raw sample layout."""
 
-    id: str
-    folder: Path
-    label_file: Path
-    entries: tuple[Entry, ...]
-    sample_shape: tuple[int, ...]
-    sample_dtype: str
+    def __init__(self, dataset_id: str, folder: Path, label_file: Path, entries: tuple[Entry, ...],
+                 sample_shape: tuple[int, ...], sample_dtype: str, windowed: bool = False) -> None:
+        self.id, self.folder, self.label_file = dataset_id, folder, label_file
+        self.entries, self.sample_shape, self.sample_dtype = entries, sample_shape, sample_dtype
+        self.windowed = windowed
+        self._cached: tuple[str, bytes] | None = None  # windows of one file are read in a row
 
     @classmethod
     def open(cls, path: Path, dataset_id: str, label_file: str, sample_shape: tuple[int, ...],
-             sample_dtype: str) -> "Dataset":
+             sample_dtype: str, windowed: bool = False) -> "Dataset":
         """Open ``path``: the dataset folder itself, or a root that holds ``<dataset_id>/``."""
         path = Path(path)
         if not path.is_dir():
@@ -45,11 +48,34 @@ class Dataset:
         if not labels.is_file():
             raise UsageError(f"no {label_file} in {path} or {path / dataset_id}: "
                              "not a dataset in the EEMBC layout")
-        return cls(dataset_id, folder, labels, _read_labels(labels), tuple(sample_shape), sample_dtype)
+        rows = _read_labels(labels, windowed)
+        if windowed:
+            entries = _windows(folder, rows, cls._bytes(sample_shape, sample_dtype))
+        else:
+            entries = tuple(Entry(row.file, row.label, 0, group) for group, row in enumerate(rows))
+        return cls(dataset_id, folder, labels, entries, tuple(sample_shape), sample_dtype, windowed)
+
+    @staticmethod
+    def _bytes(shape, dtype) -> int:
+        return int(np.prod(shape)) * np.dtype(dtype).itemsize
 
     @property
     def sample_bytes(self) -> int:
-        return int(np.prod(self.sample_shape)) * np.dtype(self.sample_dtype).itemsize
+        return self._bytes(self.sample_shape, self.sample_dtype)
+
+    @property
+    def groups(self) -> int:
+        """How many label rows (files) the samples come from."""
+        return self.entries[-1].group + 1 if self.windowed else len(self.entries)
+
+    def first_of_groups(self, count: int) -> list[int]:
+        """The first sample of each of the first ``count`` files (MLPerf Tiny's performance windows)."""
+        firsts: dict[int, int] = {}
+        for index, entry in enumerate(self.entries):
+            if entry.group >= count:
+                break
+            firsts.setdefault(entry.group, index)
+        return list(firsts.values())
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -58,10 +84,16 @@ class Dataset:
         """The raw sample ``index`` as an array of the dataset's shape and dtype."""
         entry = self.entries[index]
         path = self.folder / entry.file
-        try:
-            data = path.read_bytes()
-        except OSError:
-            raise UsageError(f"dataset file {path} is missing ({self.label_file.name} lists it)") from None
+        if self._cached is not None and self._cached[0] == entry.file:
+            data = self._cached[1]
+        else:
+            try:
+                data = path.read_bytes()
+            except OSError:
+                raise UsageError(f"dataset file {path} is missing ({self.label_file.name} lists it)") from None
+            self._cached = (entry.file, data)
+        if self.windowed:
+            data = data[entry.offset: entry.offset + self.sample_bytes]
         if len(data) != self.sample_bytes:
             raise UsageError(f"dataset file {path} has {len(data)} bytes, expected {self.sample_bytes} "
                              f"({'x'.join(map(str, self.sample_shape))} {self.sample_dtype})")
@@ -71,6 +103,8 @@ class Dataset:
         """Checksum of the label file followed by every sample file in label order."""
         digest = hashlib.sha256(self.label_file.read_bytes())
         for entry in self.entries:
+            if entry.offset:  # a later window of a file already hashed
+                continue
             try:
                 digest.update((self.folder / entry.file).read_bytes())
             except OSError:
@@ -78,7 +112,15 @@ class Dataset:
         return digest.hexdigest()
 
 
-def _read_labels(path: Path) -> tuple[Entry, ...]:
+@dataclass(frozen=True)
+class _Row:
+    file: str
+    label: int
+    width: int = 0  # windowed: bytes to send per window
+    stride: int = 0  # windowed: bytes between window starts
+
+
+def _read_labels(path: Path, windowed: bool = False) -> tuple[_Row, ...]:
     try:  # utf-8-sig: spreadsheet tools put a byte-order mark before the first file name
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -96,7 +138,36 @@ def _read_labels(path: Path) -> tuple[Entry, ...]:
                              "expected 'file,classes,class'") from None
         if not 0 <= label < classes or "/" in name or name in ("", ".", ".."):
             raise UsageError(f"{path}:{number}: malformed row {','.join(row)!r}")
-        entries.append(Entry(name, label))
+        if windowed:
+            try:
+                width, stride = int(fields[3]), int(fields[4])
+            except (IndexError, ValueError):
+                width = stride = 0
+            if width <= 0 or stride <= 0:
+                raise UsageError(f"{path}:{number}: malformed row {','.join(row)!r}; expected "
+                                 "'file,classes,class,bytes_to_send,stride'")
+            entries.append(_Row(name, label, width, stride))
+        else:
+            entries.append(_Row(name, label))
     if not entries:
         raise UsageError(f"{path} lists no samples")
     return tuple(entries)
+
+
+def _windows(folder: Path, rows: tuple[_Row, ...], sample_bytes: int) -> tuple[Entry, ...]:
+    """Cut each file into windows of ``bytes_to_send`` every ``stride`` bytes (AD: 196 per file)."""
+    out = []
+    for group, row in enumerate(rows):
+        width, stride = row.width, row.stride
+        if width != sample_bytes:
+            raise UsageError(f"{row.file}: the label file sends windows of {width} bytes, the "
+                             f"benchmark's model input is {sample_bytes} bytes")
+        try:
+            size = (folder / row.file).stat().st_size
+        except OSError:
+            raise UsageError(f"dataset file {folder / row.file} is missing") from None
+        if size < width or (size - width) % stride:
+            raise UsageError(f"dataset file {folder / row.file} has {size} bytes, which is not a "
+                             f"whole number of {stride}-byte steps after a {width}-byte window")
+        out += [Entry(row.file, row.label, offset, group) for offset in range(0, size - width + 1, stride)]
+    return tuple(out)

@@ -8,6 +8,7 @@ shuffled with ``qsl_rng_seed``, the first ``performance_sample_count`` loaded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -16,14 +17,38 @@ from .errors import UsageError
 from .sut import TensorSpec
 
 
-def transform(raw: np.ndarray, kind: str, spec: TensorSpec) -> np.ndarray:
-    """Turn one raw dataset sample into the model input described by ``spec``."""
+def round_half_away(v: np.ndarray) -> np.ndarray:
+    """C's round(): halves away from zero (numpy's round goes to even); as the reference DUT does."""
+    return np.sign(v) * np.floor(np.abs(v) + 0.5)
+
+
+def transform(raw: np.ndarray, kind: str | dict[str, Any], spec: TensorSpec) -> np.ndarray:
+    """Turn one raw dataset sample into the model input described by ``spec``.
+
+    Kinds: ``identity``; ``minus128`` (uint8 -> int8, exact for the image models' quantization);
+    ``float``; ``scale`` (float times ``factor``); ``dequantize`` (``(q - zero_point) * scale`` with
+    the dataset's own quantization); ``quantize`` (float -> the model's integer input with its
+    scale and zero point, rounding halves away from zero and clamping, as the AD reference DUT).
+    """
+    params = {"kind": kind} if isinstance(kind, str) else kind
+    kind = params["kind"]
     if kind == "identity":
         x = raw
-    elif kind == "minus128":  # uint8 -> int8, exact for the MLPerf Tiny image models' quantization
+    elif kind == "minus128":
         x = (raw.astype(np.int16) - 128).astype(np.int8)
     elif kind == "float":
         x = raw.astype(np.float32)
+    elif kind == "scale":
+        x = (raw.astype(np.float64) * params["factor"]).astype(np.float32)
+    elif kind == "dequantize":
+        x = ((raw.astype(np.float64) - params["zero_point"]) * params["scale"]).astype(np.float32)
+    elif kind == "quantize":
+        if not spec.quantized:
+            raise UsageError(f"model input {spec.name!r} is {spec.dtype} without quantization "
+                             "parameters; cannot quantize the dataset for it")
+        info = np.iinfo(spec.dtype)
+        q = round_half_away(raw.astype(np.float64) / spec.scale) + spec.zero_point
+        x = np.clip(q, info.min, info.max).astype(spec.dtype)
     else:
         raise UsageError(f"unknown input transform {kind!r}")
     if not spec.shape:  # a SUT that takes any input (the null SUT)
@@ -53,7 +78,7 @@ class Seeds:
 class QSL:
     """Loads samples on request and keeps them as model-ready arrays."""
 
-    def __init__(self, dataset: Dataset, transform_kind: str, spec: TensorSpec) -> None:
+    def __init__(self, dataset: Dataset, transform_kind: str | dict[str, Any], spec: TensorSpec) -> None:
         self.dataset = dataset
         self.transform_kind = transform_kind
         self.spec = spec

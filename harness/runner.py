@@ -16,6 +16,7 @@ from .benchmark import Benchmark, get_benchmark
 from .dataset import Dataset
 from .errors import RunFailed, UsageError
 from .logs import DetailLog, RunDirectory
+from .model_store import ModelStore
 from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds
@@ -86,10 +87,14 @@ class Run:
         self.sut_cls.parse_options(request.sut_options)  # fail before creating a run directory
         b = self.benchmark
         self.dataset = Dataset.open(request.dataset or b.default_dataset(), b.dataset_id,
-                                    b.label_file, b.sample_shape, b.sample_dtype)
-        self.model = Path(request.model) if request.model else b.default_model(self.sut_cls.model_formats)
-        if not self.model.is_file():
-            raise UsageError(f"model file {self.model} does not exist")
+                                    b.label_file, b.sample_shape, b.sample_dtype, b.windowed)
+        if request.model:
+            self.model, self.model_found_in = Path(request.model), "--model"
+            if not self.model.is_file():
+                raise UsageError(f"model file {self.model} does not exist")
+        else:
+            found = ModelStore().resolve(b.default_entry(self.sut_cls.model_formats))
+            self.model, self.model_found_in = found.path, found.where
         if self.model.suffix.lstrip(".") not in self.sut_cls.model_formats:
             raise UsageError(f"SUT {request.sut!r} reads {', '.join(self.sut_cls.model_formats)} "
                              f"models, not {self.model.name}")
@@ -172,16 +177,23 @@ class Run:
             "windows": None, "throughput_ips": None, "offline": None, "accuracy": None,
             "harness_overhead_us": None, "system": system,
             "model": {"path": str(self.model.resolve()), "sha256": sha256_file(self.model),
-                      "format": self.model.suffix.lstrip("."), "size": self.model.stat().st_size},
+                      "format": self.model.suffix.lstrip("."), "size": self.model.stat().st_size,
+                      "found_in": self.model_found_in, "reference": self._reference()},
             "dataset": {"id": self.dataset.id, "path": str(self.dataset.folder.resolve()),
                         "sha256": self.dataset.sha256(), "count": len(self.dataset)},
             "files": {},
         }
 
+    def _reference(self) -> str | None:
+        """The reference model this file is (same name and checksum), or None for another model."""
+        entry = self.benchmark.entry_for(self.model)
+        return entry.file if entry and entry.sha256 == sha256_file(self.model) else None
+
     def _accuracy(self, sut, qsl, summary, run_dir, detail, progress) -> list[str]:
         progress.phase("accuracy", qsl.total_count)
         detail.event("generic_message", "Starting accuracy mode")
-        run = run_accuracy(sut, qsl, progress=lambda done: progress.update(done))
+        scored = sut.output_spec() if self.benchmark.metric == "auc" else None
+        run = run_accuracy(sut, qsl, scored, progress=lambda done: progress.update(done))
         progress.update(qsl.total_count)
         section, reasons = results.accuracy_section(run, self.benchmark.metric, self.benchmark.target,
                                                     sut.output_spec())
@@ -193,15 +205,22 @@ class Run:
 
     @staticmethod
     def _accuracy_log(run: AccuracyRun, qsl: QSL) -> list[dict[str, Any]]:
-        predictions = run.outputs.argmax(axis=1)
         little = run.outputs.astype(run.outputs.dtype.newbyteorder("<"), copy=False)
-        return [{"seq_id": seq, "qsl_idx": int(idx), "data": little[seq].tobytes().hex().upper(),
-                 "file": qsl.dataset.entries[int(idx)].file, "label": int(run.labels[seq]),
-                 "prediction": int(predictions[seq])} for seq, idx in enumerate(run.indices)]
+        log = [{"seq_id": seq, "qsl_idx": int(idx), "data": little[seq].tobytes().hex().upper(),
+                "file": qsl.dataset.entries[int(idx)].file, "label": int(run.labels[seq])}
+               for seq, idx in enumerate(run.indices)]
+        if run.scores is not None:  # AD: the per-window score that the file score averages
+            for entry, score in zip(log, run.scores):
+                entry["score"] = float(score)
+        else:
+            for entry, prediction in zip(log, run.outputs.argmax(axis=1)):
+                entry["prediction"] = int(prediction)
+        return log
 
     def _performance(self, sut, qsl, summary, run_dir, detail, progress) -> list[str]:
         settings = self.settings
-        perf_set = qsl.performance_set(qsl.total_count, self.seeds)
+        rules = self.benchmark.single_stream if settings.scenario == "single-stream" else self.benchmark.offline
+        perf_set = qsl.performance_set(rules.performance_sample_count or qsl.total_count, self.seeds)
         qsl.load(perf_set)
         loaded = [qsl.sample(int(i)) for i in perf_set]
         detail.event("loaded_qsl_set", [int(i) for i in perf_set])
@@ -227,11 +246,12 @@ class Run:
             detail.event("early_stopping_latency_ss", section["latency_us"]["p90_early_stopping"])
             windows = []
             progress.phase("MLPerf Tiny windows", settings.windows)
-            qsl.load(range(min(settings.windows, qsl.total_count)))
-            for w in range(min(settings.windows, qsl.total_count)):
-                windows.append(run_window(sut, qsl.sample(w), w, qsl.dataset.entries[w].file,
+            firsts = qsl.dataset.first_of_groups(settings.windows)  # AD: a file's first window
+            qsl.load(firsts)
+            for done, index in enumerate(firsts, start=1):
+                windows.append(run_window(sut, qsl.sample(index), index, qsl.dataset.entries[index].file,
                                           settings.window_min_s, float(query_run.latencies_ns.mean())))
-                progress.update(w + 1)
+                progress.update(done)
                 detail.event("window_result", windows[-1].__dict__ | {"throughput_ips": windows[-1].throughput_ips})
             win_section, win_reasons = results.windows_section(windows, settings)
             section["windows"] = win_section

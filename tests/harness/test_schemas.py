@@ -43,7 +43,11 @@ def test_rule_set_validates_and_loads(path):
     assert bench.offline.min_duration_s == raw["offline"]["min_duration_s"]
     assert bench.sample_shape == tuple(raw["dataset"]["sample_shape"])
     # every transform named is one the QSL knows
-    assert set(bench.transform.values()) <= {"identity", "minus128", "float"}
+    assert {t["kind"] for t in bench.transform.values()} <= {
+        "identity", "minus128", "float", "scale", "dequantize", "quantize"}
+    # exactly one default model per format, and each model's store path is inside its folder
+    formats = [m.format for m in bench.models if m.default]
+    assert len(formats) == len(set(formats)) >= 1
 
 
 def test_load_benchmarks_finds_every_rule_set_and_the_default():
@@ -76,7 +80,7 @@ def test_rule_set_missing_a_key_is_a_usage_error(tmp_path, missing):
     ("offline", "min_duration_s", -1),
     ("offline", "extra_setting", 5),
     ("dataset", "sample_dtype", "float64"),
-    ("quality", "metric", "auc"),
+    ("quality", "metric", "top5"),
 ])
 def test_rule_set_with_a_bad_value_is_a_usage_error(tmp_path, section, key, value):
     raw = _valid_rule_set()

@@ -92,7 +92,14 @@ def accuracy_section(run: AccuracyRun, metric: str, target: float, output_spec) 
     elif metric == "auc":
         file_labels = np.zeros(files, dtype=int)
         file_labels[run.groups] = run.labels
-        value = scoring.roc_auc(file_labels, scoring.group_means(run.scores, run.groups))
+        try:
+            value = scoring.roc_auc(file_labels, scoring.group_means(run.scores, run.groups))
+        except ValueError:  # one class only: the metric does not exist, the run cannot pass
+            return {"accuracy": {"metric": metric, "value": None, "target": target, "passed": False,
+                                 "count": len(run.indices), "files": files,
+                                 "output": output_spec.to_dict()}}, [
+                "AUC is undefined: the label file lists only one class of file; it needs both "
+                "normal and anomalous files"]
         shown = f"AUC {value:.4f}"
     else:
         raise ValueError(f"unknown metric {metric!r}")
@@ -122,7 +129,12 @@ def render_text(summary: dict[str, Any]) -> str:
                    f"({len(win['throughput_ips'])} windows of >= {win['window_min_s']:g} s)")
     acc = summary.get("accuracy")
     if acc:
-        value = f"top-1 {acc['value']:.2f} %" if acc["metric"] == "top1" else f"AUC {acc['value']:.4f}"
+        if acc["value"] is None:
+            value = f"{acc['metric']} undefined"
+        elif acc["metric"] == "top1":
+            value = f"top-1 {acc['value']:.2f} %"
+        else:
+            value = f"AUC {acc['value']:.4f}"
         out.append(f"Accuracy : {value} (target {acc['target']:g}, "
                    f"{'passed' if acc['passed'] else 'FAILED'}, {acc['count']} samples "
                    f"from {acc['files']} files)")

@@ -109,7 +109,7 @@ class OpenVINOCPU(SUT):
     summary = "OpenVINO CPU plugin (.onnx, .tflite), bound input tensor; parallel requests offline"
     runtime = "openvino"
     extra = "openvino"
-    model_formats = ("onnx", "tflite")
+    model_formats = ("tflite", "onnx")  # the upstream reference file first
     options = (
         THREADS,
         Option("precision", "inference precision hint: f32 (default), bf16 or f16", precision,

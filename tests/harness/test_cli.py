@@ -157,7 +157,7 @@ def test_suts_lists_builtins_as_json():
     assert done.returncode == 0, done.stderr
     rows = {r["name"]: r for r in json.loads(done.stdout)}
     assert {"null", "onnxruntime-cpu", "openvino-cpu", "tflite-cpu"} <= set(rows)
-    assert rows["openvino-cpu"]["model_formats"] == ["onnx", "tflite"]
+    assert rows["openvino-cpu"]["model_formats"] == ["tflite", "onnx"]
     assert "threads" in rows["onnxruntime-cpu"]["options"]
     assert rows["onnxruntime-cpu"]["version"]
 

@@ -150,7 +150,7 @@ def test_bad_option_values():
 
 
 def test_unsupported_suffix(tmp_path):
-    with pytest.raises(UsageError, match=r"accepted model formats: \.onnx, \.tflite"):
+    with pytest.raises(UsageError, match=r"accepted model formats: \.tflite, \.onnx"):
         OpenVINOCPU("single-stream").load(tmp_path / "model.pb")
 
 

@@ -160,6 +160,11 @@ def benchmarks(as_json) -> None:
     Console().print(table)
 
 
+from .cli_models import models  # noqa: E402 (imports only click; its commands import the rest)
+
+cli.add_command(models)
+
+
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="tinyharness", standalone_mode=False)

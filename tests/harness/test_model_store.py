@@ -1,0 +1,268 @@
+"""The model store against a real HTTP server on 127.0.0.1 serving the shared MLPerf Tiny models
+under the upstream layout /<repo>/<commit>/<path>. Nothing here reaches the internet."""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import threading
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from tinyharness import model_store
+from tinyharness.benchmark import ModelEntry, load_benchmarks
+from tinyharness.errors import UsageError
+from tinyharness.model_store import ModelStore, sha256_of
+
+
+def model_entry(benchmark: str, file: str) -> ModelEntry:
+    return next(e for e in load_benchmarks()[benchmark].models if e.file == file)
+
+
+KWS_INT8 = ("kws01", "kws_ref_model.tflite")
+KWS_FLOAT = ("kws01", "kws_ref_model_float32.tflite")
+
+
+def url_path(entry: ModelEntry) -> str:
+    return urllib.parse.urlsplit(entry.url("http://server")).path
+
+
+class ModelServer(ThreadingHTTPServer):
+    """Serves ``routes`` (URL path -> local file); ``declared`` overrides a route's Content-Length
+    (a larger one makes a transfer that is cut short). Every request path lands in ``requests``."""
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.routes: dict[str, Path] = {}
+        self.declared: dict[str, int] = {}
+        self.requests: list[str] = []
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def serve(self, entry: ModelEntry, local: Path) -> None:
+        self.routes[url_path(entry)] = local
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ModelServer
+
+    def do_GET(self) -> None:  # http.server's naming
+        self.server.requests.append(self.path)
+        local = self.server.routes.get(self.path)
+        if local is None:
+            self.send_error(404)
+            return
+        data = local.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(self.server.declared.get(self.path, len(data))))
+        self.end_headers()
+        self.wfile.write(data)  # HTTP/1.0: the connection closes after this
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def serving(shared_data: Path) -> Iterator[ModelServer]:
+    """A running server for every upstream (tflite) model of the rule sets, from
+    ../shared/mlperf_tiny/models; shut down on exit."""
+    server = ModelServer()
+    for bench in load_benchmarks().values():
+        for entry in bench.models:
+            if entry.source:
+                server.serve(entry, shared_data / "models" / entry.relative_path)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def model_server(shared_data) -> Iterator[ModelServer]:
+    with serving(shared_data) as server:
+        yield server
+
+
+def store_for(server_url: str, tmp_path: Path, mirrors: list[Path] | None = None) -> ModelStore:
+    return ModelStore(mirrors=mirrors or [], cache=tmp_path / "cache", base_url=server_url)
+
+
+def leftovers(cache: Path) -> list[Path]:
+    return sorted(cache.rglob("*.part")) if cache.exists() else []
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_download_is_verified_placed_atomically_and_found_in_the_cache_next_time(model_server, tmp_path,
+                                                                                monkeypatch):
+    entry = model_entry(*KWS_INT8)
+    target = tmp_path / "cache" / entry.relative_path
+    replaced = []
+    real_replace = model_store.os.replace
+
+    def spy_replace(src, dst):
+        replaced.append((Path(src), Path(dst), Path(dst).exists()))
+        real_replace(src, dst)
+
+    monkeypatch.setattr(model_store.os, "replace", spy_replace)
+    found = store_for(model_server.url, tmp_path).resolve(entry)
+    assert found.where == "download" and found.path == target
+    assert sha256_of(target) == entry.sha256 and target.stat().st_size == entry.size
+    assert model_server.requests == [url_path(entry)]
+    # written beside the target as a .part file, then renamed over it in one step
+    [(src, dst, existed)] = replaced
+    assert dst == target and src.parent == target.parent and src.name.endswith(".part")
+    assert not existed and not src.exists() and leftovers(tmp_path / "cache") == []
+
+    again = store_for(model_server.url, tmp_path).resolve(entry)
+    assert again.where == "cache" and again.path == target
+    assert model_server.requests == [url_path(entry)]  # no second request
+
+
+def test_wrong_checksum_download_saves_nothing(model_server, shared_data, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    model_server.serve(entry, shared_data / "models" / model_entry(*KWS_FLOAT).relative_path)
+    with pytest.raises(UsageError, match="does not match the rule set.*nothing was saved"):
+        store_for(model_server.url, tmp_path).resolve(entry)
+    assert not (tmp_path / "cache" / entry.relative_path).exists()
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_wrong_checksum_download_leaves_a_previous_good_copy_untouched(model_server, shared_data, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    good = shared_data / "models" / entry.relative_path
+    target = tmp_path / "cache" / entry.relative_path
+    target.parent.mkdir(parents=True)
+    shutil.copyfile(good, target)
+    model_server.serve(entry, shared_data / "models" / model_entry(*KWS_FLOAT).relative_path)
+    with pytest.raises(UsageError, match="does not match the rule set"):
+        store_for(model_server.url, tmp_path).download(entry)  # what 'models fetch --force' does
+    assert target.read_bytes() == good.read_bytes()
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_transfer_cut_short_is_an_error_and_saves_nothing(model_server, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    model_server.declared[url_path(entry)] = entry.size + 1000
+    with pytest.raises(UsageError, match=f"cut short: {entry.size} of {entry.size + 1000} bytes"):
+        store_for(model_server.url, tmp_path).resolve(entry)
+    assert not (tmp_path / "cache" / entry.relative_path).exists()
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_http_404_names_the_url_and_status(model_server, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    del model_server.routes[url_path(entry)]
+    with pytest.raises(UsageError) as info:
+        store_for(model_server.url, tmp_path).resolve(entry)
+    message = str(info.value)
+    assert entry.url(model_server.url) in message and "HTTP 404" in message
+    assert "TINYHARNESS_MODEL_BASE_URL" in message and "\n" not in message
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_unreachable_server_suggests_the_mirror(tmp_path):
+    entry = model_entry(*KWS_INT8)
+    with pytest.raises(UsageError, match="offline.*TINYHARNESS_MODEL_MIRROR") as info:
+        store_for(f"http://127.0.0.1:{free_port()}", tmp_path).resolve(entry)
+    assert "\n" not in str(info.value)
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_keyboard_interrupt_mid_download_leaves_no_part_file(model_server, tmp_path, monkeypatch):
+    entry = model_entry(*KWS_INT8)
+    real_urlopen = urllib.request.urlopen
+
+    def interrupted_after_first_block(*args, **kwargs):
+        response = real_urlopen(*args, **kwargs)
+        reads, real_read = [], response.read
+
+        def read(amt=None):
+            reads.append(amt)
+            if len(reads) > 1:
+                raise KeyboardInterrupt
+            return real_read(amt)
+
+        response.read = read
+        return response
+
+    monkeypatch.setattr(model_store.urllib.request, "urlopen", interrupted_after_first_block)
+    with pytest.raises(KeyboardInterrupt):
+        store_for(model_server.url, tmp_path).resolve(entry)
+    assert not (tmp_path / "cache" / entry.relative_path).exists()
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_unwritable_cache_is_a_clear_error(model_server, tmp_path):
+    blocker = tmp_path / "not_a_folder"
+    blocker.write_text("")
+    store = ModelStore(mirrors=[], cache=blocker / "cache", base_url=model_server.url)
+    with pytest.raises(UsageError, match="cannot write to the model cache.*TINYHARNESS_CACHE_DIR"):
+        store.resolve(model_entry(*KWS_INT8))
+    assert model_server.requests == []
+
+
+def test_mirror_wins_over_cache_and_cache_over_download(model_server, shared_data, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    cached = tmp_path / "cache" / entry.relative_path
+    cached.parent.mkdir(parents=True)
+    shutil.copyfile(shared_data / "models" / entry.relative_path, cached)
+    mirror = shared_data / "models"
+
+    found = store_for(model_server.url, tmp_path, mirrors=[tmp_path / "empty", mirror]).resolve(entry)
+    assert found.where == "mirror" and found.path == mirror / entry.relative_path
+    found = store_for(model_server.url, tmp_path).resolve(entry)
+    assert found.where == "cache" and found.path == cached
+    assert model_server.requests == []
+
+
+def test_mirror_copy_with_wrong_checksum_is_an_error_naming_it(model_server, shared_data, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    bad = tmp_path / "mirror" / entry.relative_path
+    bad.parent.mkdir(parents=True)
+    data = bytearray((shared_data / "models" / entry.relative_path).read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    bad.write_bytes(bytes(data))
+    store = store_for(model_server.url, tmp_path, mirrors=[tmp_path / "mirror"])
+    with pytest.raises(UsageError, match="sha256") as info:
+        store.resolve(entry)
+    assert str(bad) in str(info.value)
+    assert [(c.where, c.path, c.problem is not None) for c in store.copies(entry)] == [("mirror", bad, True)]
+    assert model_server.requests == []
+
+
+def test_embedded_models_resolve_without_any_environment(monkeypatch):
+    for name in ("TINYHARNESS_MODEL_MIRROR", "TINYHARNESS_CACHE_DIR", "TINYHARNESS_MODEL_BASE_URL"):
+        monkeypatch.delenv(name, raising=False)
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("an embedded model must not be downloaded")
+
+    monkeypatch.setattr(model_store.urllib.request, "urlopen", no_network)
+    entries = load_benchmarks()["digits01"].models
+    assert entries
+    for entry in entries:
+        found = ModelStore().resolve(entry)
+        assert found.where == "embedded" and sha256_of(found.path) == entry.sha256
+
+
+def test_converted_model_not_found_locally_gives_the_hint(tmp_path):
+    entry = model_entry("kws01", "kws_ref_model.onnx")
+    store = store_for(f"http://127.0.0.1:{free_port()}", tmp_path)
+    for attempt in (store.resolve, store.download):
+        with pytest.raises(UsageError, match="TINYHARNESS_MODEL_MIRROR") as info:
+            attempt(entry)
+        assert entry.relative_path in str(info.value) and entry.converted_from in str(info.value)

@@ -154,7 +154,8 @@ def render_text(summary: dict[str, Any]) -> str:
     system = summary["system"]
     out += [line, "System", line,
             f"runtime   : {system['runtime']} {system['runtime_version']} ({system['device']}, "
-            f"precision {system['precision']}, threads {system['threads']})",
+            f"precision {system['precision']}, inference {system['inference_precision']}, "
+            f"threads {system['threads']})",
             f"harness   : {system['harness_version']} ({system['harness_git_revision'] or 'no git'}),"
             f" overhead {summary['harness_overhead_us']} us/query",
             f"host      : {system['cpu_model']}, {system['os']}, Python {system['python']}",

@@ -164,6 +164,7 @@ class Run:
         system = describe_host()
         system.update({"runtime": description["runtime"], "runtime_version": description["runtime_version"],
                        "device": description["device"], "precision": description["precision"],
+                       "inference_precision": description["inference_precision"],
                        "threads": description["threads"], "sut": description})
         return {
             "schema_version": 1, "benchmark": self.benchmark.id, "sut": req.sut,

@@ -42,6 +42,7 @@ def group_means(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
 def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
+    labels = np.asarray(labels)
     if len(set(labels.tolist())) < 2:
         raise ValueError("AUC needs both normal and anomalous files")
     return float(roc_auc_score(labels, scores))

@@ -77,14 +77,18 @@ class SUTDescription:
     runtime_version: str
     device: str
     model_format: str
-    precision: str
+    precision: str  # the model's numeric precision as run: its input dtype (int8, float32, ...)
     threads: int | None
     extra: dict[str, Any] = field(default_factory=dict)
+    # what the runtime computes in where it chooses (OpenVINO: f32 or bf16); None = as the model
+    inference_precision: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "runtime": self.runtime, "runtime_version": self.runtime_version,
                 "device": self.device, "model_format": self.model_format,
-                "precision": self.precision, "threads": self.threads, "extra": dict(self.extra)}
+                "precision": self.precision,
+                "inference_precision": self.inference_precision or self.precision,
+                "threads": self.threads, "extra": dict(self.extra)}
 
 
 class SUTError(Exception):

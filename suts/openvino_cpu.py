@@ -239,10 +239,11 @@ class OpenVINOCPU(SUT):
         used = get("INFERENCE_PRECISION_HINT")
         extra = {"performance_hint": str(get("PERFORMANCE_HINT")),
                  "num_streams": int(get("NUM_STREAMS")), "nireq": len(self._requests),
-                 "io_dtype": self._in.dtype, "requested_precision": self.settings["precision"]}
+                 "requested_precision": self.settings["precision"]}
         return SUTDescription(name=self.name, runtime=self.runtime,
                               runtime_version=self._ov.get_version(), device=self._device,
-                              model_format=self._format, precision=used.get_type_name(),
+                              model_format=self._format, precision=self._in.dtype,
+                              inference_precision=used.get_type_name(),
                               threads=int(get("INFERENCE_NUM_THREADS")), extra=extra)
 
     def close(self) -> None:

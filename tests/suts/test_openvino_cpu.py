@@ -88,7 +88,7 @@ def test_describe_defaults_to_f32(ov, sut):
     d = sut.describe()
     assert (d.name, d.runtime, d.model_format) == ("openvino-cpu", "openvino", "tflite")
     assert d.runtime_version == ov.get_version()
-    assert d.precision == "f32" and d.threads == 1
+    assert d.inference_precision == "f32" and d.threads == 1
     assert d.device.startswith("CPU (")
     assert d.extra["performance_hint"] == "LATENCY" and d.extra["nireq"] == 1
 
@@ -97,7 +97,7 @@ def test_precision_option_is_recorded_as_compiled(ov):
     sut = loaded(precision="bf16")
     try:
         # The CPU plugin may fall back when it lacks bf16; describe() reports what it compiled.
-        used = sut.describe().precision
+        used = sut.describe().inference_precision
         assert used in ("bf16", "f32")
         assert sut.describe().extra["requested_precision"] == "bf16"
     finally:

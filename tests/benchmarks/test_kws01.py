@@ -1,0 +1,111 @@
+"""kws01 accuracy on the 1000 official kws01 files, real runtimes, through the CLI.
+
+Oracle: expected_values.json and mlperf-tiny.md §2.3: the int8 model gives 90.2 % with
+ai-edge-litert (XNNPACK) and 90.1 % with the built-in kernels / tflite-runtime; the ONNX QDQ
+conversion is bit-exact with LiteRT's default kernels on kws01; the "float32" (hybrid) model fed
+dequantized inputs gives 90.0 % with ai-edge-litert.
+"""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+import _helpers as h
+
+pytestmark = pytest.mark.slow
+
+INT8_TFLITE = h.MODELS / "kws" / "kws_ref_model.tflite"
+HYBRID_TFLITE = h.MODELS / "kws" / "kws_ref_model_float32.tflite"
+
+
+def accuracy(cli_run, kws_root, sut, *extra):
+    return cli_run("--benchmark", "kws01", "--sut", sut, "--mode", "accuracy",
+                   "--dataset", kws_root, *extra)
+
+
+def predictions(run_dir) -> dict[int, int]:
+    return {e["qsl_idx"]: e["prediction"] for e in h.accuracy_log(run_dir)}
+
+
+def test_tflite_int8_top1_on_the_official_1000_files_is_valid(cli_run, kws_root):
+    summary, run_dir = accuracy(cli_run, kws_root, "tflite-cpu")
+    acc = summary["accuracy"]
+    assert 89.9 <= acc["value"] <= 90.4, acc
+    assert summary["valid"] and summary["invalid_reasons"] == [] and acc["passed"]
+    assert acc["count"] == acc["files"] == summary["dataset"]["count"] == 1000
+    assert acc["output"] == {"name": "Identity", "shape": [1, 12], "dtype": "int8",
+                             "scale": 0.00390625, "zero_point": -128}
+    # the reference model itself, found in the mirror and recognised by its checksum
+    assert summary["model"]["reference"] == "kws_ref_model.tflite"
+    assert summary["model"]["found_in"] == "mirror"
+    assert summary["system"]["sut"]["extra"]["kernels"] == "xnnpack"
+    # accuracy.json: label-file order, the true labels, argmax of the stored bytes, top-1 recomputed
+    rows = list(csv.reader((kws_root / "kws01" / "y_labels.csv").read_text().splitlines()))
+    log = h.accuracy_log(run_dir)
+    assert [e["qsl_idx"] for e in log] == list(range(1000))
+    assert [(e["file"], e["label"]) for e in log] == [(r[0], int(r[2])) for r in rows]
+    outputs = np.stack([h.decode(e, "int8") for e in log])
+    assert outputs.shape == (1000, 12)
+    assert [e["prediction"] for e in log] == outputs.argmax(axis=1).tolist()
+    top1 = 100.0 * np.mean(outputs.argmax(axis=1) == [e["label"] for e in log])
+    assert top1 == pytest.approx(acc["value"], abs=1e-9)
+
+
+def test_tflite_int8_top1_matches_the_oracle_for_litert(cli_run, kws_root):
+    summary, _ = accuracy(cli_run, kws_root, "tflite-cpu")
+    oracle = h.expected_values()["kws01_top1_percent_on_1000_files"]
+    int8 = next(v for k, v in oracle.items() if k.startswith("models/kws/kws_ref_model.tflite"))
+    expected = h.oracle_for_runtime(int8, summary["system"]["runtime"])
+    assert summary["accuracy"]["value"] == pytest.approx(expected, abs=0.5)
+
+
+def test_openvino_reading_the_tflite_is_within_0_3_points(cli_run, kws_root):
+    ref, _ = accuracy(cli_run, kws_root, "tflite-cpu")
+    ov, _ = accuracy(cli_run, kws_root, "openvino-cpu", "--model", INT8_TFLITE)
+    assert ov["model"]["format"] == "tflite" and ov["model"]["reference"] == "kws_ref_model.tflite"
+    assert ov["valid"]
+    assert abs(ov["accuracy"]["value"] - ref["accuracy"]["value"]) <= 0.3
+
+
+def test_onnxruntime_on_the_qdq_model_is_bit_exact_with_litert_xnnpack(cli_run, kws_root):
+    ref, ref_dir = accuracy(cli_run, kws_root, "tflite-cpu")
+    ort, ort_dir = accuracy(cli_run, kws_root, "onnxruntime-cpu")
+    assert ort["model"]["reference"] == "kws_ref_model.onnx"  # the default ONNX model
+    assert ort["accuracy"]["value"] == ref["accuracy"]["value"]
+    assert predictions(ort_dir) == predictions(ref_dir)
+    assert ort["accuracy"]["output"]["dtype"] == "int8"
+    # same raw output bytes for every file (the conversion is documented bit-exact on kws01)
+    ref_data = {e["qsl_idx"]: e["data"] for e in h.accuracy_log(ref_dir)}
+    differing = [e["qsl_idx"] for e in h.accuracy_log(ort_dir) if e["data"] != ref_data[e["qsl_idx"]]]
+    assert differing == []
+    # and ORT found the output quantization in the QDQ graph
+    assert ort["accuracy"]["output"]["scale"] == pytest.approx(1 / 256)
+    assert ort["accuracy"]["output"]["zero_point"] == -128
+
+
+def test_litert_builtin_kernels_give_90_1(cli_run, kws_root):
+    summary, run_dir = accuracy(cli_run, kws_root, "tflite-cpu", "--sut-option", "kernels=builtin")
+    extra = summary["system"]["sut"]["extra"]
+    assert extra["kernels"] == "builtin"
+    assert extra.get("delegate_nodes", 0) == 0  # really no XNNPACK
+    assert summary["settings"]["sut_options"] == {"kernels": "builtin"}
+    assert summary["accuracy"]["value"] == pytest.approx(90.1, abs=1e-6)
+    assert summary["valid"]
+
+
+def test_hybrid_float_model_with_dequantized_inputs(cli_run, kws_root):
+    summary, run_dir = accuracy(cli_run, kws_root, "tflite-cpu", "--model", HYBRID_TFLITE)
+    assert summary["model"]["reference"] == "kws_ref_model_float32.tflite"
+    assert summary["system"]["precision"] == "float32"  # float input: fed (q - 83) * 0.5847029
+    assert summary["accuracy"]["output"]["dtype"] == "float32"
+    oracle = h.expected_values()["kws01_top1_percent_on_1000_files"]
+    hybrid = next(v for k, v in oracle.items() if k.startswith("models/kws/kws_ref_model_float32"))
+    expected = h.oracle_for_runtime(hybrid, summary["system"]["runtime"])
+    assert summary["accuracy"]["value"] == pytest.approx(expected, abs=0.5)
+    assert summary["valid"]
+    # the float outputs are softmax probabilities
+    sums = [h.decode(e, "float32").sum() for e in h.accuracy_log(run_dir)]
+    assert np.allclose(sums, 1.0, atol=1e-4)

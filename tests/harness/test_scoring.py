@@ -1,0 +1,136 @@
+"""Known-answer tests for harness.scoring (MLPerf Tiny's metrics), every expected value worked out
+by hand; the rank-sum form of the AUC (mlperf-tiny.md §3.4) is checked on a random case with ties."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tinyharness import scoring
+from tinyharness.sut import TensorSpec
+
+FLOAT = TensorSpec("out", (1, 3), "float32")
+INT8 = TensorSpec("out", (1, 3), "int8", scale=0.5, zero_point=3)
+
+
+def pairwise_auc(labels, scores) -> float:
+    """P(anomalous file scores higher than a normal one), ties counting one half."""
+    pos = [s for s, y in zip(scores, labels) if y == 1]
+    neg = [s for s, y in zip(scores, labels) if y == 0]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p in pos for n in neg)
+    return wins / (len(pos) * len(neg))
+
+
+def average_ranks(values) -> np.ndarray:
+    """1-based ranks, tied values sharing the mean of the ranks they span."""
+    values = np.asarray(values)
+    order = np.argsort(values, kind="stable")
+    ranks = np.empty(len(values))
+    i = 0
+    while i < len(values):
+        j = i
+        while j + 1 < len(values) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        ranks[order[i: j + 1]] = (i + j) / 2 + 1  # positions i..j are ranks i+1..j+1
+        i = j + 1
+    return ranks
+
+
+@pytest.mark.parametrize("labels, scores, expected", [
+    # pairs (pos, neg): (0.35, 0.1) win, (0.35, 0.4) loss, (0.8, 0.1) win, (0.8, 0.4) win -> 3/4
+    ([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8], 0.75),
+    ([0, 0, 1, 1], [0.1, 0.2, 0.3, 0.4], 1.0),  # perfectly separated
+    ([1, 1, 0, 0], [0.1, 0.2, 0.3, 0.4], 0.0),  # perfectly inverted
+    ([0, 1], [0.5, 0.5], 0.5),  # one tied pair: one half
+    # (0.5, 0.2) win, (0.5, 0.5) tie 1/2, (0.9, 0.2) win, (0.9, 0.5) win -> 3.5 / 4
+    ([0, 0, 1, 1], [0.2, 0.5, 0.5, 0.9], 0.875),
+    # 1 positive, 3 negatives: 9.0 beats 8.0 and ties twice with 9.0 -> (1 + 0.5 + 0.5) / 3
+    ([0, 1, 0, 0], [9.0, 9.0, 8.0, 9.0], 2 / 3),
+    # everything tied: 0.5 whatever the class balance
+    ([0, 1, 1, 1, 0], [3.0] * 5, 0.5),
+])
+def test_roc_auc_known_answers(labels, scores, expected):
+    assert scoring.roc_auc(np.array(labels), np.array(scores)) == pytest.approx(expected, abs=1e-12)
+    assert pairwise_auc(labels, scores) == pytest.approx(expected, abs=1e-12)  # the hand rule agrees
+
+
+def test_roc_auc_ignores_the_order_of_the_files_and_monotonic_rescaling():
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([9.7, 10.4, 10.1, 25.7, 9.6, 15.9])
+    auc = scoring.roc_auc(labels, scores)
+    # anomalies 10.1, 25.7, 15.9 against normals 9.7, 10.4, 9.6: only 10.1 < 10.4 is misordered
+    assert auc == pytest.approx(8 / 9)
+    assert pairwise_auc(labels.tolist(), scores.tolist()) == pytest.approx(auc)
+    perm = np.random.default_rng(3).permutation(len(labels))
+    assert scoring.roc_auc(labels[perm], scores[perm]) == pytest.approx(auc)
+    assert scoring.roc_auc(labels, np.log(scores) * 3 + 7) == pytest.approx(auc)
+
+
+def test_roc_auc_equals_the_rank_sum_formula_on_a_random_case_with_ties():
+    """mlperf-tiny.md §3.4: AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg), average ranks."""
+    rng = np.random.default_rng(20240)
+    labels = rng.integers(0, 2, 57)
+    scores = np.round(rng.normal(10, 2, 57) + 1.5 * labels, 0)  # rounding to units makes many ties
+    assert len(np.unique(scores)) < len(scores)  # there are ties
+    ranks = average_ranks(scores)
+    n_pos, n_neg = int(labels.sum()), int((1 - labels).sum())
+    r_pos = ranks[labels == 1].sum()
+    expected = (r_pos - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    assert scoring.roc_auc(labels, scores) == pytest.approx(expected, abs=1e-12)
+    assert pairwise_auc(labels.tolist(), scores.tolist()) == pytest.approx(expected, abs=1e-12)
+    assert 0.5 < expected < 1.0  # a meaningful case, not a degenerate one
+
+
+@pytest.mark.parametrize("labels", [[0, 0, 0], [1, 1], [1]])
+def test_roc_auc_over_one_class_raises_value_error(labels):
+    with pytest.raises(ValueError, match="both normal and anomalous"):
+        scoring.roc_auc(np.array(labels), np.arange(len(labels), dtype=float))
+
+
+def test_group_means_averages_each_files_windows():
+    values = np.array([1.0, 2.0, 3.0, 4.0, 10.0, 0.5])
+    groups = np.array([0, 0, 1, 1, 2, 1])
+    # group 0: (1 + 2) / 2; group 1: (3 + 4 + 0.5) / 3; group 2: 10
+    np.testing.assert_allclose(scoring.group_means(values, groups), [1.5, 2.5, 10.0])
+
+
+def test_group_means_of_equal_windows_is_the_plain_mean():
+    values = np.arange(196 * 3, dtype=float)
+    groups = np.repeat(np.arange(3), 196)
+    np.testing.assert_allclose(scoring.group_means(values, groups),
+                               [np.mean(values[k * 196:(k + 1) * 196]) for k in range(3)])
+
+
+def test_window_score_float_output_is_the_mean_squared_error():
+    # (1 - 0)^2 + (2 - 4)^2 + (3 - 3)^2 = 1 + 4 + 0 -> 5 / 3
+    score = scoring.window_score(np.array([1.0, 2.0, 3.0], dtype=np.float32), np.array([0.0, 4.0, 3.0]), FLOAT)
+    assert score == pytest.approx(5 / 3)
+
+
+def test_window_score_dequantizes_the_output_and_compares_with_the_float_input():
+    # y = (q - 3) * 0.5: q = [5, 1, 3] -> [1.0, -1.0, 0.0]; x = [1.0, 1.0, 0.5]
+    # (1 - 1)^2 + (-1 - 1)^2 + (0 - 0.5)^2 = 0 + 4 + 0.25 -> 4.25 / 3
+    q = np.array([[5, 1, 3]], dtype=np.int8)
+    score = scoring.window_score(q, np.array([1.0, 1.0, 0.5], dtype=np.float32), INT8)
+    assert score == pytest.approx(4.25 / 3)
+    # not the quantized input: x = 0.3 would quantize to q 4 = 0.5 exactly; the score uses 0.3
+    assert scoring.window_score(np.array([4], dtype=np.int8), np.array([0.3]),
+                                TensorSpec("o", (1,), "int8", 0.5, 3)) == pytest.approx(0.04)
+
+
+def test_window_score_int8_extremes_do_not_wrap():
+    # q = -128 and 127 with zero point 3: (-131 * 0.5)^2 and (124 * 0.5)^2; int8 arithmetic would wrap
+    score = scoring.window_score(np.array([-128, 127], dtype=np.int8), np.zeros(2), INT8)
+    assert score == pytest.approx(((65.5 ** 2) + (62.0 ** 2)) / 2)
+
+
+def test_dequantize_and_top1():
+    np.testing.assert_allclose(scoring.dequantize(np.array([-128, 0, 127], dtype=np.int8),
+                                                  TensorSpec("o", (3,), "int8", 1 / 256, -128)),
+                               [0.0, 0.5, 255 / 256])
+    outputs = np.array([[0.1, 0.9], [0.8, 0.2], [0.3, 0.7], [0.6, 0.4]])
+    assert scoring.top1_percent(outputs, np.array([1, 0, 0, 0])) == pytest.approx(75.0)
+
+
+def test_roc_auc_accepts_plain_sequences():
+    assert scoring.roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -16,7 +15,7 @@ from .benchmark import Benchmark, get_benchmark
 from .dataset import Dataset
 from .errors import RunFailed, UsageError
 from .logs import DetailLog, RunDirectory
-from .model_store import ModelStore
+from .model_store import ModelStore, sha256_of
 from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds
@@ -41,14 +40,6 @@ class RunRequest:
     expected_qps: float | None = None
     seed: int = 0
     sut_options: dict[str, str] = field(default_factory=dict)
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def measure_overhead(scenario: str, repeats: int = 5) -> float:
@@ -95,9 +86,7 @@ class Run:
         else:
             found = ModelStore().resolve(b.default_entry(self.sut_cls.model_formats))
             self.model, self.model_found_in = found.path, found.where
-        if self.model.suffix.lstrip(".") not in self.sut_cls.model_formats:
-            raise UsageError(f"SUT {request.sut!r} reads {', '.join(self.sut_cls.model_formats)} "
-                             f"models, not {self.model.name}")
+        self.sut_cls.check_format(self.model)
         self.seeds = Seeds.from_seed(request.seed)
 
     def execute(self, progress: Progress) -> tuple[dict[str, Any], RunDirectory]:
@@ -177,7 +166,7 @@ class Run:
             "latency_us": None, "early_stopping": None, "qps": None, "performance": None,
             "windows": None, "throughput_ips": None, "offline": None, "accuracy": None,
             "harness_overhead_us": None, "system": system,
-            "model": {"path": str(self.model.resolve()), "sha256": sha256_file(self.model),
+            "model": {"path": str(self.model.resolve()), "sha256": sha256_of(self.model),
                       "format": self.model.suffix.lstrip("."), "size": self.model.stat().st_size,
                       "found_in": self.model_found_in, "reference": self._reference()},
             "dataset": {"id": self.dataset.id, "path": str(self.dataset.folder.resolve()),
@@ -188,7 +177,7 @@ class Run:
     def _reference(self) -> str | None:
         """The reference model this file is (same name and checksum), or None for another model."""
         entry = self.benchmark.entry_for(self.model)
-        return entry.file if entry and entry.sha256 == sha256_file(self.model) else None
+        return entry.file if entry and entry.sha256 == sha256_of(self.model) else None
 
     def _accuracy(self, sut, qsl, summary, run_dir, detail, progress) -> list[str]:
         progress.phase("accuracy", qsl.total_count)

@@ -159,12 +159,13 @@ class SUT(abc.ABC):
             return chosen
         return 1 if self.scenario == "single-stream" else (os.cpu_count() or 1)
 
-    def check_format(self, model: Path) -> str:
+    @classmethod
+    def check_format(cls, model: Path) -> str:
         """The model's format (suffix), or a UsageError naming the formats this SUT reads."""
         fmt = Path(model).suffix.lstrip(".").lower()
-        if fmt not in self.model_formats:
-            raise UsageError(f"SUT {self.name!r} cannot load {Path(model).name}: accepted model "
-                             f"formats: {', '.join('.' + f for f in self.model_formats)}")
+        if fmt not in cls.model_formats:
+            raise UsageError(f"SUT {cls.name!r} cannot load {Path(model).name}: accepted model "
+                             f"formats: {', '.join('.' + f for f in cls.model_formats)}")
         return fmt
 
     def missing_runtime(self) -> UsageError:

@@ -1,4 +1,4 @@
-"""``tinyharness models``: list, fetch and verify the benchmarks' reference models.
+"""``tinyharness models``: list, fetch, verify and convert the benchmarks' reference models.
 
 Only click is imported here; the commands import the rest, so ``tinyharness --help`` stays light.
 """
@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 
@@ -56,7 +57,7 @@ def _source(row: dict):
     return f"converted from {row['converted_from']}" if row["converted_from"] else "embedded"
 
 
-@click.group(help=f"List, fetch and verify the benchmarks' reference models.\n\n{_STORE_HELP}")
+@click.group(help=f"List, fetch, verify and convert the benchmarks' reference models.\n\n{_STORE_HELP}")
 def models() -> None:
     pass
 
@@ -154,3 +155,45 @@ def verify(ids, as_json) -> None:
     if bad:
         click.echo(f"tinyharness: {bad} local model file(s) do not match the rule set", err=True)
         sys.exit(1)
+
+
+@models.command()
+@click.argument("target", metavar="BENCHMARK|MODEL.tflite")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), metavar="DIR",
+              help="Folder for the .onnx files (default: the model cache's converted/<store_dir>/, "
+              "or converted/local/ for a MODEL.tflite path).")
+@click.option("--opset", type=click.IntRange(min=1), default=17, show_default=True,
+              help="ONNX opset (the pinned ONNX models use 17).")
+@click.option("--python", "python", metavar="PATH", envvar="TINYHARNESS_CONVERT_PYTHON",
+              show_envvar=True, help="Python that has tf2onnx and TensorFlow (the 'convert' extra); "
+              "default: this one.")
+def convert(target, output, opset, python) -> None:
+    """Convert a benchmark's .tflite models to ONNX with tf2onnx (each ONNX model the rule set says
+    is converted from a .tflite), or one MODEL.tflite file to <stem>.onnx.
+
+    tf2onnx runs in a child process, so TensorFlow is never loaded here. The NHWC layout is kept and
+    int8 models become QDQ graphs; the converter's versions, the opset and the source's sha256 go
+    into the model's metadata. tf2onnx's output differs byte-wise from run to run, so the sha256
+    rarely equals the rule set's pinned one: run the result with --model PATH."""
+    from .convert import convert as convert_model
+    from .convert import converter_versions, plan
+    from .model_store import ModelStore
+
+    python = python or sys.executable
+    store = ModelStore()
+    jobs, notes = plan(target, output, store)  # checks the target; downloads nothing yet
+    versions = converter_versions(python)
+    for job in jobs:
+        done = convert_model(job, python, opset, versions, store)
+        if job.pinned is None:
+            pinned = "no pinned ONNX checksum for this source"
+        elif done.sha256 == job.pinned.sha256:
+            pinned = f"equals the pinned {job.pinned.file}"
+        else:
+            pinned = (f"differs from the pinned {job.pinned.file} ({job.pinned.sha256[:16]}...; "
+                      "expected, tf2onnx output is not byte-reproducible)")
+        click.echo(f"{done.source.name} -> {job.output}\n  sha256 {done.sha256}: {pinned}")
+    click.echo(f"converted with tf2onnx {versions['tf2onnx']} (tensorflow {versions['tensorflow']}), "
+               f"opset {opset}; use a file with --model PATH")
+    for note in notes:  # after the work, so that an error stays the only line on failure
+        click.echo(note, err=True)

@@ -15,6 +15,7 @@ throughput`` (the Python benchmark_app, which drives an AsyncInferQueue with cal
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from pathlib import Path
@@ -64,6 +65,18 @@ def _f32(value: float) -> float:
     # Scales are float32 in both file formats; rounding there undoes the error of recomputing
     # them from FakeQuantize ranges, so they equal the file's value exactly.
     return float(np.float32(value))
+
+
+def fastest_infer(request):
+    """The binding's own synchronous infer with the inputs already bound (an empty feed) and output
+    views instead of copies. ``InferRequest.infer`` wraps it in Python (input dispatch, an OVDict of
+    the outputs), which costs 1.5 us a call here (7.6 -> 6.1 us on digits01, measured)."""
+    try:
+        from openvino._pyopenvino import InferRequest as Binding
+
+        return functools.partial(Binding.infer, request, {}, True, True)
+    except (ImportError, AttributeError):  # a release without that layout: the public call
+        return request.infer
 
 
 def _only_user(node):
@@ -182,7 +195,7 @@ class OpenVINOCPU(SUT):
             for _ in range(WARMUP):
                 request.infer()
         self._in_buf, self._request = self._inputs[0], self._requests[0]
-        self._run = self._request.infer
+        self._run = fastest_infer(self._request)
         # The timed call goes straight into the runtime: no Python frame of ours between the clocks.
         self.infer = self._run
 
@@ -215,7 +228,7 @@ class OpenVINOCPU(SUT):
         def lane(k: int) -> None:
             # A fixed stride per request: equal-cost samples balance out (a shared counter measured
             # the same), and each request's completions stay in order.
-            run, array = self._requests[k].infer, self._inputs[k]
+            run, array = fastest_infer(self._requests[k]), self._inputs[k]
             try:
                 for i in range(k, len(samples), lanes):
                     np.copyto(array, samples[i])

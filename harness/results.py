@@ -159,7 +159,7 @@ def render_text(summary: dict[str, Any]) -> str:
             f"harness   : {system['harness_version']} ({system['harness_git_revision'] or 'no git'}),"
             f" overhead {summary['harness_overhead_us']} us/query",
             f"host      : {system['cpu_model']}, {system['os']}, Python {system['python']}",
-            f"model     : {summary['model']['path']} (sha256 {summary['model']['sha256'][:16]}...)",
+            f"model     : {summary['model']['path']} (sha256 {(summary['model']['sha256'] or 'n/a')[:16]}...)",
             f"dataset   : {summary['dataset']['id']}, {summary['dataset']['count']} samples "
             f"(sha256 {summary['dataset']['sha256'][:16]}...)",
             f"errors    : {len(summary['errors'])}"]

@@ -21,7 +21,7 @@ from .progress import Progress
 from .qsl import QSL, Seeds
 from .scenarios.accuracy import AccuracyRun, run_accuracy
 from .scenarios.offline import run_offline
-from .scenarios.single_stream import run_queries, run_window
+from .scenarios.single_stream import run_device_window, run_queries, run_window
 from .settings import TestSettings
 from .system import describe_host
 
@@ -79,14 +79,20 @@ class Run:
         b = self.benchmark
         self.dataset = Dataset.open(request.dataset or b.default_dataset(), b.dataset_id,
                                     b.label_file, b.sample_shape, b.sample_dtype, b.windowed)
-        if request.model:
+        if not self.sut_cls.needs_model:
+            if request.model:
+                raise UsageError(f"SUT {request.sut!r} runs the model flashed on the device; "
+                                 "--model does not apply")
+            self.model, self.model_found_in = None, "device"
+        elif request.model:
             self.model, self.model_found_in = Path(request.model), "--model"
             if not self.model.is_file():
                 raise UsageError(f"model file {self.model} does not exist")
         else:
             found = ModelStore().resolve(b.default_entry(self.sut_cls.model_formats))
             self.model, self.model_found_in = found.path, found.where
-        self.sut_cls.check_format(self.model)
+        if self.model is not None:
+            self.sut_cls.check_format(self.model)
         self.seeds = Seeds.from_seed(request.seed)
 
     def execute(self, progress: Progress) -> tuple[dict[str, Any], RunDirectory]:
@@ -103,7 +109,7 @@ class Run:
             detail.event("requested_test_mode", req.mode)
             for key, value in {**settings.to_dict(), **self.seeds.to_dict()}.items():
                 detail.event(f"effective_{key}", value)
-            sut = self.sut_cls(req.scenario, req.sut_options)
+            sut = self.sut_cls(req.scenario, req.sut_options, benchmark=self.benchmark.id)
             t = time.perf_counter_ns()
             sut.load(self.model)
             detail.event("sut_load_ms", round((time.perf_counter_ns() - t) / 1e6, 3))
@@ -166,13 +172,20 @@ class Run:
             "latency_us": None, "early_stopping": None, "qps": None, "performance": None,
             "windows": None, "throughput_ips": None, "offline": None, "accuracy": None,
             "harness_overhead_us": None, "system": system,
-            "model": {"path": str(self.model.resolve()), "sha256": sha256_of(self.model),
-                      "format": self.model.suffix.lstrip("."), "size": self.model.stat().st_size,
-                      "found_in": self.model_found_in, "reference": self._reference()},
+            "model": self._model_section(description),
             "dataset": {"id": self.dataset.id, "path": str(self.dataset.folder.resolve()),
                         "sha256": self.dataset.sha256(), "count": len(self.dataset)},
             "files": {},
         }
+
+    def _model_section(self, description: dict[str, Any]) -> dict[str, Any]:
+        if self.model is None:  # on the device: what it says it runs
+            return {"path": f"device:{description['device']}", "sha256": None,
+                    "format": description["model_format"], "size": None, "found_in": "device",
+                    "reference": None}
+        return {"path": str(self.model.resolve()), "sha256": sha256_of(self.model),
+                "format": self.model.suffix.lstrip("."), "size": self.model.stat().st_size,
+                "found_in": self.model_found_in, "reference": self._reference()}
 
     def _reference(self) -> str | None:
         """The reference model this file is (same name and checksum), or None for another model."""
@@ -223,6 +236,8 @@ class Run:
             run_dir.write_npy("latencies.npy", run.completions_ns)
             summary["files"]["latencies"] = "latencies.npy"
             detail.event("result_samples_per_second", section["throughput_ips"])
+        elif sut.timing == "device":
+            section, reasons = self._device_windows(sut, qsl, detail, progress)
         else:
             progress.phase("single-stream", settings.min_duration_s)
             query_run = run_queries(
@@ -249,6 +264,21 @@ class Run:
         qsl.unload()
         summary.update(section)
         return reasons
+
+    def _device_windows(self, sut, qsl, detail, progress) -> tuple[dict[str, Any], list[str]]:
+        """MLPerf Tiny performance on a device-timed SUT: the windows alone, device clock only."""
+        settings = self.settings
+        progress.phase("MLPerf Tiny windows (device-timed)", settings.windows)
+        firsts = qsl.dataset.first_of_groups(settings.windows)
+        qsl.load(firsts)
+        windows = []
+        for done, index in enumerate(firsts, start=1):
+            windows.append(run_device_window(sut, qsl.sample(index), index,
+                                             qsl.dataset.entries[index].file, settings.window_min_s))
+            progress.update(done)
+            detail.event("window_result", windows[-1].__dict__ | {"throughput_ips": windows[-1].throughput_ips})
+        win_section, reasons = results.windows_section(windows, settings)
+        return {"windows": win_section}, reasons
 
     def _write(self, run_dir: RunDirectory, summary: dict[str, Any], detail: DetailLog) -> None:
         run_dir.write_detail(detail)

@@ -108,6 +108,10 @@ class SUT(abc.ABC):
     - ``model_formats``: file suffixes without the dot it can load, e.g. ``("onnx", "tflite")``.
     - ``devices``, ``scenarios``: what it can run.
     - ``options``: the accepted ``--sut-option`` keys.
+    - ``timing``: ``"host"`` (the harness times :meth:`infer` with its own clock) or ``"device"``
+      (the SUT times itself, e.g. a microcontroller's ``m-lap-us`` stamps; the harness then calls
+      :meth:`run_window` and never uses the host clock for latency).
+    - ``needs_model``: False when the model lives on the device (no model file is resolved).
     """
 
     name: ClassVar[str]
@@ -118,9 +122,13 @@ class SUT(abc.ABC):
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
     scenarios: ClassVar[tuple[str, ...]] = SCENARIOS
     options: ClassVar[tuple[Option, ...]] = (THREADS,)
+    timing: ClassVar[str] = "host"
+    needs_model: ClassVar[bool] = True
 
-    def __init__(self, scenario: str, options: Mapping[str, str] | None = None) -> None:
+    def __init__(self, scenario: str, options: Mapping[str, str] | None = None, *,
+                 benchmark: str | None = None) -> None:
         self.scenario = scenario
+        self.benchmark = benchmark  # the benchmark id the run is for (a device checks its model id)
         self.settings = self.parse_options(options or {})
 
     # -- capabilities (no runtime import) ---------------------------------------------------
@@ -213,6 +221,12 @@ class SUT(abc.ABC):
             prepare(sample)
             infer()
             completions[i] = clock()
+
+    def run_window(self, iterations: int, warmup: int) -> int:
+        """Device-timed SUTs only: run the prepared sample ``warmup`` times untimed, then
+        ``iterations`` times back to back, and return the elapsed device time in nanoseconds
+        (MLPerf Tiny's ``infer N W``). Called only when ``timing == "device"``."""
+        raise NotImplementedError(f"SUT {self.name!r} is host-timed")
 
     @abc.abstractmethod
     def describe(self) -> SUTDescription:

@@ -144,3 +144,21 @@ def run_window(sut: SUT, sample: np.ndarray, index: int, file: str, min_window_s
         if was_enabled:
             gc.enable()
     return Window(index, file, n, elapsed / 1e9, attempts)
+
+
+def run_device_window(sut: SUT, sample: np.ndarray, index: int, file: str, min_window_s: float,
+                      warmup: int = 10) -> Window:
+    """A window on a device-timed SUT: the device runs ``infer N W`` and reports its own elapsed
+    time. N comes from a one-inference probe, then grows until the window lasts ``min_window_s``."""
+    sut.prepare(sample)
+    target_ns = min_window_s * 1e9
+    per_inference = max(sut.run_window(1, 0), 1)  # device clock: may read 0 for a fast model
+    n = max(1, math.ceil(1.05 * target_ns / per_inference))
+    attempts = 0
+    while True:
+        attempts += 1
+        elapsed = sut.run_window(n, warmup)
+        if elapsed >= target_ns or attempts >= 4:
+            break
+        n = math.ceil(n * 1.1 * target_ns / max(elapsed, 1))
+    return Window(index, file, n, elapsed / 1e9, attempts)

@@ -118,3 +118,57 @@ def test_registry_rejects_a_second_sut_with_the_same_name(test_suts):
     with pytest.raises(UsageError, match="both plugin 'test-plugin' and plugin 'again'"):
         registry().add(Again(), "again")
     assert registry().pm.get_plugin("again") is None
+
+
+class DeviceTimed(_Counting):
+    """A SUT that reports its own clock: 2 ms per inference, whatever the host measures."""
+
+    name = "test-device-timed"
+    timing = "device"
+    needs_model = False
+    windows_run: list[tuple[int, int]] = []
+
+    def run_window(self, iterations: int, warmup: int) -> int:
+        DeviceTimed.windows_run.append((iterations, warmup))
+        return iterations * 2_000_000
+
+    def describe(self) -> SUTDescription:
+        return SUTDescription(self.name, "device", "1.0", "emulated board", "tflite", "int8", None)
+
+
+class DevicePlugin:
+    @hookimpl
+    def register_suts(self, register):
+        register(DeviceTimed)
+
+
+def test_device_timed_sut_gets_windows_from_its_own_clock(tmp_path):
+    reg = registry()
+    reg.add(DevicePlugin(), "device-plugin")
+    try:
+        run = Run(RunRequest(sut="test-device-timed", mode="performance", output=tmp_path,
+                             min_duration_s=0.5))
+        summary, run_dir = run.execute(Progress(enabled=False))
+    finally:
+        reg.remove("device-plugin")
+    windows = summary["windows"]
+    # 0.5 s shortens the windows to 0.1 s: N = ceil(1.05 * 0.1 s / 2 ms) = 53 inferences each
+    assert [d["inferences"] for d in windows["details"]] == [53] * 5
+    assert windows["throughput_ips"] == [500.0] * 5 and windows["latency_ms"] == 2.0
+    assert summary["latency_us"] is None  # no host-timed queries on a device-timed SUT
+    assert summary["model"]["found_in"] == "device" and summary["model"]["sha256"] is None
+    # each window: a one-inference probe without warm-up, then N with the warm-up
+    assert DeviceTimed.windows_run[:2] == [(1, 0), (53, 10)]
+    assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"
+
+
+def test_model_option_is_refused_for_a_model_on_the_device(tmp_path):
+    from tinyharness.errors import UsageError
+
+    reg = registry()
+    reg.add(DevicePlugin(), "device-plugin")
+    try:
+        with pytest.raises(UsageError, match="--model does not apply"):
+            Run(RunRequest(sut="test-device-timed", model=Path("x.tflite"), output=tmp_path))
+    finally:
+        reg.remove("device-plugin")

@@ -122,7 +122,7 @@ def samples_for(sut, benchmark_id: str, dataset: Path | None, count: int = 64) -
         b = get_benchmark(benchmark_id)
         ds = Dataset.open(dataset or b.default_dataset(), b.dataset_id, b.label_file, b.sample_shape,
                           b.sample_dtype)
-        qsl = QSL(ds, b.transform[spec.dtype or "float32"], spec)
+        qsl = QSL(ds, b.transform[spec.dtype] if spec.dtype else "identity", spec)
     indices = range(min(count, len(ds)))
     qsl.load(indices)
     return [qsl.sample(i) for i in indices]

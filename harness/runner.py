@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -116,7 +117,9 @@ class Run:
             description = sut.describe()
             detail.event("sut_name", description.to_dict())
             in_spec = sut.input_spec()
-            kind = self.benchmark.transform.get(in_spec.dtype or "float32")
+            # An empty dtype takes the raw dataset sample as it is (the null SUT; a device that
+            # applies its own transform, as MLPerf Tiny firmware does in th_load_tensor).
+            kind = self.benchmark.transform.get(in_spec.dtype) if in_spec.dtype else "identity"
             if kind is None:
                 raise UsageError(f"{self.model.name}: input dtype {in_spec.dtype} is not one benchmark "
                                  f"{self.benchmark.id} can feed ({', '.join(self.benchmark.transform)})")
@@ -195,8 +198,11 @@ class Run:
     def _accuracy(self, sut, qsl, summary, run_dir, detail, progress) -> list[str]:
         progress.phase("accuracy", qsl.total_count)
         detail.event("generic_message", "Starting accuracy mode")
-        scored = sut.output_spec() if self.benchmark.metric == "auc" else None
-        run = run_accuracy(sut, qsl, scored, progress=lambda done: progress.update(done))
+        auc, device = self.benchmark.metric == "auc", sut.timing == "device"
+        run = run_accuracy(sut, qsl, sut.output_spec() if auc and not device else None,
+                           progress=lambda done: progress.update(done))
+        if auc and device:  # the DUT computes the window's reconstruction error itself
+            run = dataclasses.replace(run, scores=run.outputs[:, 0].astype(np.float64))
         progress.update(qsl.total_count)
         section, reasons = results.accuracy_section(run, self.benchmark.metric, self.benchmark.target,
                                                     sut.output_spec())

@@ -115,3 +115,59 @@ class RunDirectory:
             "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "files": sorted(f for f in self.files if f != "status.json"),
         }, "status")
+
+
+def check_run_directory(path: Path) -> list[str]:
+    """Every problem with a finished run directory: each file against its schema, and the files
+    against each other (counts, per-query latencies). Empty when it is sound."""
+    from .schemas import errors as schema_errors
+
+    problems: list[str] = []
+
+    def load(name: str) -> Any:
+        try:
+            return json.loads((path / name).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            problems.append(f"{name}: unreadable: {exc}")
+            return None
+
+    status, summary = load("status.json"), load("summary.json")
+    if status is not None:
+        problems += [f"status.json: {e}" for e in schema_errors(status, "status")]
+        if status.get("state") != "done":
+            problems.append(f"status.json: the run is {status.get('state')!r}, not 'done'")
+    if summary is None:
+        return problems
+    problems += [f"summary.json: {e}" for e in schema_errors(summary, "summary")]
+    try:
+        lines = (path / "detail.txt").read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        lines = []
+        problems.append(f"detail.txt: unreadable: {exc}")
+    for number, line in enumerate(lines, start=1):
+        try:
+            event = json.loads(line[len(MLLOG):]) if line.startswith(MLLOG) else None
+        except json.JSONDecodeError:
+            event = None
+        if event is None:
+            problems.append(f"detail.txt:{number}: not a ':::MLLOG {{json}}' line")
+        else:
+            problems += [f"detail.txt:{number}: {e}" for e in schema_errors(event, "detail_line")]
+    if summary.get("accuracy"):
+        log = load("accuracy.json")
+        if log is not None:
+            problems += [f"accuracy.json: {e}" for e in schema_errors(log, "accuracy")]
+            if isinstance(log, list) and len(log) != summary["accuracy"].get("count"):
+                problems.append(f"accuracy.json: {len(log)} entries, summary.json says "
+                                f"{summary['accuracy'].get('count')}")
+    if summary.get("latency_us") or summary.get("offline"):
+        try:
+            latencies = np.load(path / "latencies.npy", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            problems.append(f"latencies.npy: unreadable: {exc}")
+        else:
+            expected = (summary["latency_us"] or {}).get("count") or (summary["offline"] or {}).get("samples")
+            if latencies.dtype != np.int64 or len(latencies) != expected:
+                problems.append(f"latencies.npy: {len(latencies)} {latencies.dtype} values, "
+                                f"summary.json says {expected}")
+    return problems

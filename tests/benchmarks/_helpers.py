@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tinyharness.logs import MLLOG
-from tinyharness.schemas import errors as schema_errors
+from tinyharness.logs import check_run_directory
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "mlperf_tiny"
@@ -73,20 +72,9 @@ def run(out: Path, *args: str, expect_rc: int | None = 0) -> tuple[dict, Path]:
 
 def check_logs(run_dir: Path) -> dict:
     """Every file of a finished run directory matches its schema; returns summary.json."""
-    summary = json.loads((run_dir / "summary.json").read_text())
-    assert schema_errors(summary, "summary") == []
-    status = json.loads((run_dir / "status.json").read_text())
-    assert schema_errors(status, "status") == [] and status["state"] == "done"
-    lines = (run_dir / "detail.txt").read_text().splitlines()
-    assert lines and all(line.startswith(MLLOG) for line in lines)
-    for line in lines:
-        assert schema_errors(json.loads(line[len(MLLOG):]), "detail_line") == []
-    if summary["accuracy"] is not None:
-        log = accuracy_log(run_dir)
-        assert schema_errors(log, "accuracy") == []
-        assert len(log) == summary["accuracy"]["count"] == summary["dataset"]["count"]
+    assert check_run_directory(run_dir) == []
     assert (run_dir / "summary.txt").is_file()
-    return summary
+    return json.loads((run_dir / "summary.json").read_text())
 
 
 def accuracy_log(run_dir: Path) -> list[dict]:

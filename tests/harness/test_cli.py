@@ -10,8 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tinyharness.logs import MLLOG
-from tinyharness.schemas import errors as schema_errors
+from tinyharness.logs import MLLOG, check_run_directory
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -29,18 +28,12 @@ def only_run_dir(root: Path) -> Path:
 
 def assert_logs_valid(run_dir: Path) -> dict:
     """Every file in a finished run directory matches its schema and agrees with the others."""
+    assert check_run_directory(run_dir) == []
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert schema_errors(summary, "summary") == []
-    status = json.loads((run_dir / "status.json").read_text())
-    assert schema_errors(status, "status") == [] and status["state"] == "done"
-    lines = (run_dir / "detail.txt").read_text().splitlines()
-    assert lines and all(line.startswith(MLLOG) for line in lines)
-    for line in lines:
-        assert schema_errors(json.loads(line[len(MLLOG):]), "detail_line") == []
+    assert (run_dir / "detail.txt").read_text().startswith(MLLOG)
     if summary["accuracy"] is not None:
         log = json.loads((run_dir / "accuracy.json").read_text())
-        assert schema_errors(log, "accuracy") == []
-        assert len(log) == summary["accuracy"]["count"] == summary["dataset"]["count"]
+        assert len(log) == summary["dataset"]["count"]
         out = summary["accuracy"]["output"]
         first = np.frombuffer(bytes.fromhex(log[0]["data"]), dtype=out["dtype"])
         assert first.size == int(np.prod(out["shape"]))

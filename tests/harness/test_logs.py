@@ -202,3 +202,27 @@ def test_detail_event_with_an_invalid_key_is_rejected(tmp_path):
 
 def test_empty_detail_log_renders_nothing():
     assert DetailLog().render() == ""
+
+
+def test_check_run_directory_finds_each_kind_of_damage(tmp_path):
+    """A real (null SUT) run directory is sound; each damage is reported with the file's name."""
+    from tinyharness.logs import check_run_directory
+    from tinyharness.progress import Progress
+    from tinyharness.runner import Run, RunRequest
+
+    summary, run_dir = Run(RunRequest(sut="null", mode="all", output=tmp_path,
+                                      min_duration_s=0.05)).execute(Progress(enabled=False))
+    path = run_dir.path
+    assert check_run_directory(path) == []
+
+    (path / "detail.txt").write_text((path / "detail.txt").read_text() + "not an event\n")
+    log = json.loads((path / "accuracy.json").read_text())
+    (path / "accuracy.json").write_text(json.dumps(log[:-1]))
+    np.save(path / "latencies.npy", np.zeros(3, dtype=np.int32))
+    status = json.loads((path / "status.json").read_text())
+    (path / "status.json").write_text(json.dumps(dict(status, state="failed")))
+    problems = "\n".join(check_run_directory(path))
+    assert "detail.txt:" in problems and "not a ':::MLLOG" in problems
+    assert f"accuracy.json: {len(log) - 1} entries, summary.json says {len(log)}" in problems
+    assert "latencies.npy: 3 int32 values" in problems
+    assert "the run is 'failed'" in problems

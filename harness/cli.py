@@ -163,6 +163,10 @@ def benchmarks(as_json) -> None:
 from .cli_models import models  # noqa: E402 (imports only click; its commands import the rest)
 
 cli.add_command(models)
+from .compare import compare_command  # noqa: E402 (imports only click)
+cli.add_command(compare_command)
+from .report import report_command  # noqa: E402 (imports only click)
+cli.add_command(report_command)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,247 @@
+"""``tinyharness report``: one self-contained HTML page (or PNG files) about runs and packages.
+
+The page has no external assets: plots are PNGs embedded as base64 data URIs, styles are inline,
+and every string that comes from a run is HTML-escaped (a SUT name is user input). Figures use
+matplotlib's Agg backend, imported only when a report is made.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from .compare import RunData, load_runs
+
+_CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}"
+        "th{background:#f2f2f2}.ok{color:#176d2c}.bad{color:#b00020}img{max-width:100%;margin:.5em 0}"
+        "code{font-size:.85em}")
+Figure = Any  # matplotlib.figure.Figure, typed loosely so the module imports without matplotlib
+
+
+def _plain(text: Any) -> str:
+    """Text safe for a matplotlib label: '$' would start mathtext (and can raise on bad input)."""
+    return str(text).replace("$", r"\$")
+
+
+def _num(v: Any, digits: int = 3) -> str:
+    return "-" if v is None else f"{v:,.{digits}f}"
+
+
+def row_of(run: RunData) -> dict[str, str]:
+    """The summary-table cells of one run (plain text; escaped when rendered)."""
+    s = run.summary
+    lat, win, acc, system = s.get("latency_us") or {}, s.get("windows") or {}, s.get("accuracy"), s.get("system") or {}
+    accuracy = "-"
+    if acc:
+        value = "undefined" if acc.get("value") is None else f"{acc['value']:g}"
+        accuracy = (f"{acc.get('metric')} {value} vs target {acc.get('target', 0):g} "
+                    f"({'pass' if acc.get('passed') else 'fail'})")
+    return {
+        "benchmark": str(s.get("benchmark", "?")), "SUT": run.label, "scenario": str(s.get("scenario", "?")),
+        "valid": "VALID" if s.get("valid") else "INVALID",
+        "p50 (µs)": _num(lat.get("p50")), "p90 (µs)": _num(lat.get("p90")),
+        "early-stopping p90 (µs)": _num(lat.get("p90_early_stopping")),
+        "median window throughput (inf/s)": _num(win.get("median_throughput_ips"), 1),
+        "offline throughput (samples/s)": _num(s.get("throughput_ips") if s.get("offline") else None, 1),
+        "accuracy": accuracy,
+        "runtime": f"{system.get('runtime', '?')} {system.get('runtime_version', '')}".strip(),
+        "precision": str(system.get("precision", "?")),
+        "threads": "-" if system.get("threads") is None else str(system.get("threads")),
+    }
+
+
+# -- figures ---------------------------------------------------------------------------------
+
+def _figure(width: float = 7.5, height: float = 3.0, cols: int = 1):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure as MplFigure
+
+    # The Agg canvas on each figure, not pyplot: no global backend switch, no GUI, no figure leak.
+    fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots(1, cols)
+
+
+def latency_figure(run: RunData) -> Figure | None:
+    """Histogram (log-spaced bins over the full range, nothing clipped) and CDF of the latencies."""
+    import numpy as np
+
+    if run.latencies is None or not len(run.latencies) or run.key[1] != "single-stream":
+        return None
+    us = np.sort(run.latencies.astype(float)) / 1e3
+    fig, (hist, cdf) = _figure(cols=2)
+    lo, hi = max(us[0], 1e-3), max(us[-1], 1e-3)
+    bins = np.logspace(np.log10(lo), np.log10(hi * 1.0001 if hi > lo else lo * 2), 60)
+    hist.hist(np.clip(us, lo, None), bins=bins, color="#4c72b0")
+    hist.set(xscale="log", yscale="log", xlabel="latency (µs)", ylabel="queries",
+             title=_plain(f"{run.label}: {len(us):,} queries"))
+    idx = np.unique(np.linspace(0, len(us) - 1, 2000).astype(int))  # enough points for a smooth CDF
+    cdf.plot(np.maximum(us[idx], lo), (idx + 1) / len(us), color="#4c72b0")
+    for p, style in ((0.5, "--"), (0.9, ":")):
+        value = us[min(int(len(us) * p), len(us) - 1)]  # LoadGen's percentile rule
+        cdf.axvline(max(value, lo), color="#dd8452", linestyle=style, label=f"p{int(p * 100)} {value:.3g} µs")
+    cdf.set(xscale="log", xlabel="latency (µs)", ylabel="fraction of queries", ylim=(0, 1.01), title="CDF")
+    cdf.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def offline_figure(run: RunData) -> Figure | None:
+    """Offline: samples completed against time since the query was issued."""
+    import numpy as np
+
+    if run.latencies is None or not len(run.latencies) or run.key[1] != "offline":
+        return None
+    done = np.sort(run.latencies) / 1e9
+    idx = np.unique(np.linspace(0, len(done) - 1, 2000).astype(int))
+    fig, ax = _figure()
+    ax.plot(done[idx], idx + 1, color="#4c72b0")
+    ax.set(xlabel="time since issue (s)", ylabel="samples completed",
+           title=_plain(f"{run.label}: offline, {len(done):,} samples"))
+    return fig
+
+
+def windows_figure(run: RunData) -> Figure | None:
+    win = run.summary.get("windows") or {}
+    values = win.get("throughput_ips") or []
+    if not values:
+        return None
+    fig, ax = _figure(height=2.6)
+    ax.bar([str(i) for i in range(1, len(values) + 1)], values, color="#55a868")
+    ax.axhline(win.get("median_throughput_ips", 0), color="#c44e52", linestyle="--", label="median")
+    ax.set(xlabel="window", ylabel="inferences/s", title=_plain(f"{run.label}: MLPerf Tiny windows"))
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def accuracy_figure(benchmark: str, runs: list[RunData]) -> Figure | None:
+    scored = [r for r in runs if (r.summary.get("accuracy") or {}).get("value") is not None]
+    if not scored:
+        return None
+    fig, ax = _figure(height=2.6)
+    accs = [r.summary["accuracy"] for r in scored]
+    ax.bar([_plain(r.label) for r in scored], [a["value"] for a in accs],
+           color=["#55a868" if a.get("passed") else "#c44e52" for a in accs])
+    for target in sorted({a["target"] for a in accs}):
+        ax.axhline(target, color="#333", linestyle="--", label=f"target {target:g}")
+    ax.set(ylabel=_plain(accs[0].get("metric", "")), title=_plain(f"{benchmark}: accuracy against target"))
+    ax.legend(loc="lower right", fontsize="small")
+    return fig
+
+
+def comparison_figure(benchmark: str, runs: list[RunData]) -> Figure | None:
+    """Across SUTs: p50 latency, median window throughput and offline throughput, where present."""
+    panels = [(title, [(r.label, v) for r in runs if (v := get(r.summary)) is not None])
+              for title, get in (
+                  ("p50 latency (µs)", lambda s: (s.get("latency_us") or {}).get("p50")),
+                  ("median window throughput (inf/s)", lambda s: (s.get("windows") or {}).get("median_throughput_ips")),
+                  ("offline throughput (samples/s)", lambda s: s.get("throughput_ips") if s.get("offline") else None))]
+    panels = [p for p in panels if len(p[1]) >= 2]  # one bar compares nothing
+    if not panels:
+        return None
+    fig, axes = _figure(width=3.6 * len(panels), height=3.0, cols=len(panels))
+    for ax, (title, bars) in zip(axes if len(panels) > 1 else [axes], panels):
+        ax.bar([_plain(label) for label, _ in bars], [v for _, v in bars], color="#8172b3")
+        ax.set(title=title, yscale="log")
+        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
+    fig.suptitle(_plain(f"{benchmark}: across SUTs"))
+    return fig
+
+
+def figures(runs: list[RunData]) -> list[tuple[str, int | None, Figure]]:
+    """(name, run index or None for a per-benchmark figure, figure), in page order."""
+    out = []
+    makers: list[tuple[str, Callable]] = [("latency", latency_figure), ("offline", offline_figure),
+                                          ("windows", windows_figure)]
+    for i, run in enumerate(runs):
+        for name, make in makers:
+            if (fig := make(run)) is not None:
+                out.append((f"{i + 1:02d}_{_slug(run.label)}_{_slug(run.key[1])}_{name}", i, fig))
+    for benchmark in dict.fromkeys(r.key[0] for r in runs):
+        group = [r for r in runs if r.key[0] == benchmark]
+        for name, make in (("accuracy", accuracy_figure), ("comparison", comparison_figure)):
+            if (fig := make(benchmark, group)) is not None:
+                out.append((f"{_slug(benchmark)}_{name}", None, fig))
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"
+
+
+def _png(fig: Figure) -> bytes:
+    import io
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+# -- HTML ------------------------------------------------------------------------------------
+
+def render_html(runs: list[RunData], images: list[tuple[str, int | None, bytes]]) -> str:
+    e = html.escape
+    rows = [row_of(r) for r in runs]
+    head = "".join(f"<th>{e(c)}</th>" for c in rows[0])
+    cls = {"VALID": ' class="ok"', "INVALID": ' class="bad"'}
+    body = "".join("<tr>" + "".join(f"<td{cls.get(v, '') if k == 'valid' else ''}>{e(v)}</td>"
+                                    for k, v in row.items()) + "</tr>" for row in rows)
+    img = lambda name, data: (f'<img alt="{e(name)}" src="data:image/png;base64,'
+                              f'{base64.b64encode(data).decode("ascii")}">')
+    parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+             "<title>tinyharness report</title>", f"<style>{_CSS}</style></head><body>",
+             "<h1>tinyharness report</h1>", f"<table><tr>{head}</tr>{body}</table>"]
+    for i, run in enumerate(runs):
+        s = run.summary
+        parts.append(f"<h2>{i + 1}. {e(run.label)} &middot; {e(str(s.get('benchmark', '?')))} "
+                     f"&middot; {e(str(s.get('scenario', '?')))}</h2><p><code>{e(run.path)}</code></p>")
+        reasons = list(s.get("invalid_reasons") or []) + list(s.get("errors") or [])
+        if reasons:
+            parts.append("<ul>" + "".join(f'<li class="bad">{e(str(r))}</li>' for r in reasons) + "</ul>")
+        parts += [img(name, data) for name, index, data in images if index == i]
+    benchmarks = [(name, data) for name, index, data in images if index is None]
+    if benchmarks:
+        parts.append("<h2>Per benchmark</h2>")
+        parts += [img(name, data) for name, data in benchmarks]
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
+    """Write the report; returns the files written."""
+    runs = load_runs(paths)
+    images = [(name, index, _png(fig)) for name, index, fig in figures(runs)]
+    if fmt == "png":
+        output.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, _, data in images:
+            (output / f"{name}.png").write_bytes(data)
+            written.append(output / f"{name}.png")
+        return written
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(render_html(runs, images), encoding="utf-8")
+    return [output]
+
+
+@click.command("report")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--output", type=click.Path(path_type=Path), metavar="PATH", help="The HTML file "
+              "(default: report.html), or with --format png the folder for the PNG files (default: report).")
+@click.option("--format", "fmt", type=click.Choice(["html", "png"]), default="html", show_default=True,
+              help="html: one self-contained page (plots embedded); png: the plots as PNG files only.")
+def report_command(paths, output, fmt) -> None:
+    """Report on runs: a summary table and plots in one self-contained HTML page.
+
+    PATHS are run directories, folders of runs or submission packages (folder or .tar.gz).
+    Plots: latency histogram and CDF, MLPerf Tiny window throughput, offline completions,
+    accuracy against the target, and p50/throughput across the SUTs of each benchmark.
+    """
+    output = output or Path("report.html" if fmt == "html" else "report")
+    written = make_report(list(paths), output, fmt)
+    click.echo(f"report: {output} ({len(written)} file{'s' if len(written) != 1 else ''})", err=True)

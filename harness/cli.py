@@ -163,10 +163,16 @@ def benchmarks(as_json) -> None:
 from .cli_models import models  # noqa: E402 (imports only click; its commands import the rest)
 
 cli.add_command(models)
+from .cli_dut import dut  # noqa: E402 (imports only click)
+cli.add_command(dut)
 from .compare import compare_command  # noqa: E402 (imports only click)
 cli.add_command(compare_command)
 from .report import report_command  # noqa: E402 (imports only click)
 cli.add_command(report_command)
+from .submission import check_cmd, package_cmd, system  # noqa: E402 (imports only click)
+cli.add_command(package_cmd)
+cli.add_command(check_cmd)
+cli.add_command(system)
 
 
 def main(argv: list[str] | None = None) -> None:

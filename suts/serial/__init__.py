@@ -1,0 +1,1 @@
+"""Serial DUTs: the MLPerf Tiny / EEMBC serial protocol, host side and a firmware emulator."""

@@ -1,0 +1,243 @@
+"""A microcontroller running the MLPerf Tiny / EEMBC firmware, driven over its serial port.
+
+The model lives on the device, so no model file is resolved (``needs_model = False``). Latency comes
+from the device's own clock (``timing = "device"``): the harness calls :meth:`SerialSUT.run_window`,
+which sends ``infer N W`` and returns (T1 - T0) of the two ``m-lap-us`` stamps. Inputs are the raw
+sample files' bytes; the firmware applies its own transform (shift or quantization) before
+``th_infer``. Accuracy sends ``infer 1 0`` per sample and parses ``m-results-[...]``; for AD the
+single value is the DUT's own window MSE.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tinyharness.errors import UsageError
+from tinyharness.hookspecs import hookimpl
+from tinyharness.sut import (
+    SUT,
+    Option,
+    SUTDescription,
+    SUTError,
+    TensorSpec,
+    positive_int,
+)
+
+from .ports import identify
+from .protocol import DUTError, DUTLink, LapClock
+
+PORT_HINT = "--sut-option port=/dev/ttyACM0"
+FAST_BAUD = {"ad01": 921600}  # the AD reference firmware runs its UART at 921 600 baud
+DEFAULT_BAUD = 115200
+MARGIN_S = 5.0  # added to every computed infer timeout
+
+
+def positive_float(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise ValueError("must be a positive number")
+    return value
+
+
+def chunk_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= 38:
+        raise ValueError("must be 1..38 bytes (a 'db <hex>%' command must fit the DUT's 80 "
+                         "characters; 31 is the MLCommons runner's, 26 through an interface board)")
+    return value
+
+
+def flag(text: str) -> bool:
+    if text.lower() not in ("0", "1", "true", "false", "yes", "no"):
+        raise ValueError("must be 0 or 1")
+    return text.lower() in ("1", "true", "yes")
+
+
+def non_negative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise ValueError("must be >= 0")
+    return value
+
+
+class SerialSUT(SUT):
+    name = "serial"
+    summary = "a microcontroller with the MLPerf Tiny firmware on a serial port (device-timed)"
+    runtime = "pyserial"
+    extra = ""
+    model_formats = ("tflite",)  # display only: the model is flashed on the device
+    devices = ("dut",)
+    scenarios = ("single-stream",)
+    timing = "device"
+    needs_model = False
+    options = (
+        Option("port", f"serial port of the DUT, required ({PORT_HINT}; any pyserial URL, e.g. "
+               "socket://host:port)", str),
+        Option("baud", "baud rate (default: 921600 for ad01, else 115200, as the reference "
+               "firmware)", positive_int),
+        Option("timeout", "seconds to wait for each response line (default 5)", positive_float, 5.0),
+        Option("infer_timeout", "seconds to wait for an infer response (default 30; raised "
+               "automatically for long windows)", positive_float, 30.0),
+        Option("chunk", "bytes per 'db' upload command (default 31; 26 through an interface board)",
+               chunk_size, 31),
+        Option("retries", "times a failed upload restarts from 'db load', and a failed infer is "
+               "repeated (default 3)", non_negative_int, 3),
+        Option("verify", "1: read every upload back with 'db print' (catches corrupted hex digits "
+               "the protocol cannot see; about doubles the upload time; default 0)", flag, False),
+    )
+
+    _port = None
+    _link: DUTLink | None = None
+
+    @classmethod
+    def parse_options(cls, raw: Mapping[str, str]) -> dict[str, Any]:
+        parsed = super().parse_options(raw)
+        if not parsed.get("port"):
+            raise UsageError(f"SUT 'serial' needs the DUT's serial port: {PORT_HINT} "
+                             "(list candidates with 'tinyharness dut list')")
+        return parsed
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def load(self, model: Path | None) -> None:
+        import serial
+
+        s = self.settings
+        self._port_name = s["port"]
+        self._baud = s["baud"] or FAST_BAUD.get(self.benchmark or "", DEFAULT_BAUD)
+        try:
+            self._port = serial.serial_for_url(self._port_name, baudrate=self._baud,
+                                               timeout=s["timeout"], write_timeout=s["timeout"])
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise UsageError(f"cannot open serial port {self._port_name}: {exc}") from None
+        self._link = DUTLink(self._port, s["timeout"], s["chunk"], s["retries"], s["verify"])
+        try:
+            self.info = identify(self._link)
+        except DUTError as exc:
+            raise DUTError(f"no MLPerf Tiny DUT answered on {self._port_name} at {self._baud} baud "
+                           f"({exc}); check the port, the baud rate and that the firmware prints "
+                           "to this UART", retryable=False) from exc
+        info = self.info
+        if info.model is None:
+            raise DUTError("the device did not report its model (no m-model-[...] line)", "profile")
+        if self.benchmark and info.model != self.benchmark:
+            raise UsageError(f"the DUT on {self._port_name} runs model {info.model!r}, but the "
+                             f"benchmark is {self.benchmark!r}: flash the {self.benchmark} firmware "
+                             "or pick the matching --benchmark")
+        if info.timestamp_mode != "performance":
+            raise UsageError(f"the DUT on {self._port_name} runs energy-mode firmware "
+                             "(m-timestamp-mode-energy: its timestamps are GPIO pulses for an "
+                             "energy monitor, not m-lap-us lines), which cannot do performance or "
+                             "accuracy runs over the serial port; flash the performance build")
+        self._raw = self._raw_layout(self.benchmark or info.model)
+        self._clock = LapClock()
+        self._estimate_s: float | None = None  # seconds per inference, for infer timeouts
+        self._out = np.zeros(self._output_count, dtype=np.float32)
+
+    def _raw_layout(self, model_id: str) -> tuple[str, int] | None:
+        """(dtype, bytes) of one raw dataset sample of this benchmark, None when unknown."""
+        from tinyharness.benchmark import load_benchmarks
+
+        bench = load_benchmarks().get(model_id)
+        if bench is None:
+            self._output_count = 0
+            return None
+        self._output_count = 1 if bench.metric == "auc" else len(bench.labels)
+        size = int(np.prod(bench.sample_shape)) * np.dtype(bench.sample_dtype).itemsize
+        return bench.sample_dtype, size
+
+    def input_spec(self) -> TensorSpec:
+        # Empty shape and dtype: the raw dataset sample, unchanged (the DUT transforms it itself).
+        return TensorSpec(name="db", shape=(), dtype="")
+
+    def output_spec(self) -> TensorSpec:
+        return TensorSpec(name="m-results", shape=(self._output_count,), dtype="float32")
+
+    def prepare(self, sample: np.ndarray) -> None:
+        if self._raw is not None:
+            dtype, size = self._raw
+            if sample.dtype != np.dtype(dtype) or sample.nbytes != size:
+                raise SUTError(f"the serial SUT uploads the raw {size}-byte {dtype} sample file, but "
+                               f"was handed {sample.nbytes} bytes of {sample.dtype}: the harness "
+                               "transformed the sample (an empty-dtype input spec must get the "
+                               "'identity' transform)")
+        self._link.upload(np.ascontiguousarray(sample).tobytes())
+
+    def _timeout(self, count: int) -> float:
+        base = self.settings["infer_timeout"]
+        if self._estimate_s is None:
+            return base
+        return max(base, count * self._estimate_s * 1.5 + MARGIN_S)
+
+    def _learn(self, count: int, device_us: int | None, host_s: float) -> None:
+        per = host_s / count
+        if device_us is not None:
+            per = max(per, device_us / 1e6 / count)
+        self._estimate_s = per
+
+    def _infer(self, iterations: int, warmup: int):
+        """``infer N W``, repeated after a retryable failure (an error reply, a garbled echo, a
+        lost ``m-ready``): the sample stays loaded on the DUT, so a repeat is safe."""
+        timeout = self._timeout(iterations + warmup)
+        return self._link.retrying(lambda: self._link.infer(iterations, warmup, timeout),
+                                   attempts=self.settings["retries"] + 1)
+
+    def infer(self) -> None:
+        reply = self._infer(1, 0)
+        values = reply.results
+        if values is None:
+            raise DUTError("no m-results-[...] line in the infer response", reply.command,
+                           reply.lines[-1])
+        if self._output_count and len(values) != self._output_count:
+            raise DUTError(f"expected {self._output_count} result values, got {len(values)}",
+                           reply.command, next(ln for ln in reply.lines if "m-results" in ln))
+        self._out = np.asarray(values, dtype=np.float32)
+        try:
+            self._learn(1, self._clock.elapsed_us(reply), reply.elapsed_s)
+        except DUTError:
+            self._learn(1, None, reply.elapsed_s)
+
+    def output(self) -> np.ndarray:
+        return self._out.copy()
+
+    def run_window(self, iterations: int, warmup: int) -> int:
+        start = time.monotonic()
+        reply = self._infer(iterations, warmup)
+        elapsed_us = self._clock.elapsed_us(reply)
+        self._learn(iterations, elapsed_us, (time.monotonic() - start) * iterations
+                    / (iterations + warmup))
+        return elapsed_us * 1000
+
+    def describe(self) -> SUTDescription:
+        info = self.info
+        return SUTDescription(
+            name=self.name, runtime="serial DUT protocol", runtime_version=info.profile or "unknown",
+            device=f"{info.name or 'unnamed DUT'} on {self._port_name}", model_format="device",
+            precision="device", threads=None,
+            extra={"model_id": info.model, "port": self._port_name, "baud": self._baud,
+                   "timestamp_mode": info.timestamp_mode, "timestamp_source": self._clock.name,
+                   "chunk": self.settings["chunk"], "verify": self.settings["verify"],
+                   "pyserial": self.runtime_version()})
+
+    def link_stats(self) -> dict[str, Any]:
+        """Upload counters (bytes, seconds, restarts) and stray lines seen, for diagnostics."""
+        st = self._link.stats
+        return {"uploads": st.uploads, "upload_bytes": st.upload_bytes,
+                "upload_s": round(st.upload_s, 6), "upload_restarts": st.upload_restarts,
+                "stray_lines": list(st.stray_lines)}
+
+    def close(self) -> None:
+        port, self._port, self._link = self._port, None, None
+        if port is not None:
+            try:
+                port.close()
+            except Exception:
+                pass
+
+
+@hookimpl
+def register_suts(register):
+    register(SerialSUT)

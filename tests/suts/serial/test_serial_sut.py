@@ -1,0 +1,392 @@
+"""The serial SUT (suts/serial/sut.py): options, handshake, upload/infer/output, device-timed windows,
+and whole runs through the harness: against the scripted FakeDUT, and against the DUT emulator
+(suts/serial/emulator.py) running the real KWS model on TFLite Micro when it is present."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from test_protocol import FakeDUT, fake_duts
+from tinyharness.errors import UsageError
+from tinyharness.plugins import registry
+from tinyharness.progress import Progress
+from tinyharness.runner import Run, RunRequest
+from tinyharness.sut import SUTError
+from tinyharness.suts.serial.protocol import WRAP, DUTError
+from tinyharness.suts.serial.sut import SerialSUT
+
+dut = pytest.fixture(fake_duts, name="dut")
+
+
+def one_hot(data: bytes, classes: int = 12) -> list[float]:
+    """FakeDUT results: class = first byte of the uploaded sample, so the test sees what arrived."""
+    return [1.0 if k == data[0] % classes else 0.0 for k in range(classes)]
+
+
+def loaded(peer: FakeDUT, benchmark="kws01", **options) -> SerialSUT:
+    options = {"port": peer.port, "timeout": "0.5", **{k: str(v) for k, v in options.items()}}
+    sut = SerialSUT("single-stream", options, benchmark=benchmark)
+    sut.load(None)
+    return sut
+
+
+@pytest.fixture
+def serial_registered():
+    """The serial SUT in the registry: by its entry point once installed, else added here."""
+    reg = registry()
+    added = "serial" not in reg.suts
+    if added:
+        from tinyharness.suts.serial import sut as module
+
+        reg.add(module, "serial-under-test")
+    yield
+    if added:
+        reg.remove("serial-under-test")
+
+
+# -- options and load ----------------------------------------------------------------------------
+def test_port_is_required_with_a_hint():
+    with pytest.raises(UsageError, match="--sut-option port=/dev/ttyACM0"):
+        SerialSUT.parse_options({})
+    with pytest.raises(UsageError, match="chunk=40"):
+        SerialSUT.parse_options({"port": "/dev/x", "chunk": "40"})
+    assert SerialSUT.timing == "device" and not SerialSUT.needs_model
+    assert SerialSUT.scenarios == ("single-stream",)
+
+
+def test_unopenable_port_names_port_and_os_error():
+    sut = SerialSUT("single-stream", {"port": "/dev/no-such-tty"}, benchmark="kws01")
+    with pytest.raises(UsageError, match=r"cannot open serial port /dev/no-such-tty: .*No such file"):
+        sut.load(None)
+
+
+def test_load_and_describe(dut):
+    peer = dut(banner=False, name="STMicroelectronics")
+    sut = loaded(peer)
+    try:
+        d = sut.describe()
+        assert d.runtime == "serial DUT protocol"
+        assert d.runtime_version == "ULPMark for tinyML Firmware V0.0.1"
+        assert d.device == f"STMicroelectronics on {peer.port}"
+        assert (d.model_format, d.precision, d.threads) == ("device", "device", None)
+        assert d.extra["model_id"] == "kws01" and d.extra["baud"] == 115200
+        assert d.extra["timestamp_mode"] == "performance" and d.extra["port"] == peer.port
+        assert sut.input_spec().shape == () and sut.input_spec().dtype == ""
+        assert sut.output_spec().shape == (12,) and not sut.output_spec().quantized
+        assert peer.commands == ["name", "profile", "timestamp"]
+    finally:
+        sut.close()
+
+
+def test_ad_defaults_to_921600_baud_and_one_output(dut):
+    sut = loaded(dut(model="ad01"), benchmark="ad01")
+    try:
+        assert sut.describe().extra["baud"] == 921600 and sut.output_spec().shape == (1,)
+    finally:
+        sut.close()
+
+
+def test_model_mismatch_names_both(dut):
+    with pytest.raises(UsageError, match="runs model 'vww01', but the benchmark is 'kws01'"):
+        loaded(dut(model="vww01"))
+
+
+def test_energy_firmware_is_refused(dut):
+    with pytest.raises(UsageError, match="energy-mode firmware"):
+        loaded(dut(banner=False, mode="energy"))
+
+
+def test_silent_port_fails_within_bounds(dut):
+    peer = dut(banner=False)
+    for _ in range(10):
+        peer.fault(lambda c: True, "drop")
+    start = time.monotonic()
+    with pytest.raises(DUTError, match="no MLPerf Tiny DUT answered"):
+        loaded(peer, timeout=0.2)
+    assert time.monotonic() - start < 3
+
+
+def test_handshake_survives_a_dropped_name(dut):
+    peer = dut(banner=False).fault(lambda c: c == "name", "drop")
+    sut = loaded(peer, timeout=0.3)
+    sut.close()
+    assert peer.commands[:2] == ["name", "name"]
+
+
+# -- samples, results, windows -------------------------------------------------------------------
+def test_prepare_uploads_raw_bytes_and_infer_parses_results(dut):
+    peer = dut(results=one_hot)
+    sut = loaded(peer)
+    try:
+        sample = np.full((1, 49, 10, 1), 5, dtype=np.int8)
+        sut.prepare(sample)
+        assert bytes(peer.buffer) == sample.tobytes() and len(peer.buffer) == 490
+        sut.infer()
+        out = sut.output()
+        assert out.dtype == np.float32 and out.shape == (12,) and out.argmax() == 5
+        assert peer.commands[-1] == "infer 1 0"
+        with pytest.raises(SUTError, match="raw 490-byte int8 sample"):
+            sut.prepare(sample.astype(np.float32))  # a transformed sample is refused, not uploaded
+    finally:
+        sut.close()
+
+
+def test_vww_trailing_comma_and_wrong_result_count(dut):
+    sut = loaded(dut(model="vww01", trailing_comma=True, results=lambda d: [0.1, 0.9]),
+                 benchmark="vww01")
+    try:
+        sut.prepare(np.zeros((1, 96, 96, 3), dtype=np.uint8))
+        sut.infer()
+        assert sut.output().tolist() == pytest.approx([0.1, 0.9])
+    finally:
+        sut.close()
+    sut = loaded(dut(results=lambda d: [0.5] * 10))
+    try:
+        sut.prepare(np.zeros((1, 49, 10, 1), dtype=np.int8))
+        with pytest.raises(DUTError, match="expected 12 result values, got 10"):
+            sut.infer()
+    finally:
+        sut.close()
+
+
+def test_run_window_uses_the_device_clock_across_the_wrap(dut):
+    # 0.75 s per inference on the device clock, answered at once: only the device clock says so
+    peer = dut(us_per_inference=750_000, clock_us=WRAP - 1_000_000)
+    sut = loaded(peer)
+    try:
+        sut.prepare(np.zeros((1, 49, 10, 1), dtype=np.int8))
+        start = time.monotonic()
+        assert sut.run_window(1, 0) == 750_000_000
+        assert sut.run_window(4, 2) == 3_000_000_000  # T1 wrapped past 2^32
+        assert time.monotonic() - start < 1.0
+        assert peer.commands[-2:] == ["infer 1 0", "infer 4 2"]
+        # the read timeout grows with N x the last estimate (default 30 s)
+        assert sut._timeout(100) >= 100 * 0.75 and sut._timeout(1) == 30.0
+    finally:
+        sut.close()
+
+
+def test_disconnect_mid_run_is_a_clear_error(dut):
+    peer = dut()
+    sut = loaded(peer, timeout=2)
+    try:
+        peer.fault(lambda c: c.startswith("infer"), "disconnect")
+        sut.prepare(np.zeros((1, 49, 10, 1), dtype=np.int8))
+        start = time.monotonic()
+        with pytest.raises(DUTError, match="device disconnected"):
+            sut.run_window(10, 1)
+        assert time.monotonic() - start < 1.0
+    finally:
+        sut.close()
+
+
+# -- whole runs through the harness (scripted peer) ------------------------------------------------
+def kws_dataset(root: Path, count: int = 8) -> Path:
+    folder = root / "kws01"
+    folder.mkdir(parents=True)
+    rows = []
+    for i in range(count):
+        label = i % 12
+        data = np.random.default_rng(i).integers(-128, 128, 490).astype(np.int8)
+        data[0] = label
+        name = f"tst_{i:06d}_x_{label}.bin"
+        data.tofile(folder / name)
+        rows.append(f"{name},12,{label}")
+    (folder / "y_labels.csv").write_text("\n".join(rows) + "\n")
+    return root
+
+
+def test_kws_run_through_the_harness(dut, serial_registered, tmp_path):
+    peer = dut(results=one_hot, us_per_inference=2000)
+    request = RunRequest(benchmark="kws01", sut="serial", mode="all", dataset=kws_dataset(tmp_path),
+                         output=tmp_path / "out", min_duration_s=0.5,
+                         sut_options={"port": peer.port, "timeout": "1"})
+    summary, run_dir = Run(request).execute(Progress(enabled=False))
+    assert summary["accuracy"]["value"] == 100.0  # every raw sample arrived unchanged
+    windows = summary["windows"]
+    assert windows["throughput_ips"] == [500.0] * 5 and windows["latency_ms"] == 2.0
+    assert [d["inferences"] for d in windows["details"]] == [53] * 5
+    assert summary["system"]["sut"]["extra"]["model_id"] == "kws01"
+    assert summary["model"]["found_in"] == "device"
+    assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"
+
+
+def test_ad_run_takes_the_device_score(dut, serial_registered, tmp_path):
+    folder = tmp_path / "ad01"
+    folder.mkdir()
+    rows = []
+    for i, label in enumerate([0, 1, 0, 1]):
+        level = 2.0 + 3 * label + i * 0.1  # anomalous files: larger values
+        np.full(640 + 128, level, dtype=np.float32).tofile(folder / f"f{i}.bin")  # 2 windows
+        rows.append(f"f{i}.bin,2,{label},2560,512")
+    (folder / "y_labels.csv").write_text("\n".join(rows) + "\n")
+    # the DUT's "MSE": the first float of the window, printed %0.3f
+    peer = dut(model="ad01", results=lambda d: [float(np.frombuffer(d[:4], np.float32)[0])])
+    request = RunRequest(benchmark="ad01", sut="serial", mode="accuracy", dataset=tmp_path,
+                         output=tmp_path / "out", sut_options={"port": peer.port})
+    summary, run_dir = Run(request).execute(Progress(enabled=False))
+    assert summary["accuracy"]["value"] == 1.0 and summary["accuracy"]["count"] == 8
+    scores = [e["score"] for e in json.loads((run_dir.path / "accuracy.json").read_text())]
+    assert scores[:2] == pytest.approx([2.0, 2.0])
+    assert [c for c in peer.commands if c.startswith("db load")] == ["db load 2560"] * 8
+
+
+# -- end to end against the DUT emulator (TFLite Micro running the real KWS model) ---------------
+FIRST_FILES = 50
+
+
+@pytest.fixture
+def kws_model(shared_data):
+    pytest.importorskip("tflite_micro")
+    pytest.importorskip("tinyharness.suts.serial.emulator")
+    return shared_data / "models" / "kws" / "kws_ref_model.tflite"
+
+
+@pytest.fixture
+def emulate(kws_model):
+    """emulate(**faults) -> a started kws01 emulator on tflite-micro (stopped at teardown)."""
+    from tinyharness.suts.serial.emulator import Emulator, Faults
+
+    started = []
+
+    def make(**faults):
+        started.append(Emulator(kws_model, runtime="tflite-micro", faults=Faults(**faults), seed=3))
+        started[-1].start()
+        return started[-1]
+
+    yield make
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
+def kws_first(shared_data, tmp_path):
+    """The first FIRST_FILES official kws01 files, as a dataset folder of links."""
+    source = shared_data / "datasets" / "kws01"
+    folder = tmp_path / "kws01"
+    folder.mkdir()
+    rows = (source / "y_labels.csv").read_text().splitlines()[:FIRST_FILES]
+    for row in rows:
+        name = row.split(",")[0].strip()
+        (folder / name).symlink_to(source / name)
+    (folder / "y_labels.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def predictions(run_dir) -> list[int]:
+    return [e["prediction"] for e in json.loads((run_dir.path / "accuracy.json").read_text())]
+
+
+def test_emulator_kws_accuracy_matches_tflite_builtin(emulate, kws_model, kws_first, tmp_path,
+                                                      serial_registered):
+    emulator = emulate()
+    serial_run = RunRequest(benchmark="kws01", sut="serial", mode="accuracy", dataset=kws_first,
+                            output=tmp_path / "serial", sut_options={"port": emulator.port})
+    start = time.monotonic()
+    summary, run_dir = Run(serial_run).execute(Progress(enabled=False))
+    serial_s = time.monotonic() - start
+    pytest.importorskip("ai_edge_litert.interpreter")
+    cpu_run = RunRequest(benchmark="kws01", sut="tflite-cpu", mode="accuracy", dataset=kws_first,
+                         model=kws_model, output=tmp_path / "cpu",
+                         sut_options={"kernels": "builtin"})
+    cpu_summary, cpu_dir = Run(cpu_run).execute(Progress(enabled=False))
+    assert summary["accuracy"]["count"] == FIRST_FILES
+    assert predictions(run_dir) == predictions(cpu_dir)
+    assert summary["accuracy"]["value"] == cpu_summary["accuracy"]["value"]
+    assert summary["system"]["sut"]["runtime_version"] == "ULPMark for tinyML Firmware V0.0.1"
+    assert serial_s < 60
+
+
+def test_emulator_performance_windows_are_device_timed(emulate, kws_first, tmp_path,
+                                                       serial_registered):
+    emulator = emulate()
+    options = ["--sut-option", f"port={emulator.port}"]
+    argv = ["run", "--benchmark", "kws01", "--sut", "serial", "--dataset", str(kws_first.parent),
+            "--mode", "performance", "--min-duration", "1", "--output", str(tmp_path), "--json",
+            "--quiet", *options]
+    from importlib import metadata
+
+    if any(ep.name == "serial" for ep in metadata.entry_points(group="tinyharness")):
+        import subprocess
+        import sys
+
+        done = subprocess.run([sys.executable, "-m", "tinyharness.cli", *argv], capture_output=True,
+                              text=True, timeout=120, check=False)
+        assert done.returncode == 1, done.stderr  # INVALID: the windows were shortened
+        summary = json.loads(done.stdout)
+        assert summary["sut"] == "serial" and summary["valid"] is False
+    else:  # the entry point is not installed yet: the same run in-process
+        request = RunRequest(benchmark="kws01", sut="serial", mode="performance",
+                             dataset=kws_first.parent, output=tmp_path, min_duration_s=1.0,
+                             sut_options={"port": emulator.port})
+        summary, _ = Run(request).execute(Progress(enabled=False))
+    windows = summary["windows"]
+    assert len(windows["details"]) == 5 and windows["window_min_s"] == pytest.approx(0.2)
+    for d in windows["details"]:
+        assert d["runtime_s"] >= 0.2 and d["inferences"] > 1
+        assert d["throughput_ips"] == pytest.approx(d["inferences"] / d["runtime_s"], rel=1e-3)
+    # the emulator runs TFLite Micro on this host: a few ms per KWS inference
+    assert 0.1 < windows["latency_ms"] < 100
+
+
+def clean_outputs(emulator, files, **options) -> tuple[SerialSUT, list[np.ndarray]]:
+    """The outputs of ``files`` through the serial SUT."""
+    sut = loaded(SimpleNamespace(port=emulator.port), **options)
+    outs = []
+    for path in files:
+        sut.prepare(np.fromfile(path, dtype=np.int8))
+        sut.infer()
+        outs.append(sut.output())
+    return sut, outs
+
+
+FAULTS = [  # (emulator faults, SUT options): each must end in success after retries or a DUTError
+    ({"drop": 0.0005}, {}),
+    ({"garble": 0.0002}, {"verify": 1, "retries": 5}),  # a flipped hex digit passes unseen without
+    ({"ready_delay": 0.05}, {}),
+    ({"ready_delay": 1.0}, {}),
+    ({"omit_ready": 10}, {}),  # a db chunk (1 name, 2 profile, 3 timestamp, 4 db load, 5-20 chunks)
+    ({"omit_ready": 21}, {}),  # the first infer
+    ({"error": 8}, {}),
+    ({"error": 21}, {}),
+    ({"disconnect": 12}, {}),
+]
+
+
+@pytest.mark.parametrize("faults, options", FAULTS, ids=[
+    ",".join(f"{k}={v}" for k, v in {**f, **o}.items()) for f, o in FAULTS])
+def test_emulator_faults_retry_or_fail_clearly(emulate, shared_data, faults, options):
+    files = sorted((shared_data / "datasets" / "kws01").glob("*.bin"))[:4]
+    reference_sut, reference = clean_outputs(emulate(), files)
+    reference_sut.close()
+    emulator = emulate(**faults)
+    start = time.monotonic()
+    sut, outcome, stats = None, "ok", {}
+    try:
+        sut = loaded(SimpleNamespace(port=emulator.port), timeout=0.5, **options)
+        for path, want in zip(files, reference):
+            sut.prepare(np.fromfile(path, dtype=np.int8))
+            sut.infer()
+            np.testing.assert_array_equal(sut.output(), want)  # never a silently wrong result
+        assert sut.run_window(5, 1) > 0
+    except DUTError as exc:
+        outcome = str(exc)
+    finally:
+        if sut is not None:
+            stats = sut.link_stats() if sut._link else {}
+            sut.close()
+    took = time.monotonic() - start
+    assert took < 20, f"{faults}: {took:.1f} s ({outcome})"
+    if "disconnect" in faults:
+        assert "device disconnected" in outcome
+    elif faults.get("ready_delay", 0) > 0.5:  # every m-ready later than the 0.5 s timeout
+        assert "no MLPerf Tiny DUT answered" in outcome and "silent for 0.5 s" in outcome
+    else:  # one lost m-ready or error reply, a short delay, rare byte faults: retries recover
+        assert outcome == "ok"
+    if faults.get("omit_ready") == 10 or faults.get("error") == 8 or "drop" in faults:
+        assert stats["upload_restarts"] > 0  # the fault hit an upload, which started over

@@ -132,6 +132,11 @@ def check_run_directory(path: Path) -> list[str]:
             return None
 
     status, summary = load("status.json"), load("summary.json")
+    for name, document in (("status.json", status), ("summary.json", summary)):
+        if document is not None and not isinstance(document, dict):
+            problems.append(f"{name}: not a JSON object")
+    status = status if isinstance(status, dict) else None
+    summary = summary if isinstance(summary, dict) else None
     if status is not None:
         problems += [f"status.json: {e}" for e in schema_errors(status, "status")]
         if status.get("state") != "done":

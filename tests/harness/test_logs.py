@@ -226,3 +226,12 @@ def test_check_run_directory_finds_each_kind_of_damage(tmp_path):
     assert f"accuracy.json: {len(log) - 1} entries, summary.json says {len(log)}" in problems
     assert "latencies.npy: 3 int32 values" in problems
     assert "the run is 'failed'" in problems
+
+
+def test_check_run_directory_reports_a_summary_that_is_not_an_object(tmp_path):
+    from tinyharness.logs import check_run_directory
+
+    (tmp_path / "summary.json").write_text("[1, 2]")
+    (tmp_path / "status.json").write_text('"done"')
+    problems = check_run_directory(tmp_path)
+    assert "summary.json: not a JSON object" in problems and "status.json: not a JSON object" in problems

@@ -1,0 +1,349 @@
+"""``tinyharness check``: every rule a tinyharness MLPerf Tiny submission package must follow.
+
+Each broken rule is one :class:`Violation` (``path-in-package: rule: message``); all of them are
+collected, never only the first. The result lines are read with the patterns of the MLCommons
+checker (mlperf-tiny.md section 7.3): from the start of a line, the last matching line wins.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+from . import system_json
+from .archive import MANIFEST, Limits, Violation, inventory, opened, verify_manifest
+from .package import (AUC, BENCHMARK_OF, EMBEDDED, MEDIAN, SHORT, TEST_FILES, TESTS, TOP1, last_value,
+                      number, parse_windows)
+
+
+def _num(value: Any) -> float | None:
+    """A JSON number as a float; None for anything else (a schema-valid summary may still hold a
+    string where a number belongs)."""
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def check_package(path: Path, limits: Limits = Limits()) -> list[Violation]:
+    """Every violation of a package folder or archive (an archive is never trusted: see archive.py)."""
+    with opened(Path(path), limits) as (root, found):
+        if root is not None:
+            found += Checker(root).run()
+        elif not found:
+            found.append(Violation(Path(path).name, "layout", "the archive holds no files"))
+    return found
+
+
+class Checker:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.found: list[Violation] = []
+        self.files: list[str] = []  # every regular file, relative POSIX path
+        self.fileset: set[str] = set()
+        self.texts: dict[str, str | None] = {}
+        from ..benchmark import load_benchmarks
+
+        self.benchmarks = load_benchmarks()
+
+    def add(self, path: str, rule: str, message: str) -> None:
+        self.found.append(Violation(path, rule, message))
+
+    def run(self) -> list[Violation]:
+        self.walk()
+        self.manifest()
+        top = sorted(os.listdir(self.root))
+        for name in top:
+            if name == MANIFEST:
+                continue
+            if name not in ("closed", "open") or not (self.root / name).is_dir():
+                self.add(name, "layout", "only closed/, open/ and manifest.json belong at the top")
+                continue
+            for submitter in sorted(os.listdir(self.root / name)):
+                if (self.root / name / submitter).is_dir():
+                    self.submitter(name, submitter)
+                else:
+                    self.add(f"{name}/{submitter}", "layout", "expected a submitter folder")
+        if not any(n in ("closed", "open") for n in top):
+            self.add(".", "layout", "no closed/ or open/ division folder")
+        return self.found
+
+    # -- files ------------------------------------------------------------------------------
+    def walk(self) -> None:
+        self.files, found = inventory(self.root)
+        self.fileset = set(self.files)
+        self.found += found
+
+    def manifest(self) -> None:
+        self.found += verify_manifest(self.root, self.files)
+
+    def text(self, rel: str) -> str | None:
+        """A file's UTF-8 text (a 'utf8' violation and None when it is not)."""
+        if rel not in self.texts:
+            try:
+                self.texts[rel] = (self.root / rel).read_bytes().decode("utf-8")
+            except UnicodeDecodeError as exc:
+                self.add(rel, "utf8", f"not UTF-8 text (byte {exc.start})")
+                self.texts[rel] = None
+            except OSError as exc:
+                self.add(rel, "layout", f"unreadable: {exc.strerror}")
+                self.texts[rel] = None
+        return self.texts[rel]
+
+    def json(self, rel: str) -> Any:
+        text = self.text(rel)
+        if text is None:
+            return None
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as exc:
+            self.add(rel, "json", f"malformed JSON: {exc}")
+            return None
+
+    # -- the submitter tree -----------------------------------------------------------------
+    def submitter(self, division: str, submitter: str) -> None:
+        base = f"{division}/{submitter}"
+        folder = self.root / division / submitter
+        for name in sorted(os.listdir(folder)):
+            allowed = name in ("systems", "results", EMBEDDED, "code") or \
+                (division == "open" and name == "model_mapping.json")
+            if not allowed:
+                self.add(f"{base}/{name}", "layout", "not part of an MLPerf Tiny submitter folder "
+                                                     "(systems/, results/, code/, tinyharness/)")
+        mapping = self.json(f"{base}/model_mapping.json") if (folder / "model_mapping.json").is_file() else {}
+        mapping = mapping if isinstance(mapping, dict) else {}
+        systems = self.systems(division, submitter)
+        results = folder / "results"
+        if not results.is_dir():
+            self.add(f"{base}/results", "layout", "missing results/ folder")
+            return
+        for system in sorted(os.listdir(results)):
+            if not (results / system).is_dir():
+                self.add(f"{base}/results/{system}", "layout", "expected a system folder")
+                continue
+            if system not in systems:
+                self.add(f"{base}/results/{system}", "system-json",
+                         f"no systems/{system}.json describes this system")
+            self.system_results(division, submitter, system, mapping)
+
+    def systems(self, division: str, submitter: str) -> set[str]:
+        base = f"{division}/{submitter}/systems"
+        found = set()
+        for rel in self.files:
+            if not rel.startswith(base + "/") or "/" in rel[len(base) + 1:] or not rel.endswith(".json"):
+                continue
+            found.add(rel[len(base) + 1:-5])
+            doc = self.json(rel)
+            if doc is None:
+                continue
+            for rule, message in system_json.problems(doc):
+                self.add(rel, rule, message)
+            if isinstance(doc, dict):
+                for key, want in (("Division", division), ("Submitter", submitter)):
+                    value = doc.get(key)
+                    if isinstance(value, str) and value and value.lower() != want.lower():
+                        self.add(rel, "system-json", f"{key} says {value!r} but the package puts it "
+                                                     f"under {want!r}")
+        return found
+
+    # -- results of one system ----------------------------------------------------------------
+    def system_results(self, division: str, submitter: str, system: str, mapping: dict) -> None:
+        base = f"{division}/{submitter}/results/{system}"
+        runs = self.embedded(division, submitter, system)
+        present: dict[str, str] = {}  # benchmark id -> model folder
+        for model in sorted(os.listdir(self.root / base)):
+            rel = f"{base}/{model}"
+            if not (self.root / rel).is_dir():
+                self.add(rel, "layout", "expected a model folder")
+                continue
+            official = model if model in BENCHMARK_OF else mapping.get(model) if division == "open" else None
+            if not isinstance(official, str) or official not in BENCHMARK_OF:
+                self.add(rel, "model-name", f"{model!r} is not an MLPerf Tiny model folder "
+                         f"({', '.join(sorted(BENCHMARK_OF))})"
+                         + (" and model_mapping.json does not map it to one" if division == "open" else ""))
+                continue
+            bench = self.benchmarks[BENCHMARK_OF[official]]
+            present[bench.id] = model
+            for name in sorted(os.listdir(self.root / rel)):
+                if name not in TESTS:
+                    self.add(f"{rel}/{name}", "layout", "unexpected: a model folder holds accuracy/ "
+                                                        "and performance/")
+            providers = {}
+            for test in TESTS:
+                where = f"{rel}/{test}"
+                summary = providers[test] = self.provider(where, test, runs.get(model, {}), bench, division)
+                if not (self.root / where).is_dir():
+                    self.add(where, "required-tests", f"missing: MLPerf Tiny requires {test} results "
+                                                      f"for {model}")
+                    continue
+                self.test_folder(where)
+                if f"{where}/results.txt" in self.fileset and summary is not None:
+                    text = self.text(f"{where}/results.txt")
+                    if text is not None:
+                        (self.accuracy if test == "accuracy" else self.performance)(
+                            where, text, bench, division, summary)
+            acc, perf = providers["accuracy"], providers["performance"]
+            if acc is not None and perf is not None:
+                if acc[1]["model"]["sha256"] != perf[1]["model"]["sha256"]:
+                    self.add(rel, "model-mismatch", "the accuracy and performance runs used different "
+                             f"models (sha256 {str(acc[1]['model']['sha256'])[:12]}... and "
+                             f"{str(perf[1]['model']['sha256'])[:12]}...)")
+                if acc[1]["sut"] != perf[1]["sut"]:
+                    self.add(rel, "model-mismatch", f"accuracy from SUT {acc[1]['sut']!r}, performance "
+                                                    f"from SUT {perf[1]['sut']!r}")
+        for bench_id, model in present.items():
+            for needed in self.benchmarks[bench_id].requires:
+                if needed not in present:
+                    self.add(f"{base}/{model}", "requires", f"{SHORT[bench_id]} results need {SHORT[needed]} "
+                                                            "results for the same system")
+        for model in sorted(set(runs) - set(present.values())):
+            self.add(f"{division}/{submitter}/{EMBEDDED}/{system}/{model}", "layout",
+                     f"embedded runs for {model!r}, which has no results/{system}/{model}/ folder")
+
+    def embedded(self, division: str, submitter: str, system: str) -> dict[str, dict[str, Any]]:
+        """{model folder: {run folder rel path: summary (None when unusable)}}, each run checked."""
+        base = self.root / division / submitter / EMBEDDED / system
+        found: dict[str, dict[str, Any]] = {}
+        if not base.is_dir():
+            return found
+        for model in sorted(os.listdir(base)):
+            for run in sorted(os.listdir(base / model)) if (base / model).is_dir() else []:
+                rel = (base / model / run).relative_to(self.root).as_posix()
+                found.setdefault(model, {})[rel] = self.embedded_run(rel)
+        return found
+
+    def embedded_run(self, rel: str) -> dict | None:
+        from ..logs import check_run_directory
+
+        path = self.root / rel
+        if not path.is_dir():
+            self.add(rel, "layout", "expected an embedded run folder")
+            return None
+        try:
+            problems = check_run_directory(path)
+        except Exception as exc:  # a hostile summary can break the run checker's assumptions
+            problems = [f"summary.json: cannot be checked ({type(exc).__name__}: {exc})"]
+        for problem in problems:
+            name, _, message = problem.partition(": ")
+            self.add(f"{rel}/{name}", "run-dir", message)
+        status = self.json(f"{rel}/status.json") if f"{rel}/status.json" in self.fileset else None
+        if isinstance(status, dict) and isinstance(status.get("files"), list):
+            known = {"status.json", *map(str, status["files"])}
+            for name in sorted(os.listdir(path)):
+                if name not in known:
+                    self.add(f"{rel}/{name}", "run-dir", "not one of the run's files (status.json)")
+        summary = self.json(f"{rel}/summary.json") if f"{rel}/summary.json" in self.fileset else None
+        return summary if isinstance(summary, dict) and not problems else None
+
+    def provider(self, where: str, test: str, runs: dict[str, Any], bench, division: str):
+        """(run rel path, summary) of the one sound embedded run that provides ``test``, else None."""
+        fits = [(rel, s) for rel, s in runs.items() if isinstance(s, dict) and s.get("mode") in (test, "all")]
+        if not fits:
+            if (self.root / where).is_dir() and not any(s is None for s in runs.values()):
+                self.add(where, "run-missing", f"no sound embedded run provides these {test} results")
+            return None
+        if len(fits) > 1:
+            self.add(where, "run-ambiguous", f"{len(fits)} embedded runs provide {test} results: "
+                                             + ", ".join(rel.rsplit("/", 1)[1] for rel, _ in fits))
+            return None
+        rel, summary = fits[0]
+        at = f"{rel}/summary.json"
+        if summary["benchmark"] != bench.id:
+            self.add(at, "benchmark", f"a {summary['benchmark']} run filed under {bench.id} results")
+            return None
+        if summary["scenario"] != "single-stream":
+            self.add(at, "run-invalid", "MLPerf Tiny results come from the single-stream scenario")
+        reasons = list(summary["invalid_reasons"]) + list(summary["errors"])
+        if division == "open":
+            reasons = [r for r in reasons if not str(r).startswith(("accuracy ", "AUC "))]
+        if not summary["valid"] and reasons:
+            self.add(at, "run-invalid", f"the run is INVALID: {reasons[0]}")
+        model = summary["model"]
+        if division == "closed" and model["found_in"] != "device" and not model["reference"]:
+            self.add(at, "closed-model", f"{Path(model['path']).name} is not one of the rule set's "
+                                         "reference models; the closed division requires one")
+        return rel, summary
+
+    def test_folder(self, where: str) -> None:
+        names = sorted(os.listdir(self.root / where))
+        for name in TEST_FILES:
+            rel = f"{where}/{name}"
+            if name not in names:
+                self.add(rel, "required-files", "missing: a test folder holds log.txt, results.txt "
+                                                "and results.json")
+            elif rel not in self.fileset:
+                self.add(rel, "required-files", "is a folder (or not a regular file), not a file")
+        for name in names:
+            if name not in TEST_FILES:
+                self.add(f"{where}/{name}", "required-files", "unexpected: a test folder holds exactly "
+                                                              "log.txt, results.txt and results.json")
+        for name in ("log.txt", "results.txt"):
+            if f"{where}/{name}" in self.fileset:
+                self.text(f"{where}/{name}")
+        if f"{where}/results.json" in self.fileset:
+            doc = self.json(f"{where}/results.json")
+            if doc is not None and not (isinstance(doc, list) and all(isinstance(d, dict) for d in doc)):
+                self.add(f"{where}/results.json", "results-json", "expected a JSON list of step objects")
+
+    def accuracy(self, where: str, text: str, bench, division: str, provider) -> None:
+        rel, (run, summary) = f"{where}/results.txt", provider
+        label, pattern = ("Top 1%", TOP1) if bench.metric == "top1" else ("AUC", AUC)
+        raw = last_value(pattern, text)
+        value = number(raw) if raw is not None else None
+        if value is None:
+            self.add(rel, "results-txt", f"no line the MLCommons checker reads as {label} "
+                     + (f"(found {raw!r})" if raw else "(e.g. 'MMDD.HHMMSS ulp-mlperf: Top 1% = 90.2')"))
+        elif division == "closed" and value < bench.target:
+            self.add(rel, "quality-target", f"{label} = {raw} is below the closed-division target "
+                                            f"{bench.target:g}")
+        acc, at = summary.get("accuracy"), f"{run}/summary.json"
+        if not acc or acc.get("value") is None:
+            self.add(at, "accuracy-mismatch", "the embedded run has no accuracy result")
+            return
+        if value is not None and abs(value - acc["value"]) > (0.05 if bench.metric == "top1" else 5e-4) + 1e-9:
+            self.add(rel, "accuracy-mismatch", f"{label} = {raw} but the embedded run measured "
+                                               f"{acc['value']}")
+        if acc["count"] != summary["dataset"]["count"]:
+            self.add(at, "accuracy-coverage", f"the accuracy pass covered {acc['count']} of the "
+                     f"{summary['dataset']['count']} samples of the label file; it must cover all")
+
+    def performance(self, where: str, text: str, bench, division: str, provider) -> None:
+        rel, (run, summary) = f"{where}/results.txt", provider
+        at, rules = f"{run}/summary.json", bench.single_stream
+        windows, problems = parse_windows(text)
+        for problem in problems:
+            self.add(rel, "results-txt", problem)
+        shown = summary.get("windows") or {}
+        details = [{"number": i, "inferences": d.get("inferences"), "runtime_s": _num(d.get("runtime_s"))}
+                   for i, d in enumerate(shown.get("details") or [], start=1)]
+        for path, items in ((rel, windows), (at, details)):
+            if len(items) != rules.windows:
+                self.add(path, "windows-count", f"{len(items)} performance windows; MLPerf Tiny "
+                                                f"requires exactly {rules.windows}")
+            for w in items:
+                runtime = w.get("runtime_s")
+                if runtime is not None and runtime < rules.window_min_s:
+                    self.add(path, "window-duration", f"window {w['number']} ran "
+                             f"{runtime:.6f} s; each window must run at least {rules.window_min_s:g} s")
+        for w in windows:
+            n, runtime, tp = w.get("inferences"), w.get("runtime_s"), w.get("throughput_ips")
+            if None not in (n, runtime, tp) and runtime > 0 and abs(tp - n / runtime) > 1e-3 + 1e-4 * tp:
+                self.add(rel, "window-arithmetic", f"window {w['number']}: {n} inferences in "
+                                                   f"{runtime} s is not {tp} inf./sec.")
+        if len(windows) != len(details) or any(
+                w.get("inferences") != d.get("inferences") or w.get("runtime_s") is None
+                or abs(w["runtime_s"] - (d["runtime_s"] or -1)) > 1e-6 for w, d in zip(windows, details)):
+            self.add(rel, "window-mismatch", "the windows differ from the embedded run's summary.json")
+        raw = last_value(MEDIAN, text)
+        median = number(raw) if raw is not None else None
+        if median is None:
+            self.add(rel, "results-txt", "no line the MLCommons checker reads as 'Median throughput is"
+                                         " %10.3f inf./sec.'" + (f" (found {raw!r})" if raw else ""))
+            return
+        tps = [w["throughput_ips"] for w in windows if w.get("throughput_ips") is not None]
+        if tps and abs(statistics.median(tps) - median) > 1.5e-3:
+            self.add(rel, "median-mismatch", f"median throughput {raw} is not the median of the "
+                                             f"windows ({statistics.median(tps):.3f})")
+        if abs((_num(shown.get("median_throughput_ips")) or -1) - median) > 1.5e-3:
+            self.add(rel, "median-mismatch", f"median throughput {raw} differs from the embedded "
+                     f"run's {shown.get('median_throughput_ips')}")

@@ -1,0 +1,291 @@
+"""``tinyharness check``: the result-line patterns, and every rule on a real package.
+
+The package comes from test_package.py's session build (four real runs, built once and shared
+through pytest's base temp folder). Each test works on its own copy; a test that edits a file on
+purpose refreshes the manifest afterwards (``package.write_manifest``), so that the rule under test
+is what catches the edit, not the checksum.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+
+from test_package import SUBMITTER, build_package, cli  # the shared session build
+from tinyharness.benchmark import load_benchmarks
+from tinyharness.submission import archive
+from tinyharness.submission import package as pkg
+from tinyharness.submission.check import Checker, check_package
+
+# -- the MLCommons checker's patterns on the new (MLCommons) and old (EEMBC) runner forms ----------
+NEW_ACCURACY = "0412.093015 ulp-mlperf: Top 1% = 91.4\n0412.093015 ulp-mlperf: AUC = 0.981\n"
+OLD_ACCURACY = "00301.117 ulp-mlperf: Top-1: 88.6%\n00301.152 ulp-mlperf: AUC: 0.97\n"
+NEW_PERFORMANCE = "".join(
+    f"Performance results for window {n}\n    # Inferences : 300\n    Runtime: {10 + n / 10:.6f} sec.\n"
+    f"    Throughput: {300 / (10 + n / 10):.3f} inf./sec.\n    Runtime requirements have been met.\n"
+    for n in range(1, 6)) + ("0412.093100 ulp-mlperf: " + "-" * 57 + "\n"
+                             "0412.093100 ulp-mlperf: Median throughput is     29.126 inf./sec.\n"
+                             "0412.093100 ulp-mlperf: " + "-" * 57 + "\n")
+OLD_PERFORMANCE = "".join(
+    f"00088.{n:03d} ulp-mlperf: Performance results for window {2 * n}:\n"
+    f"00088.{n:03d} ulp-mlperf:   # Inferences :          640\n"
+    f"00088.{n:03d} ulp-mlperf:   Runtime      :       12.800 sec.\n"
+    f"00088.{n:03d} ulp-mlperf:   Throughput   :       50.000 inf./sec.\n"
+    f"00088.{n:03d} ulp-mlperf: Runtime requirements have been met.\n" for n in range(1, 6)) + \
+    "00088.100 ulp-mlperf: Median throughput is 50.000 inf./sec.\n"
+
+
+def test_accuracy_patterns_read_both_runner_forms():
+    assert pkg.last_value(pkg.TOP1, NEW_ACCURACY) == "91.4"
+    assert pkg.last_value(pkg.AUC, NEW_ACCURACY) == "0.981"
+    assert pkg.last_value(pkg.TOP1, OLD_ACCURACY) == "88.6"
+    assert pkg.last_value(pkg.AUC, OLD_ACCURACY) == "0.97"
+
+
+def test_the_patterns_need_a_prefix_and_the_last_line_wins():
+    assert pkg.last_value(pkg.TOP1, "Top 1% = 90.2\n") is None  # nothing before the keyword
+    assert pkg.last_value(pkg.AUC, "x AUC = 0.5\nx AUC = 0.9\n") == "0.9"
+    assert pkg.last_value(pkg.TOP1, "x Top1 = 90.2\nx Top 1 % = 90\n") is None
+    assert pkg.last_value(pkg.TOP1, "x Top 1 = 90.2\nx Top 1%: 91.0\n") == "91.0"
+    assert pkg.last_value(pkg.MEDIAN, "x Median throughput is 1.2.3 inf./sec.\n") == "1.2.3"
+    assert pkg.number("1.2.3") is None  # matched, but not a number: reported as unparseable
+
+
+def test_performance_patterns_read_both_runner_forms():
+    for text, runtime, median in ((NEW_PERFORMANCE, 10.1, "29.126"), (OLD_PERFORMANCE, 12.8, "50.000")):
+        windows, problems = pkg.parse_windows(text)
+        assert problems == [] and len(windows) == 5
+        assert windows[0]["runtime_s"] == runtime
+        assert pkg.last_value(pkg.MEDIAN, text) == median
+    windows, _ = pkg.parse_windows(OLD_PERFORMANCE)
+    assert [w["number"] for w in windows] == [2, 4, 6, 8, 10] and windows[0]["inferences"] == 640
+    broken = NEW_PERFORMANCE.replace("    Runtime: 10.300000 sec.\n", "    Runtime: soon\n")
+    windows, problems = pkg.parse_windows(broken)
+    assert problems == ["window 3: no parseable runtime_s line"]
+
+
+def test_the_checker_renders_what_it_parses():
+    summary = {"finished": "2026-04-12T09:31:00+00:00", "started": "2026-04-12T09:30:00+00:00",
+               "accuracy": {"metric": "top1", "value": 90.24},
+               "windows": {"median_throughput_ips": 29.126, "details": [
+                   {"inferences": 300, "runtime_s": 10 + n / 10, "throughput_ips": round(300 / (10 + n / 10), 3)}
+                   for n in range(1, 6)]}}
+    assert pkg.accuracy_txt(summary) == "0412.093100 ulp-mlperf: Top 1% = 90.2\n"
+    text = pkg.performance_txt(summary, 10.0)
+    assert pkg.parse_windows(text)[0] == pkg.parse_windows(NEW_PERFORMANCE)[0]
+    assert text.endswith(NEW_PERFORMANCE.split("Runtime requirements have been met.\n")[-1])
+    summary["accuracy"] = {"metric": "auc", "value": 0.86249}
+    assert pkg.accuracy_txt(summary) == "0412.093100 ulp-mlperf: AUC = 0.862\n"
+
+
+# -- rules on the real package ---------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def package_folder(tmp_path_factory) -> Path:
+    return build_package(tmp_path_factory.getbasetemp() / "submission")["folder"]
+
+
+@pytest.fixture
+def pkgcopy(package_folder, tmp_path) -> Path:
+    target = tmp_path / "package"
+    shutil.copytree(package_folder, target)
+    return target
+
+
+TOP = f"closed/{SUBMITTER}"
+KWS = f"{TOP}/results/host-tflite/kws"
+AD = f"{TOP}/results/host-openvino/ad"
+
+
+def embedded(root: Path, system: str, model: str) -> Path:
+    (run,) = (root / TOP / "tinyharness" / system / model).iterdir()
+    return run
+
+
+def rules(found) -> set[str]:
+    return {v.rule for v in found}
+
+
+def edit_summary(run: Path, change) -> dict:
+    summary = json.loads((run / "summary.json").read_text())
+    change(summary)
+    (run / "summary.json").write_text(json.dumps(summary, indent=1) + "\n")
+    return summary
+
+
+@pytest.mark.slow
+def test_the_package_has_no_violation(pkgcopy):
+    assert Checker(pkgcopy).run() == []
+
+
+def manifest_rules(root: Path) -> list:
+    """Only the file walk and the manifest rule (the full check runs in the tests around it)."""
+    checker = Checker(root)
+    checker.walk()
+    checker.manifest()
+    return checker.found
+
+
+@pytest.mark.slow
+def test_any_single_altered_byte_is_caught(pkgcopy):
+    files = sorted(p for p in pkgcopy.rglob("*") if p.is_file())
+    assert len(files) > 40
+    for path in files:
+        rel = path.relative_to(pkgcopy).as_posix()
+        original = path.read_bytes()
+        for at in (0, len(original) // 2, len(original) - 1):
+            changed = bytearray(original)
+            changed[at] ^= 0x01
+            path.write_bytes(bytes(changed))
+            found = manifest_rules(pkgcopy)
+            path.write_bytes(original)
+            assert found, (rel, at)
+            if rel == pkg.MANIFEST:  # a changed manifest: a bad entry or malformed JSON
+                assert rules(found) & {"manifest", "json"}, found
+            else:
+                assert any(v.path == rel and v.rule == "manifest" and "altered" in v.message
+                           for v in found), (rel, at, found)
+    assert Checker(pkgcopy).run() == []
+    results = pkgcopy / KWS / "performance" / "results.json"  # and through the whole check
+    results.write_bytes(results.read_bytes().replace(b'"iterations": ', b'"iterations": 1', 1))
+    assert any(v.path == f"{KWS}/performance/results.json" and v.rule == "manifest"
+               for v in check_package(pkgcopy))
+
+
+@pytest.mark.slow
+def test_an_altered_byte_inside_the_archive_is_caught(pkgcopy, tmp_path):
+    target = pkgcopy / KWS / "accuracy" / "results.txt"
+    target.write_text(target.read_text().replace("= 90", "= 99"))
+    archive.write_tar_gz(pkgcopy, tmp_path / "altered.tar.gz")
+    code, out, _ = cli("check", str(tmp_path / "altered.tar.gz"))
+    assert code == 1
+    assert f"{KWS}/accuracy/results.txt: manifest: sha256 differs from manifest.json: the file was altered" in out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", pkg.TEST_FILES)
+def test_a_removed_required_file_is_caught(pkgcopy, name):
+    (pkgcopy / AD / "performance" / name).unlink()
+    found = Checker(pkgcopy).run()
+    rel = f"{AD}/performance/{name}"
+    assert any(v.path == rel and v.rule == "required-files" and "missing" in v.message for v in found), found
+    assert any(v.path == rel and v.rule == "manifest" for v in found)
+    pkg.write_manifest(pkgcopy)
+    assert {v.rule for v in Checker(pkgcopy).run()} == {"required-files"}
+
+
+@pytest.mark.slow
+def test_a_shortened_window_is_caught_by_the_10_second_rule_alone(pkgcopy):
+    run = embedded(pkgcopy, "host-tflite", "kws")
+    bench = load_benchmarks()["kws01"]
+
+    def shorten(summary):
+        w = summary["windows"]["details"][2]
+        w["runtime_s"] = 9.5
+        w["throughput_ips"] = round(w["inferences"] / 9.5, 3)
+        tps = [d["throughput_ips"] for d in summary["windows"]["details"]]
+        summary["windows"]["throughput_ips"] = tps
+        summary["windows"]["median_throughput_ips"] = round(statistics.median(tps), 3)
+        summary["windows"]["latency_ms"] = round(1000 / summary["windows"]["median_throughput_ips"], 6)
+
+    summary = edit_summary(run, shorten)
+    pkg.write_test_folder(pkgcopy / KWS / "performance", "performance", run, summary, bench)
+    text = (pkgcopy / KWS / "performance" / "results.txt").read_text()
+    assert "Runtime: 9.500000 sec." in text and text.count("Runtime requirements have been met.") == 4
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert rules(found) == {"window-duration"}, found
+    assert {v.path for v in found} == {f"{KWS}/performance/results.txt", f"{run.relative_to(pkgcopy).as_posix()}/summary.json"}
+    assert all("window 3 ran 9.500000 s" in v.message and "at least 10 s" in v.message for v in found)
+
+
+@pytest.mark.slow
+def test_four_windows_are_caught(pkgcopy):
+    path = pkgcopy / AD / "performance" / "results.txt"
+    text = path.read_text()
+    start = text.index("Performance results for window 5")
+    path.write_text(text[:start] + text[text.index(" ulp-mlperf: ---", start) - 11:])
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert "windows-count" in rules(found) and "window-mismatch" in rules(found)
+    assert any(v.path == f"{AD}/performance/results.txt" and "4 performance windows" in v.message for v in found)
+
+
+@pytest.mark.slow
+def test_a_missed_quality_target_is_caught_in_the_closed_division(pkgcopy):
+    run = embedded(pkgcopy, "host-tflite", "kws")
+    summary = edit_summary(run, lambda s: s["accuracy"].update(value=85.0))
+    pkg.write_test_folder(pkgcopy / KWS / "accuracy", "accuracy", run, summary, load_benchmarks()["kws01"])
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert rules(found) == {"quality-target"}, found
+    assert str(found[0]) == (f"{KWS}/accuracy/results.txt: quality-target: Top 1% = 85.0 is below the "
+                             "closed-division target 90")
+
+
+@pytest.mark.slow
+def test_accuracy_over_part_of_the_label_list_is_caught(pkgcopy):
+    run = embedded(pkgcopy, "host-ort", "kws")
+    edit_summary(run, lambda s: s["dataset"].update(count=2000))
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert rules(found) == {"accuracy-coverage"}, found
+    assert "covered 1000 of the 2000 samples" in found[0].message
+
+
+@pytest.mark.slow
+def test_an_unparseable_or_missing_result_line_is_caught(pkgcopy):
+    acc = pkgcopy / AD / "accuracy" / "results.txt"
+    acc.write_text(acc.read_text().replace("AUC = 1.000", "AUC = 1.0.0"))
+    perf = pkgcopy / AD / "performance" / "results.txt"
+    perf.write_text("".join(ln for ln in perf.read_text().splitlines(True) if "Median" not in ln))
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert rules(found) == {"results-txt"}, found
+    assert {v.path for v in found} == {f"{AD}/accuracy/results.txt", f"{AD}/performance/results.txt"}
+
+
+@pytest.mark.slow
+def test_ic2_without_ic_is_caught(pkgcopy):
+    for part in ("results", "tinyharness"):
+        os.rename(pkgcopy / TOP / part / "host-ort" / "kws", pkgcopy / TOP / part / "host-ort" / "ic2")
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert any(v.rule == "requires" and v.path == f"{TOP}/results/host-ort/ic2" and "need ic results" in v.message
+               for v in found), found
+    assert "benchmark" in rules(found)  # and the kws01 runs filed under ic2
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("change, rule", [({"system_type": "datacenter"}, "system-type"),
+                                          ({"Status": "released"}, "system-status"),
+                                          ({"Board Name": 42}, "system-json"),
+                                          ({"Division": "Open"}, "system-json")])
+def test_a_bad_system_description_is_caught(pkgcopy, change, rule):
+    path = pkgcopy / TOP / "systems" / "host-ort.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    pkg.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    assert rules(found) == {rule} and found[0].path == f"{TOP}/systems/host-ort.json", found
+
+
+@pytest.mark.slow
+def test_hygiene_and_extra_files_are_caught_all_at_once(pkgcopy):
+    (pkgcopy / KWS / "accuracy" / "notes.txt").write_text("extra")
+    (pkgcopy / TOP / "code" / "empty").mkdir(parents=True)
+    (pkgcopy / TOP / "code" / "__pycache__").mkdir()
+    (pkgcopy / TOP / "code" / "__pycache__" / "x.pyc").write_bytes(b"\0")
+    os.symlink("/etc/passwd", pkgcopy / TOP / "code" / "passwd")
+    (pkgcopy / "extra-top").mkdir()
+    (pkgcopy / "extra-top" / "a.txt").write_text("a")
+    found = Checker(pkgcopy).run()
+    shown = {(v.path, v.rule) for v in found}
+    assert {(f"{KWS}/accuracy/notes.txt", "required-files"), (f"{KWS}/accuracy/notes.txt", "manifest"),
+            (f"{TOP}/code/empty", "hygiene"), (f"{TOP}/code/__pycache__", "hygiene"),
+            (f"{TOP}/code/passwd", "hygiene"), ("extra-top", "layout")} <= shown, shown
+    code, out, err = cli("check", str(pkgcopy))
+    assert code == 1 and len(out.splitlines()) == len(found) and f"{len(found)} violations" in err

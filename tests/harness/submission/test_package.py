@@ -1,0 +1,423 @@
+"""``tinyharness package`` and ``tinyharness system init``, on real MLPerf Tiny runs.
+
+The runs are built ONCE per test session (``build_runs``, shared with test_check.py through a
+folder under pytest's base temp) with ``tinyharness run --mode all`` and the real rules (5 windows
+of at least 10 s each): kws01 on tflite-cpu and onnxruntime-cpu with the full kws01 set, ad01 on
+tflite-cpu and openvino-cpu with a small synthetic ad01 folder derived from the one real AD sample
+(3 normal, 3 anomalous files; the anomalies score 4x to 20x higher, so AUC = 1.0 > 0.85). The four
+runs go in parallel (about a minute and a half).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinyharness.cli import main
+from tinyharness.submission import check as checker
+from tinyharness.submission import package as pkg
+from tinyharness.submission import system_json
+
+REPO = Path(__file__).resolve().parents[3]
+SHARED = REPO.parent / "shared" / "mlperf_tiny"
+ENV = dict(os.environ, TINYHARNESS_MODEL_MIRROR=os.pathsep.join([str(SHARED / "models"),
+                                                                 str(SHARED / "models_onnx")]))
+AD_SAMPLE = SHARED / "samples" / "ad01" / "normal_id_01_00000000_hist_librosa.bin"
+RUNS = {  # key -> (benchmark, SUT)
+    "kws-tflite": ("kws01", "tflite-cpu"), "kws-ort": ("kws01", "onnxruntime-cpu"),
+    "ad-tflite": ("ad01", "tflite-cpu"), "ad-openvino": ("ad01", "openvino-cpu"),
+}
+SYSTEMS = {"tflite-cpu": "host-tflite", "onnxruntime-cpu": "host-ort", "openvino-cpu": "host-openvino"}
+SUBMITTER = "ACME"
+
+
+# -- building the runs and the package once per session -------------------------------------------
+def make_ad01(root: Path) -> Path:
+    """``root/ad01``: 6 files derived deterministically from the real sample: the sample itself,
+    its frames rolled and reversed (normal: they score like it, about 10.3), and three strong
+    anomalies (a +/-8 comb over the mel bins, noise of sigma 6, the mel axis reversed: 45 to 200)."""
+    real = np.fromfile(AD_SAMPLE, dtype="<f4").reshape(200, 128)
+    noise = np.random.default_rng(1234).normal(0.0, 6.0, real.shape)
+    comb = np.where(np.arange(128) % 16 < 8, 8.0, -8.0)[None, :]
+    files = [("normal_id_01_00000000_hist_librosa.bin", 0, real),
+             ("anomaly_id_01_00000000_hist_librosa.bin", 1, real + comb),
+             ("normal_id_01_00000001_hist_librosa.bin", 0, np.roll(real, 37, axis=0)),
+             ("anomaly_id_01_00000001_hist_librosa.bin", 1, real + noise),
+             ("normal_id_01_00000002_hist_librosa.bin", 0, real[::-1]),
+             ("anomaly_id_01_00000002_hist_librosa.bin", 1, real[:, ::-1])]
+    folder = root / "ad01"
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, _, data in files:
+        (folder / name).write_bytes(np.ascontiguousarray(data, dtype="<f4").tobytes())
+    (folder / "y_labels.csv").write_text("".join(f"{n},2,{label},2560,512\n" for n, label, _ in files))
+    return root
+
+
+def need_everything() -> None:
+    for path in (AD_SAMPLE, SHARED / "datasets" / "kws01" / "y_labels.csv", SHARED / "models" / "kws",
+                 SHARED / "models_onnx" / "kws", SHARED / "models" / "ad"):
+        if not path.exists():
+            pytest.skip(f"MLPerf Tiny reference data not found at {path}")
+    for module in ("ai_edge_litert", "onnxruntime", "openvino"):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"runtime {module} is not installed")
+
+
+def build_runs(base: Path) -> dict[str, Path]:
+    """The four runs (built once: later calls read ``base/runs.json``)."""
+    index = base / "runs.json"
+    if index.is_file():
+        return {k: Path(v) for k, v in json.loads(index.read_text()).items()}
+    need_everything()
+    base.mkdir(parents=True, exist_ok=True)
+    ad_root = make_ad01(base / "datasets")
+    procs = {}
+    for key, (bench, sut) in RUNS.items():
+        dataset = SHARED / "datasets" if bench == "kws01" else ad_root
+        procs[key] = subprocess.Popen(
+            [sys.executable, "-m", "tinyharness.cli", "run", "--benchmark", bench, "--sut", sut,
+             "--mode", "all", "--dataset", str(dataset), "--output", str(base / key), "--quiet"],
+            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    runs = {}
+    for key, proc in procs.items():
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, (key, out[-2000:], err[-3000:])
+        (run,) = [p for p in (base / key).iterdir() if p.is_dir()]
+        runs[key] = run
+    index.write_text(json.dumps({k: str(v) for k, v in runs.items()}))
+    return runs
+
+
+def write_systems(folder: Path) -> list[str]:
+    """One system description per SUT (``system init --sut``); the --system options for them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    options = []
+    for sut, system in SYSTEMS.items():
+        path = folder / f"{system}.json"
+        if not path.exists():
+            rc, _, err = cli("system", "init", "--sut", sut, "--output", str(path))
+            assert rc == 0, err
+        options += ["--system", f"{sut}={path}"]
+    return options
+
+
+def build_package(base: Path) -> dict[str, Path]:
+    """{'runs': ..., 'folder': package folder, 'archive': package .tar.gz, 'systems': [...]}."""
+    runs = build_runs(base / "runs")
+    folder, archive = base / "package", base / "package.tar.gz"
+    options = write_systems(base / "systems")
+    if not folder.exists():
+        for output in (folder, archive):
+            rc, out, err = cli("package", *map(str, runs.values()), "--submitter", SUBMITTER,
+                               "--division", "closed", *options, "--output", str(output))
+            assert rc == 0, err
+    return {"runs": runs, "folder": folder, "archive": archive, "systems": options}
+
+
+def cli(*args: str) -> tuple[int, str, str]:
+    """``tinyharness ARGS`` in this process: (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(list(args))
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return code, out.getvalue(), err.getvalue()
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory) -> dict:
+    return build_package(tmp_path_factory.getbasetemp() / "submission")
+
+
+def copy_run(run: Path, dest: Path, name: str, **changes) -> Path:
+    target = dest / name
+    shutil.copytree(run, target)
+    summary = json.loads((target / "summary.json").read_text())
+    summary.update(changes)
+    (target / "summary.json").write_text(json.dumps(summary, indent=1))
+    return target
+
+
+# -- the package from the four real runs -----------------------------------------------------------
+@pytest.mark.slow
+def test_the_runs_are_valid_mlperf_tiny_runs(built):
+    for key, run in built["runs"].items():
+        summary = json.loads((run / "summary.json").read_text())
+        assert summary["valid"] and summary["mode"] == "all", (key, summary["invalid_reasons"])
+        assert len(summary["windows"]["details"]) == 5
+        assert all(w["runtime_s"] >= 10.0 for w in summary["windows"]["details"])
+        if key.startswith("ad"):
+            assert summary["accuracy"]["value"] == 1.0 and summary["accuracy"]["files"] == 6
+        else:
+            assert summary["accuracy"]["value"] >= 90.0 and summary["dataset"]["count"] == 1000
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["folder", "archive"])
+def test_the_package_passes_check(built, kind):
+    rc, out, err = cli("check", str(built[kind]))
+    assert rc == 0, out + err
+    assert out.strip().endswith("runs all pass)") and len(out.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+def test_the_tree_holds_exactly_the_submission_files(built):
+    root, top = built["folder"], built["folder"] / "closed" / SUBMITTER
+    files = sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    assert sorted(os.listdir(root)) == ["closed", "manifest.json"]
+    assert sorted(os.listdir(top)) == ["results", "systems", "tinyharness"]
+    assert sorted(os.listdir(top / "systems")) == sorted(f"{s}.json" for s in SYSTEMS.values())
+    expected_models = {"host-tflite": ["ad", "kws"], "host-ort": ["kws"], "host-openvino": ["ad"]}
+    for system, models in expected_models.items():
+        assert sorted(os.listdir(top / "results" / system)) == models
+        for model in models:
+            for test in ("accuracy", "performance"):
+                assert sorted(os.listdir(top / "results" / system / model / test)) == \
+                    ["log.txt", "results.json", "results.txt"]
+            (run,) = os.listdir(top / "tinyharness" / system / model)
+            assert sorted(os.listdir(top / "tinyharness" / system / model / run)) == \
+                ["accuracy.json", "detail.txt", "latencies.npy", "status.json", "summary.json", "summary.txt"]
+    manifest = json.loads((root / "manifest.json").read_text())
+    listed = {e["path"]: e for e in manifest["files"]}
+    assert sorted(listed) == [f for f in files if f != "manifest.json"]
+    for rel, entry in listed.items():
+        assert entry["size"] == (root / rel).stat().st_size
+        assert entry["sha256"] == pkg.sha256_file(root / rel)
+    assert not [p for p in root.rglob("*") if p.is_symlink() or p.name == "__pycache__"
+                or (p.is_dir() and not any(p.iterdir()))]
+    with tarfile.open(built["archive"]) as tar:
+        names = [m.name for m in tar.getmembers() if m.isfile()]
+    assert sorted(names) == files
+
+
+@pytest.mark.slow
+def test_results_txt_holds_the_lines_the_checker_parses(built):
+    top = built["folder"] / "closed" / SUBMITTER / "results"
+    for key, (bench, sut) in RUNS.items():
+        summary = json.loads((built["runs"][key] / "summary.json").read_text())
+        folder = top / SYSTEMS[sut] / pkg.SHORT[bench]
+        acc = (folder / "accuracy" / "results.txt").read_text()
+        stamp = r"\d{4}\.\d{6} ulp-mlperf: "
+        if bench == "kws01":
+            assert re.fullmatch(stamp + r"Top 1% = \d+\.\d\n", acc), acc
+            assert float(pkg.last_value(pkg.TOP1, acc)) == round(summary["accuracy"]["value"], 1)
+        else:
+            assert re.fullmatch(stamp + r"AUC = 1\.000\n", acc), acc
+        perf = (folder / "performance" / "results.txt").read_text()
+        windows, problems = pkg.parse_windows(perf)
+        assert not problems and len(windows) == 5
+        assert perf.count("Runtime requirements have been met.") == 5
+        assert [w["inferences"] for w in windows] == [d["inferences"] for d in summary["windows"]["details"]]
+        median_line = [ln for ln in perf.splitlines() if "Median throughput" in ln]
+        assert re.fullmatch(stamp + r"Median throughput is [ \d]{5,}\d\.\d{3} inf\./sec\.", median_line[0])
+        assert float(pkg.last_value(pkg.MEDIAN, perf)) == summary["windows"]["median_throughput_ips"]
+        lines = perf.splitlines()
+        assert lines[-1] == lines[-3] and lines[-1].endswith("-" * 57)  # framed by dashed lines
+
+
+@pytest.mark.slow
+def test_results_json_and_log_txt(built):
+    top = built["folder"] / "closed" / SUBMITTER / "results"
+    for key, (bench, sut) in RUNS.items():
+        run = built["runs"][key]
+        folder = top / SYSTEMS[sut] / pkg.SHORT[bench]
+        acc = json.loads((folder / "accuracy" / "results.json").read_text())
+        perf = json.loads((folder / "performance" / "results.json").read_text())
+        labels = [ln.split(",") for ln in (Path(json.loads((run / "summary.json").read_text())["dataset"]["path"])
+                                           / "y_labels.csv").read_text().splitlines()]
+        assert [(s["file"], s["class"]) for s in acc] == [(r[0], r[2]) for r in labels]  # one step per file
+        assert [s["infer"]["iterations"] for s in perf] == \
+            [d["inferences"] for d in json.loads((run / "summary.json").read_text())["windows"]["details"]]
+        assert all(s["mode"] == "performance" and s["infer"]["elapsed_time"] >= 10 for s in perf)
+        if bench == "ad01":
+            assert all(s["total_length"] == 196 and s["bytes_to_send"] == 2560 for s in acc)
+            scores = [s["infer"]["results"][0] for s in acc]
+            assert min(scores[1::2]) > 4 * max(scores[0::2])  # anomalies far above the normal files
+        else:
+            assert all(len(s["infer"]["results"]) == 12 for s in acc)
+        for test in ("accuracy", "performance"):
+            log = (folder / test / "log.txt").read_text()
+            assert (run / "summary.txt").read_text() in log and (run / "detail.txt").read_text() in log
+            assert log.endswith((folder / test / "results.txt").read_text())
+
+
+@pytest.mark.slow
+def test_system_descriptions_in_the_package(built):
+    for sut, system in SYSTEMS.items():
+        doc = json.loads((built["folder"] / "closed" / SUBMITTER / "systems" / f"{system}.json").read_text())
+        assert system_json.problems(doc) == [] and "system_type" not in doc
+        assert (doc["Submitter"], doc["Division"], doc["Status"]) == (SUBMITTER, "Closed", "available")
+        from tinyharness.plugins import registry
+
+        cls = registry().get(sut)
+        assert doc["Inference Framework"] == f"{cls.runtime} {cls.runtime_version()}"
+
+
+@pytest.mark.slow
+def test_the_archive_is_deterministic(built, tmp_path):
+    again = tmp_path / "again.tar.gz"
+    rc, _, err = cli("package", *map(str, built["runs"].values()), "--submitter", SUBMITTER,
+                     "--division", "closed", *built["systems"], "--output", str(again))
+    assert rc == 0, err
+    assert again.read_bytes() == built["archive"].read_bytes()
+    with tarfile.open(again) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members] == sorted(m.name for m in members)
+    assert {(m.mtime, m.uid, m.gid, m.uname, m.gname) for m in members} == {(946684800, 0, 0, "", "")}
+
+
+@pytest.mark.slow
+def test_separate_accuracy_and_performance_runs_are_combined(built, tmp_path):
+    run = built["runs"]["kws-tflite"]
+    acc = copy_run(run, tmp_path, "acc-run", mode="accuracy", latency_us=None, early_stopping=None,
+                   qps=None, performance=None, windows=None)
+    perf = copy_run(run, tmp_path, "perf-run", mode="performance", accuracy=None)
+    system = built["systems"][1].split("=", 1)[1]
+    rc, out, err = cli("package", str(acc), str(perf), "--submitter", SUBMITTER, "--division", "closed",
+                       "--system", system, "--output", str(tmp_path / "combined"))
+    assert rc == 0, err
+    root = tmp_path / "combined"
+    assert sorted(os.listdir(root / "closed" / SUBMITTER / "tinyharness" / "host-tflite" / "kws")) == \
+        ["acc-run", "perf-run"]
+    assert checker.check_package(root) == []
+    # the checker sees a model that differs between the two runs
+    summary_path = root / "closed" / SUBMITTER / "tinyharness" / "host-tflite" / "kws" / "perf-run" / "summary.json"
+    summary = json.loads(summary_path.read_text())
+    summary["model"]["sha256"] = "0" * 64
+    summary_path.write_text(json.dumps(summary))
+    pkg.write_manifest(root)
+    found = checker.check_package(root)
+    assert {v.rule for v in found} == {"model-mismatch"}, found
+    assert found[0].path == f"closed/{SUBMITTER}/results/host-tflite/kws"
+    # ... and the packager refuses such runs
+    bad = copy_run(perf, tmp_path, "perf-other-model")
+    summary = json.loads((bad / "summary.json").read_text())
+    summary["model"]["sha256"] = "1" * 64
+    (bad / "summary.json").write_text(json.dumps(summary))
+    rc, _, err = cli("package", str(acc), str(bad), "--submitter", SUBMITTER, "--division", "closed",
+                     "--system", system, "--output", str(tmp_path / "refused"))
+    assert rc == 2 and "perf-other-model" in err and "same model" in err
+    assert not (tmp_path / "refused").exists()
+
+
+def refusal_cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
+    """name -> (the runs to package, what the one-line error must say)."""
+    def edited(name, file="summary.json", **changes):
+        target = tmp / name
+        shutil.copytree(run, target)
+        doc = json.loads((target / file).read_text())
+        doc.update(changes)
+        (target / file).write_text(json.dumps(doc))
+        return str(target)
+
+    missing = tmp / "missing-file"
+    shutil.copytree(run, missing)
+    (missing / "accuracy.json").unlink()
+    return {
+        "digits01-closed": ([edited("digits", benchmark="digits01")], "not an MLPerf Tiny benchmark"),
+        "not-done": ([edited("failed-run", "status.json", state="failed", error="boom")], "not 'done'"),
+        "unsound": ([str(missing)], "accuracy.json"),
+        "invalid": ([edited("invalid-run", valid=False, invalid_reasons=["window 3 ran 9.000 s, needs at "
+                                                                         "least 10 s"])], "INVALID"),
+        "offline": ([edited("offline-run", scenario="offline")], "single-stream"),
+        "accuracy-only": ([edited("acc-only", mode="accuracy")], "no performance run"),
+        "two-providers": ([str(run), edited("same-again")], "also come from run"),
+        "not-a-folder": ([str(tmp / "nothing-here")], "not a run directory"),
+    }
+
+
+@pytest.mark.slow
+def test_packaging_refuses_with_one_line_naming_the_run(built, tmp_path):
+    run = built["runs"]["kws-tflite"]
+    system = built["systems"][1].split("=", 1)[1]
+    for name, (runs, says) in refusal_cases(run, tmp_path / "runs").items():
+        rc, out, err = cli("package", *runs, "--submitter", SUBMITTER, "--division", "closed",
+                           "--system", system, "--output", str(tmp_path / name))
+        assert rc == 2, (name, err)
+        line = err.strip()
+        assert "\n" not in line and says in line, (name, line)
+        assert Path(runs[-1]).name in line, (name, line)
+        assert not (tmp_path / name).exists()
+    digits = refusal_cases(run, tmp_path / "again")["digits01-closed"][0]
+    rc, _, err = cli("package", *digits, "--submitter", SUBMITTER, "--division", "open",
+                     "--system", system, "--output", str(tmp_path / "open"))
+    assert rc == 2 and "not an MLPerf Tiny benchmark" in err  # refused in the open division too
+
+
+@pytest.mark.slow
+def test_packaging_refuses_bad_options(built, tmp_path):
+    runs = [str(p) for p in built["runs"].values()]
+    tflite = built["systems"][1].split("=", 1)[1]
+    cases = {
+        "no system for a SUT": (["--system", f"tflite-cpu={tflite}"], "no --system for SUT"),
+        "two SUTs share a system": (["--system", tflite], "would share system"),
+        "output exists": ([*built["systems"], "--output", str(built["folder"])], "exists"),
+        "bad submitter": ([*built["systems"], "--submitter", "Evil/../Org"], "--submitter"),
+    }
+    for name, (extra, says) in cases.items():
+        args = ["package", *runs, "--division", "closed"]
+        args += extra if "--submitter" in extra else ["--submitter", SUBMITTER, *extra]
+        if "--output" not in extra:
+            args += ["--output", str(tmp_path / "out")]
+        rc, _, err = cli(*args)
+        assert rc == 2 and says in err, (name, err)
+    assert not (tmp_path / "out").exists()
+    assert sorted(os.listdir(tmp_path)) == []  # no staging folder left behind
+
+
+# -- system init (no runs needed) --------------------------------------------------------------
+def test_system_init_prints_every_field_and_no_system_type():
+    rc, out, err = cli("system", "init")
+    assert rc == 0, err
+    doc = json.loads(out)
+    assert list(doc) == list(system_json.FIELDS) and "system_type" not in doc
+    assert system_json.problems(doc) == []
+    assert doc["Status"] == "available" and doc["Processor(s) Name"]
+    assert doc["Operating System"] and doc["Other Software Stack"].startswith("Python ")
+    assert doc["Software Libraries"].startswith("tinyharness ")
+    assert doc["Accelerator"] == "" and doc["Board Memory type"] == ""  # for the user to complete
+
+
+def test_system_init_writes_a_file_and_fills_the_runtime(tmp_path):
+    path = tmp_path / "my-board.json"
+    rc, _, err = cli("system", "init", "--sut", "onnxruntime-cpu", "--submitter", "ACME",
+                     "--division", "open", "--status", "preview", "--output", str(path))
+    assert rc == 0, err
+    doc = json.loads(path.read_text())
+    assert (doc["Submitter"], doc["Division"], doc["Status"]) == ("ACME", "Open", "preview")
+    if importlib.util.find_spec("onnxruntime"):
+        import onnxruntime
+
+        assert doc["Inference Framework"] == f"onnxruntime {onnxruntime.__version__}"
+    rc, _, err = cli("system", "init", "--output", str(path))
+    assert rc == 2 and "--force" in err
+    rc, _, err = cli("system", "init", "--sut", "no-such-sut")
+    assert rc == 2 and "unknown SUT" in err
+
+
+def test_the_system_schema_rules():
+    doc = system_json.describe()
+    assert system_json.problems(doc) == []
+    assert [r for r, _ in system_json.problems({**doc, "Status": "released"})] == ["system-status"]
+    assert [r for r, _ in system_json.problems({**doc, "Status": "RDI"})] == []
+    assert [r for r, _ in system_json.problems({**doc, "system_type": "edge"})] == ["system-type"]
+    assert [r for r, _ in system_json.problems({**doc, "system_type": None})] == ["system-type"]
+    missing = dict(doc)
+    del missing["Board Name"], missing["Status"]
+    assert sorted(r for r, _ in system_json.problems(missing)) == ["system-json", "system-status"]
+    assert system_json.problems([]) == [("system-json", "a system description is a JSON object, not list")]

@@ -134,6 +134,8 @@ class Run:
                 reasons += self._accuracy(sut, qsl, summary, run_dir, detail, progress)
             if settings.runs_performance:
                 reasons += self._performance(sut, qsl, summary, run_dir, detail, progress)
+            summary["system"]["sut"]["run_stats"] = sut.run_stats()
+            detail.event("sut_run_stats", summary["system"]["sut"]["run_stats"])
             summary["invalid_reasons"] = reasons
             summary["valid"] = not reasons and not summary["errors"]
             detail.event("result_validity", "VALID" if summary["valid"] else "INVALID")

@@ -232,5 +232,10 @@ class SUT(abc.ABC):
     def describe(self) -> SUTDescription:
         """Runtime name and version, device, precision, threads and model format, after load."""
 
+    def run_stats(self) -> dict[str, Any]:
+        """Counters the SUT kept during the run, for the logs (a serial link: uploads, restarts,
+        stray lines). Called once at the end of a run, before :meth:`close`."""
+        return {}
+
     def close(self) -> None:
         """Release the runtime's resources. Called once, also after a failure."""

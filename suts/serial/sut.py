@@ -222,7 +222,7 @@ class SerialSUT(SUT):
                    "chunk": self.settings["chunk"], "verify": self.settings["verify"],
                    "pyserial": self.runtime_version()})
 
-    def link_stats(self) -> dict[str, Any]:
+    def run_stats(self) -> dict[str, Any]:
         """Upload counters (bytes, seconds, restarts) and stray lines seen, for diagnostics."""
         st = self._link.stats
         return {"uploads": st.uploads, "upload_bytes": st.upload_bytes,

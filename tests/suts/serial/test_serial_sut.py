@@ -213,6 +213,10 @@ def test_kws_run_through_the_harness(dut, serial_registered, tmp_path):
     assert [d["inferences"] for d in windows["details"]] == [53] * 5
     assert summary["system"]["sut"]["extra"]["model_id"] == "kws01"
     assert summary["model"]["found_in"] == "device"
+    stats = summary["system"]["sut"]["run_stats"]  # the link's counters reach the logs
+    dataset_size = summary["dataset"]["count"]
+    assert stats["uploads"] == dataset_size + 5  # each accuracy file, then each window's file
+    assert stats["upload_bytes"] == 490 * stats["uploads"] and stats["upload_restarts"] == 0
     assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"
 
 
@@ -378,7 +382,7 @@ def test_emulator_faults_retry_or_fail_clearly(emulate, shared_data, faults, opt
         outcome = str(exc)
     finally:
         if sut is not None:
-            stats = sut.link_stats() if sut._link else {}
+            stats = sut.run_stats() if sut._link else {}
             sut.close()
     took = time.monotonic() - start
     assert took < 20, f"{faults}: {took:.1f} s ({outcome})"

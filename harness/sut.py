@@ -239,3 +239,51 @@ class SUT(abc.ABC):
 
     def close(self) -> None:
         """Release the runtime's resources. Called once, also after a failure."""
+
+
+def issue_in_lanes(lanes: Sequence[tuple[np.ndarray, Callable[[], Any]]],
+                   samples: Sequence[np.ndarray], completions: np.ndarray) -> None:
+    """Offline issue over parallel lanes: lane k owns an input array bound to its own request
+    (or binding) and runs samples k, k + L, k + 2L, ... synchronously, stamping each completion.
+
+    Runtimes release the GIL inside inference, so the lanes overlap; a fixed stride keeps each
+    lane's completions in order (a shared counter measured the same). An exception in any lane is
+    raised on the calling thread as a SUTError.
+    """
+    import threading
+
+    count, errors, clock = len(lanes), [], time.perf_counter_ns
+
+    def lane(k: int) -> None:
+        array, infer = lanes[k]
+        try:
+            for i in range(k, len(samples), count):
+                np.copyto(array, samples[i])
+                infer()
+                completions[i] = clock()
+        except Exception as exc:  # surfaced on the calling thread below
+            errors.append(exc)
+
+    workers = [threading.Thread(target=lane, args=(k,), name=f"lane{k}") for k in range(count)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise SUTError(f"offline request failed: {type(errors[0]).__name__}: {errors[0]}") from errors[0]
+
+
+def offline_rate(issue: Callable[[Sequence[np.ndarray], np.ndarray], None], sample: np.ndarray,
+                 seconds: float = 0.15) -> float:
+    """Samples per second of an offline issue function, from doubling queries of ``sample`` until
+    one lasts ``seconds``: how a SUT picks, untimed at load, between ways of running offline
+    (parallel lanes win on models of tens of µs; on µs-scale models the GIL makes them lose)."""
+    n = 64
+    while True:
+        completions = np.zeros(n, dtype=np.int64)
+        start = time.perf_counter_ns()
+        issue([sample] * n, completions)
+        span = (int(completions.max()) - start) / 1e9
+        if span >= seconds or n >= 1 << 22:
+            return n / max(span, 1e-9)
+        n *= 2

@@ -5,9 +5,10 @@ Single-stream uses one reused InferRequest whose input tensor wraps a preallocat
 ``compiled_model(inputs)`` call costs 20-40 us more per query. Precision defaults to f32: on CPUs
 with bf16 support OpenVINO otherwise silently runs float parts in bf16 and changes the results.
 
-Offline compiles with the THROUGHPUT hint (one stream per core here) and runs one Python thread per
-infer request, each a synchronous bound-tensor loop over a fixed stride of the samples; ``infer()``
-releases the GIL, so the requests overlap. Measured on 2 vCPUs (kws int8, f32): 22 000-23 500
+Offline measures at load (untimed) two ways and keeps the faster: one LATENCY request in a loop, or
+the THROUGHPUT hint (one stream per core here) with one lane (thread) per infer request, each a
+synchronous bound-tensor loop over a fixed stride of the samples (``infer()`` releases the GIL, so
+the requests overlap); ``nstreams``/``nireq`` force the second. Measured on 2 vCPUs (kws int8, f32): 22 000-23 500
 inferences/s, against about 10 000 for an AsyncInferQueue with bound inputs (7 000 when it copies
 inputs per call), 14 000 for one request in a loop, and 11 600-13 000 FPS for ``benchmark_app -hint
 throughput`` (the Python benchmark_app, which drives an AsyncInferQueue with callbacks).
@@ -16,8 +17,6 @@ throughput`` (the Python benchmark_app, which drives an AsyncInferQueue with cal
 from __future__ import annotations
 
 import functools
-import threading
-import time
 from pathlib import Path
 from typing import Sequence
 
@@ -25,7 +24,8 @@ import numpy as np
 
 from ..errors import UsageError
 from ..hookspecs import hookimpl
-from ..sut import SUT, THREADS, Option, SUTDescription, SUTError, TensorSpec, positive_int
+from ..sut import (SUT, THREADS, Option, SUTDescription, TensorSpec, issue_in_lanes, offline_rate,
+                   positive_int)
 
 WARMUP = 10
 PRECISIONS = ("f32", "bf16", "f16")
@@ -165,26 +165,42 @@ class OpenVINOCPU(SUT):
         self._in = self._spec(graph.input(0), quant_params(graph, True))
         self._out = self._spec(graph.output(0), quant_params(graph, False))
 
-        config = {"INFERENCE_PRECISION_HINT": self.settings["precision"],
-                  "INFERENCE_NUM_THREADS": self.threads()}
-        if self.scenario == "offline":
-            config["PERFORMANCE_HINT"] = "THROUGHPUT"
-            if self.settings["nstreams"]:
-                config["NUM_STREAMS"] = self.settings["nstreams"]
+        self._device = f"CPU ({core.get_property('CPU', 'FULL_DEVICE_NAME')})"
+        self._offline_rates: dict[str, float] = {}
+        if self.scenario != "offline":
+            self._compile(core, graph, model, "LATENCY")
+        elif self.settings["nstreams"] or self.settings["nireq"]:
+            self._compile(core, graph, model, "THROUGHPUT")
         else:
-            config["PERFORMANCE_HINT"] = "LATENCY"
+            # Untimed: parallel requests (THROUGHPUT) win on models of tens of µs, one LATENCY
+            # request in a loop wins on µs-scale ones where the GIL dominates; keep the faster.
+            zeros = np.zeros(self._in.shape, dtype=self._in.dtype)
+            for hint in ("LATENCY", "THROUGHPUT"):
+                self._compile(core, graph, model, hint)
+                self._offline_rates[hint.lower()] = round(offline_rate(self.issue_offline, zeros))
+            if self._offline_rates["latency"] > self._offline_rates["throughput"]:
+                self._compile(core, graph, model, "LATENCY")
+
+    def _compile(self, core, graph, model: Path, hint: str) -> None:
+        """Compile with a performance hint and create its requests: one for LATENCY, the optimal
+        number (or ``nireq``) for THROUGHPUT, each with its own input array bound once (shared
+        memory: OpenVINO reads the array in place, so prepare() is a plain copy into it)."""
+        ov = self._ov
+        # One request in a loop is fastest with one thread (as single-stream) unless told otherwise.
+        threads = self.threads() if hint == "THROUGHPUT" else (self.settings["threads"] or 1)
+        config = {"INFERENCE_PRECISION_HINT": self.settings["precision"],
+                  "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": hint}
+        if hint == "THROUGHPUT" and self.settings["nstreams"]:
+            config["NUM_STREAMS"] = self.settings["nstreams"]
         try:
             self._compiled = core.compile_model(graph, "CPU", config)
         except Exception as exc:
             raise UsageError(f"cannot compile {model} for CPU: openvino: "
                              f"{first_line(exc)}") from None
-        self._device = f"CPU ({core.get_property('CPU', 'FULL_DEVICE_NAME')})"
         nireq = 1
-        if self.scenario == "offline":
+        if hint == "THROUGHPUT":
             nireq = (self.settings["nireq"]
                      or self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
-        # One request per parallel lane, each with its own input array bound once (shared memory:
-        # OpenVINO reads the array in place, so prepare() is a plain copy into it).
         self._requests, self._inputs = [], []
         for _ in range(nireq):
             request = self._compiled.create_infer_request()
@@ -222,35 +238,14 @@ class OpenVINOCPU(SUT):
     def issue_offline(self, samples: Sequence[np.ndarray], completions: np.ndarray) -> None:
         if len(self._requests) == 1:
             return super().issue_offline(samples, completions)
-        lanes, errors = len(self._requests), []
-        clock = time.perf_counter_ns
-
-        def lane(k: int) -> None:
-            # A fixed stride per request: equal-cost samples balance out (a shared counter measured
-            # the same), and each request's completions stay in order.
-            run, array = fastest_infer(self._requests[k]), self._inputs[k]
-            try:
-                for i in range(k, len(samples), lanes):
-                    np.copyto(array, samples[i])
-                    run()
-                    completions[i] = clock()
-            except Exception as exc:  # surfaced on the calling thread below
-                errors.append(exc)
-
-        workers = [threading.Thread(target=lane, args=(k,), name=f"ov-req{k}")
-                   for k in range(lanes)]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
-        if errors:
-            error = errors[0]
-            raise SUTError(f"openvino offline request failed: {first_line(error)}") from error
+        issue_in_lanes([(array, fastest_infer(request))
+                        for array, request in zip(self._inputs, self._requests)], samples, completions)
 
     def describe(self) -> SUTDescription:
         get = self._compiled.get_property
         used = get("INFERENCE_PRECISION_HINT")
         extra = {"performance_hint": str(get("PERFORMANCE_HINT")),
+                 "offline_rates_at_load": self._offline_rates,
                  "num_streams": int(get("NUM_STREAMS")), "nireq": len(self._requests),
                  "requested_precision": self.settings["precision"]}
         return SUTDescription(name=self.name, runtime=self.runtime,

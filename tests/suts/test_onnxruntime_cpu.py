@@ -113,7 +113,15 @@ def test_issue_offline(sut):
     offline = OnnxRuntimeCPU("offline", {"threads": "2"})
     offline.load(KWS_ONNX)
     try:
-        offline.issue_offline(xs, np.zeros(len(xs), dtype=np.int64))
+        done = np.zeros(len(xs), dtype=np.int64)
+        offline.issue_offline(xs, done)
+        assert offline.describe().extra["offline_lanes"] == 2
+        assert (done > 0).all()
+        for lane in (done[0::2], done[1::2]):  # each lane completes its own samples in order
+            assert (np.diff(lane) >= 0).all()
+        # each lane's output buffer holds the result of the last sample of its stride
+        for (_, out_buf, _), last in zip(offline._bound, (xs[-2], xs[-1])):
+            np.testing.assert_array_equal(out_buf, run(sut, last))
         for x, want in zip(xs, expected):
             np.testing.assert_array_equal(run(offline, x), want)
     finally:

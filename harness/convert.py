@@ -24,7 +24,6 @@ from .benchmark import ModelEntry, load_benchmarks
 from .errors import UsageError
 from .model_store import ModelStore, sha256_of
 
-DEFAULT_OPSET = 17
 _FIX = "pip install 'tinyharness[convert]' (or --python PATH to a Python that has it)"
 # Versions from the child's package metadata: a fraction of a second, TensorFlow is not imported.
 _PROBE = r"""

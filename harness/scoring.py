@@ -11,8 +11,6 @@ import numpy as np
 
 from .sut import TensorSpec
 
-METRICS = ("top1", "auc")
-
 
 def dequantize(values: np.ndarray, spec: TensorSpec) -> np.ndarray:
     if spec.quantized:

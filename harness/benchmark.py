@@ -13,7 +13,14 @@ from .resources import data_dir
 from .schemas import validate
 
 
-_DESCRIPTIVE = ("input", "output", "notes")  # documented in the rule set, read from the model itself
+_DESCRIPTIVE = ("input", "output", "notes")
+
+
+def sample_bytes(shape, dtype: str) -> int:
+    """Bytes of one sample of ``shape`` and numpy ``dtype`` (numpy is imported only here)."""
+    import numpy as np
+
+    return int(np.prod(shape)) * np.dtype(dtype).itemsize  # documented in the rule set, read from the model itself
 
 
 @dataclass(frozen=True)
@@ -117,6 +124,20 @@ class Benchmark:
             source=path,
         )
 
+    def rules_for(self, scenario: str) -> "SingleStreamRules | OfflineRules":
+        """The run rules of a scenario ('single-stream' or 'offline')."""
+        return self.single_stream if scenario == "single-stream" else self.offline
+
+    @property
+    def sample_bytes(self) -> int:
+        """Bytes of one raw dataset sample (one window of a windowed dataset)."""
+        return sample_bytes(self.sample_shape, self.sample_dtype)
+
+    @property
+    def output_count(self) -> int:
+        """Values a model of this benchmark outputs: one score (AD) or one per label."""
+        return 1 if self.metric == "auc" else len(self.labels)
+
     def default_dataset(self) -> Path:
         """The dataset shipped with the project (embedded benchmarks) or named by
         ``TINYHARNESS_DATASETS`` (a root holding ``<dataset id>/``)."""
@@ -137,10 +158,6 @@ class Benchmark:
     def entry_for(self, path: Path) -> ModelEntry | None:
         """The reference model entry whose file name matches ``path``, if any."""
         return next((e for e in self.models if e.file == Path(path).name), None)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "title": self.title, "task": self.task, "metric": self.metric,
-                "target": self.target, "rules": str(self.source.name), "requires": list(self.requires)}
 
 
 def load_benchmarks() -> dict[str, Benchmark]:

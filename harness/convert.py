@@ -22,7 +22,8 @@ from pathlib import Path
 
 from .benchmark import ModelEntry, load_benchmarks
 from .errors import UsageError
-from .model_store import ModelStore, sha256_of
+from .fileio import sha256_of
+from .model_store import ModelStore
 
 _FIX = "pip install 'tinyharness[convert]' (or --python PATH to a Python that has it)"
 # Versions from the child's package metadata: a fraction of a second, TensorFlow is not imported.

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .benchmark import sample_bytes
 from .errors import UsageError
 
 
@@ -50,23 +51,14 @@ class Dataset:
                              "not a dataset in the EEMBC layout")
         rows = _read_labels(labels, windowed)
         if windowed:
-            entries = _windows(folder, rows, cls._bytes(sample_shape, sample_dtype))
+            entries = _windows(folder, rows, sample_bytes(sample_shape, sample_dtype))
         else:
             entries = tuple(Entry(row.file, row.label, 0, group) for group, row in enumerate(rows))
         return cls(dataset_id, folder, labels, entries, tuple(sample_shape), sample_dtype, windowed)
 
-    @staticmethod
-    def _bytes(shape, dtype) -> int:
-        return int(np.prod(shape)) * np.dtype(dtype).itemsize
-
     @property
     def sample_bytes(self) -> int:
-        return self._bytes(self.sample_shape, self.sample_dtype)
-
-    @property
-    def groups(self) -> int:
-        """How many label rows (files) the samples come from."""
-        return self.entries[-1].group + 1 if self.windowed else len(self.entries)
+        return sample_bytes(self.sample_shape, self.sample_dtype)
 
     def first_of_groups(self, count: int) -> list[int]:
         """The first sample of each of the first ``count`` files (MLPerf Tiny's performance windows)."""

@@ -2,17 +2,15 @@
 
 A plugin is a module or object with functions marked ``@hookimpl`` whose names match the hooks
 below. Third-party plugins are found through the entry-point group ``tinyharness``; the built-in
-SUTs are declared in that same group and use the same hooks. Example::
+SUTs are declared in that same group and use the same hooks. Keep the module an entry point names
+light (no runtime, no numpy at import): ``tinyharness --help`` loads it to collect commands.
+Example::
 
     from tinyharness.hookspecs import hookimpl
-    from tinyharness.sut import SUT
-
-    class MyNPU(SUT):
-        name = "my-npu"
-        ...
 
     @hookimpl
     def register_suts(register):
+        from my_package.sut import MyNPU   # a subclass of tinyharness.sut.SUT
         register(MyNPU)
 """
 
@@ -20,19 +18,33 @@ from __future__ import annotations
 
 from typing import Callable
 
+import click
 import pluggy
 
 hookspec = pluggy.HookspecMarker("tinyharness")
 hookimpl = pluggy.HookimplMarker("tinyharness")
 
 
+# -- SUTs -----------------------------------------------------------------------------------------
 @hookspec
 def register_suts(register: Callable[[type], None]) -> None:
     """Register the SUT classes this plugin provides.
 
-    Called once per process, when the plugins are first loaded, for every plugin that implements
-    it (all results are collected; none ends the call). Call ``register(cls)`` once for each
-    subclass of :class:`tinyharness.sut.SUT`. Registering a name that another plugin already
-    registered is an error that names both plugins. The hook must not import the runtime: import it
-    inside ``SUT.load`` so that listing SUTs and ``--help`` stay fast. Returns nothing.
+    Called once per process, the first time SUTs are needed (``run``, ``suts``; never for
+    ``--help``), for every plugin that implements it; all calls are made, no result ends the call.
+    Call ``register(cls)`` once for each subclass of :class:`tinyharness.sut.SUT`. Registering a
+    name that another plugin already registered is an error that names both plugins. The SUT's
+    module may import numpy; its runtime is imported inside ``SUT.load``. Returns nothing.
+    """
+
+
+# -- the command line -----------------------------------------------------------------------------
+@hookspec
+def register_commands(cli: click.Group) -> None:
+    """Add commands or command groups to the ``tinyharness`` CLI with ``cli.add_command(...)``.
+
+    Called once per process when the CLI is built (also for ``--help``), for every plugin that
+    implements it; all calls are made. Import only click at that point: a command imports what it
+    needs when it runs. A command name that is already taken is an error naming the plugin.
+    Returns nothing.
     """

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from .benchmark import ModelEntry
 from .errors import UsageError
+from .fileio import sha256_of
 from .resources import data_dir
 
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
@@ -32,14 +33,6 @@ TIMEOUT_S = 30
 CHUNK = 1 << 16
 _MIRROR_HINT = "set TINYHARNESS_MODEL_MIRROR to a folder with the models, or give --model PATH"
 _OFFLINE_HINT = f"offline? {_MIRROR_HINT}"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Plugin loading: entry points in the group ``tinyharness``, collected through pluggy.
 
+:func:`plugin_manager` only imports the entry-point modules (light: the CLI needs it for
+``--help``); :func:`registry` then asks them for their SUT classes.
+
 ``TINYHARNESS_PLUGINS`` (comma-separated entry-point names) restricts which plugins load; set it to
 the built-ins (e.g. ``null,onnxruntime-cpu``) to get past a broken third-party plugin. A plugin that
 fails to import is skipped with a warning instead of taking the whole tool down.
@@ -11,12 +14,15 @@ import os
 import sys
 from functools import lru_cache
 from importlib import metadata
+from typing import TYPE_CHECKING
 
 import pluggy
 
+if TYPE_CHECKING:
+    from .sut import SUT
+
 from . import hookspecs
 from .errors import UsageError
-from .sut import SUT
 
 GROUP = "tinyharness"
 ENV_ALLOW = "TINYHARNESS_PLUGINS"
@@ -35,7 +41,7 @@ class Registry:
     def __init__(self) -> None:
         self.pm = pluggy.PluginManager(GROUP)
         self.pm.add_hookspecs(hookspecs)
-        self.suts: dict[str, type[SUT]] = {}
+        self.suts: dict[str, type["SUT"]] = {}
         self.origin: dict[str, str] = {}
         self.warnings: list[str] = []
 
@@ -87,6 +93,8 @@ class Registry:
             del self.suts[sut], self.origin[sut]
 
     def _add(self, cls: type, plugin: str) -> None:
+        from .sut import SUT
+
         if not (isinstance(cls, type) and issubclass(cls, SUT)) or not getattr(cls, "name", ""):
             raise UsageError(f"plugin {plugin!r} registered {cls!r}, which is not a named SUT subclass")
         if cls.name in self.suts:
@@ -96,7 +104,7 @@ class Registry:
         self.suts[cls.name] = cls
         self.origin[cls.name] = plugin
 
-    def get(self, name: str) -> type[SUT]:
+    def get(self, name: str) -> type["SUT"]:
         if name not in self.suts:
             known = ", ".join(sorted(self.suts)) or "none"
             raise UsageError(f"unknown SUT {name!r}; available: {known} (see 'tinyharness suts')")
@@ -104,10 +112,22 @@ class Registry:
 
 
 @lru_cache(maxsize=1)
-def registry() -> Registry:
+def _loaded() -> Registry:
     reg = Registry()
     reg.load_entry_points()
-    reg.collect()
     for warning in reg.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    return reg
+
+
+def plugin_manager() -> pluggy.PluginManager:
+    """The plugins of the entry-point group, imported but not yet asked for SUTs."""
+    return _loaded().pm
+
+
+@lru_cache(maxsize=1)
+def registry() -> Registry:
+    """Every SUT class of every loaded plugin."""
+    reg = _loaded()
+    reg.collect()
     return reg

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import click
+
 
 from .compare import RunData, load_runs
 
@@ -227,21 +227,3 @@ def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(render_html(runs, images), encoding="utf-8")
     return [output]
-
-
-@click.command("report")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--output", type=click.Path(path_type=Path), metavar="PATH", help="The HTML file "
-              "(default: report.html), or with --format png the folder for the PNG files (default: report).")
-@click.option("--format", "fmt", type=click.Choice(["html", "png"]), default="html", show_default=True,
-              help="html: one self-contained page (plots embedded); png: the plots as PNG files only.")
-def report_command(paths, output, fmt) -> None:
-    """Report on runs: a summary table and plots in one self-contained HTML page.
-
-    PATHS are run directories, folders of runs or submission packages (folder or .tar.gz).
-    Plots: latency histogram and CDF, MLPerf Tiny window throughput, offline completions,
-    accuracy against the target, and p50/throughput across the SUTs of each benchmark.
-    """
-    output = output or Path("report.html" if fmt == "html" else "report")
-    written = make_report(list(paths), output, fmt)
-    click.echo(f"report: {output} ({len(written)} file{'s' if len(written) != 1 else ''})", err=True)

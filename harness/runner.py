@@ -16,7 +16,8 @@ from .benchmark import Benchmark, get_benchmark
 from .dataset import Dataset
 from .errors import RunFailed, UsageError
 from .logs import DetailLog, RunDirectory
-from .model_store import ModelStore, sha256_of
+from .fileio import sha256_of
+from .model_store import ModelStore
 from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds

@@ -7,19 +7,48 @@ Every value that departs from the rule set is recorded as an override and makes 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from enum import Enum
+from typing import TYPE_CHECKING, Any
 
-from .benchmark import Benchmark
 from .errors import UsageError
-from .sut import SCENARIOS
 
-MODES = ("performance", "accuracy", "all")
+if TYPE_CHECKING:
+    from .benchmark import Benchmark
+
+
+class _Choice(str, Enum):
+    """A closed set of names; the value is what the command line and the logs use."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+    @classmethod
+    def parse(cls, text: "str | _Choice"):
+        try:
+            return cls(text)
+        except ValueError:
+            raise UsageError(f"unknown {cls.__name__.lower()} {text!r}; use one of "
+                             f"{', '.join(m.value for m in cls)}") from None
+
+
+class Scenario(_Choice):
+    SINGLE_STREAM = "single-stream"
+    OFFLINE = "offline"
+
+
+class Mode(_Choice):
+    PERFORMANCE = "performance"
+    ACCURACY = "accuracy"
+    ALL = "all"
 
 
 @dataclass(frozen=True)
 class TestSettings:
-    scenario: str
-    mode: str
+    scenario: Scenario
+    mode: Mode
     min_duration_s: float
     min_query_count: int
     windows: int
@@ -32,20 +61,19 @@ class TestSettings:
     __test__ = False  # not a pytest test class, despite the name
 
     def __post_init__(self) -> None:
-        if self.scenario not in SCENARIOS:
-            raise UsageError(f"unknown scenario {self.scenario!r}; use one of {', '.join(SCENARIOS)}")
-        if self.mode not in MODES:
-            raise UsageError(f"unknown mode {self.mode!r}; use one of {', '.join(MODES)}")
+        object.__setattr__(self, "scenario", Scenario.parse(self.scenario))
+        object.__setattr__(self, "mode", Mode.parse(self.mode))
         if self.min_duration_s < 0 or self.min_query_count < 1:
             raise UsageError("--min-duration must be >= 0 and --min-queries >= 1")
         if self.offline_expected_qps is not None and self.offline_expected_qps <= 0:
             raise UsageError("--expected-qps must be > 0")
 
     @classmethod
-    def resolve(cls, benchmark: Benchmark, scenario: str, mode: str, seed: int,
+    def resolve(cls, benchmark: "Benchmark", scenario: Scenario | str, mode: Mode | str, seed: int,
                 min_duration_s: float | None = None, min_query_count: int | None = None,
                 offline_expected_qps: float | None = None) -> "TestSettings":
-        rules = benchmark.single_stream if scenario == "single-stream" else benchmark.offline
+        scenario, mode = Scenario.parse(scenario), Mode.parse(mode)
+        rules = benchmark.rules_for(scenario)
         overrides = []
         duration, count = rules.min_duration_s, rules.min_query_count
         if min_duration_s is not None and min_duration_s != duration:
@@ -60,7 +88,7 @@ class TestSettings:
             count = min_query_count
         windows, window_s = benchmark.single_stream.windows, benchmark.single_stream.window_min_s
         shortened = min_duration_s is not None and min_duration_s < rules.min_duration_s
-        if scenario == "single-stream" and shortened and min_duration_s < window_s:
+        if scenario is Scenario.SINGLE_STREAM and shortened and min_duration_s < window_s:
             # A shortened run shortens its MLPerf Tiny windows too (and is INVALID anyway).
             window_s = max(min_duration_s / windows, 0.01)
             overrides.append(f"window duration shortened to {window_s:g} s "
@@ -71,13 +99,13 @@ class TestSettings:
 
     @property
     def runs_performance(self) -> bool:
-        return self.mode in ("performance", "all")
+        return self.mode in (Mode.PERFORMANCE, Mode.ALL)
 
     @property
     def runs_accuracy(self) -> bool:
-        return self.mode in ("accuracy", "all")
+        return self.mode in (Mode.ACCURACY, Mode.ALL)
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        out["overrides"] = list(self.overrides)
+        out.update(scenario=self.scenario.value, mode=self.mode.value, overrides=list(self.overrides))
         return out

@@ -18,14 +18,28 @@ from __future__ import annotations
 import abc
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from .errors import UsageError
+from .settings import Scenario
+from .sut_config import SUTConfig, HostConfig
 
-SCENARIOS = ("single-stream", "offline")
+if TYPE_CHECKING:
+    from .benchmark import Benchmark
+
+
+class Timing(str, Enum):
+    """Whose clock measures an inference."""
+
+    HOST = "host"  # the harness times infer() with time.perf_counter_ns
+    DEVICE = "device"  # the SUT reports its own elapsed time (a microcontroller's m-lap-us)
+
+    def __str__(self) -> str:
+        return self.value
 
 
 @dataclass(frozen=True)
@@ -45,27 +59,6 @@ class TensorSpec:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
                 "scale": self.scale, "zero_point": self.zero_point}
-
-
-@dataclass(frozen=True)
-class Option:
-    """One ``--sut-option key=value`` a SUT accepts; ``parse`` turns the string into a value."""
-
-    name: str
-    help: str
-    parse: Callable[[str], Any] = str
-    default: Any = None
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise ValueError("must be a positive integer")
-    return value
-
-
-THREADS = Option("threads", "intra-op threads (default: 1 for single-stream, all cores for offline)",
-                 positive_int)
 
 
 @dataclass(frozen=True)
@@ -107,10 +100,11 @@ class SUT(abc.ABC):
     - ``extra``: the pip extra that installs the runtime (``pip install 'tinyharness[extra]'``).
     - ``model_formats``: file suffixes without the dot it can load, e.g. ``("onnx", "tflite")``.
     - ``devices``, ``scenarios``: what it can run.
-    - ``options``: the accepted ``--sut-option`` keys.
-    - ``timing``: ``"host"`` (the harness times :meth:`infer` with its own clock) or ``"device"``
-      (the SUT times itself, e.g. a microcontroller's ``m-lap-us`` stamps; the harness then calls
-      :meth:`run_window` and never uses the host clock for latency).
+    - ``config_class``: a :class:`~tinyharness.sut_config.SUTConfig` dataclass whose fields are the
+      accepted ``--sut-option`` keys; parsed and validated once, before the run directory exists.
+    - ``timing``: :attr:`Timing.HOST` (the harness times :meth:`infer` with its own clock) or
+      :attr:`Timing.DEVICE` (the SUT times itself, e.g. a microcontroller's ``m-lap-us`` stamps;
+      the harness then calls :meth:`run_window` and never uses the host clock for latency).
     - ``needs_model``: False when the model lives on the device (no model file is resolved).
     """
 
@@ -120,16 +114,19 @@ class SUT(abc.ABC):
     extra: ClassVar[str] = ""
     model_formats: ClassVar[tuple[str, ...]] = ()
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
-    scenarios: ClassVar[tuple[str, ...]] = SCENARIOS
-    options: ClassVar[tuple[Option, ...]] = (THREADS,)
-    timing: ClassVar[str] = "host"
+    scenarios: ClassVar[tuple[Scenario, ...]] = tuple(Scenario)
+    config_class: ClassVar[type[SUTConfig]] = HostConfig
+    timing: ClassVar[Timing] = Timing.HOST
     needs_model: ClassVar[bool] = True
 
-    def __init__(self, scenario: str, options: Mapping[str, str] | None = None, *,
-                 benchmark: str | None = None) -> None:
-        self.scenario = scenario
-        self.benchmark = benchmark  # the benchmark id the run is for (a device checks its model id)
-        self.settings = self.parse_options(options or {})
+    def __init__(self, scenario: Scenario | str, config: SUTConfig | Mapping[str, str] | None = None,
+                 *, benchmark: "Benchmark | None" = None) -> None:
+        self.scenario = Scenario.parse(scenario)
+        # The benchmark the run is for: its tensors, labels and metric (a device checks its model).
+        self.benchmark = benchmark
+        if not isinstance(config, SUTConfig):
+            config = self.parse_options(config or {})
+        self.config = config
 
     # -- capabilities (no runtime import) ---------------------------------------------------
     @classmethod
@@ -143,29 +140,23 @@ class SUT(abc.ABC):
             return None
 
     @classmethod
-    def parse_options(cls, raw: Mapping[str, str]) -> dict[str, Any]:
-        known = {o.name: o for o in cls.options}
-        unknown = sorted(set(raw) - set(known))
-        if unknown:
-            accepted = ", ".join(sorted(known)) or "none"
-            raise UsageError(f"SUT {cls.name!r} does not accept option(s) {', '.join(unknown)}; "
-                             f"accepted: {accepted}")
-        parsed = {name: o.default for name, o in known.items()}
-        for key, text in raw.items():
-            try:
-                parsed[key] = known[key].parse(text)
-            except ValueError as exc:
-                raise UsageError(f"--sut-option {key}={text}: {exc} ({known[key].help})") from None
-        return parsed
+    def parse_options(cls, raw: Mapping[str, str]) -> SUTConfig:
+        """``--sut-option`` strings as this SUT's typed config, or a one-line UsageError."""
+        return cls.config_class.parse(raw, cls.name)
+
+    @classmethod
+    def options(cls) -> dict[str, str]:
+        """The accepted ``--sut-option`` keys and their help, for listings."""
+        return cls.config_class.help()
 
     def threads(self) -> int:
         """The intra-op thread count: the option, else 1 for single-stream, all cores offline."""
         import os
 
-        chosen = self.settings.get("threads")
+        chosen = getattr(self.config, "threads", None)
         if chosen:
             return chosen
-        return 1 if self.scenario == "single-stream" else (os.cpu_count() or 1)
+        return 1 if self.scenario is Scenario.SINGLE_STREAM else (os.cpu_count() or 1)
 
     @classmethod
     def check_format(cls, model: Path) -> str:
@@ -225,7 +216,7 @@ class SUT(abc.ABC):
     def run_window(self, iterations: int, warmup: int) -> int:
         """Device-timed SUTs only: run the prepared sample ``warmup`` times untimed, then
         ``iterations`` times back to back, and return the elapsed device time in nanoseconds
-        (MLPerf Tiny's ``infer N W``). Called only when ``timing == "device"``."""
+        (MLPerf Tiny's ``infer N W``). Called only when ``timing is Timing.DEVICE``."""
         raise NotImplementedError(f"SUT {self.name!r} is host-timed")
 
     @abc.abstractmethod

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import gzip
-import hashlib
 import json
 import os
 import shutil
@@ -23,6 +22,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
+
+from ..fileio import sha256_of
 
 MiB = 1 << 20
 MANIFEST = "manifest.json"
@@ -278,20 +279,12 @@ def is_archive_name(path: Path) -> bool:
 
 
 # -- the files of a package: inventory and manifest -------------------------------------------------
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def write_manifest(root: Path) -> None:
     """``root/manifest.json``: every other file's path, size and sha256, sorted by path."""
     files = sorted(p for p in root.rglob("*") if p.is_file() and p != root / MANIFEST)
     doc = {"format": "tinyharness submission manifest", "version": 1,
            "files": [{"path": p.relative_to(root).as_posix(), "size": p.stat().st_size,
-                      "sha256": sha256_file(p)} for p in files]}
+                      "sha256": sha256_of(p)} for p in files]}
     (root / MANIFEST).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
 
 
@@ -351,6 +344,6 @@ def verify_manifest(root: Path, files: list[str]) -> list[Violation]:
         size = (root / rel).stat().st_size
         if size != listed[rel]["size"]:
             found.append(Violation(rel, "manifest", f"size {size} bytes, manifest.json says {listed[rel]['size']}"))
-        elif sha256_file(root / rel) != listed[rel]["sha256"]:
+        elif sha256_of(root / rel) != listed[rel]["sha256"]:
             found.append(Violation(rel, "manifest", "sha256 differs from manifest.json: the file was altered"))
     return found

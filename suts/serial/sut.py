@@ -11,57 +11,20 @@ single value is the DUT's own window MSE.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tinyharness.errors import UsageError
-from tinyharness.hookspecs import hookimpl
-from tinyharness.sut import (
-    SUT,
-    Option,
-    SUTDescription,
-    SUTError,
-    TensorSpec,
-    positive_int,
-)
+from tinyharness.sut import SUT, SUTDescription, SUTError, TensorSpec, Timing
 
+from .config import PORT_HINT, SerialConfig
 from .ports import identify
 from .protocol import DUTError, DUTLink, LapClock
 
-PORT_HINT = "--sut-option port=/dev/ttyACM0"
 FAST_BAUD = {"ad01": 921600}  # the AD reference firmware runs its UART at 921 600 baud
 DEFAULT_BAUD = 115200
 MARGIN_S = 5.0  # added to every computed infer timeout
-
-
-def positive_float(text: str) -> float:
-    value = float(text)
-    if not value > 0:
-        raise ValueError("must be a positive number")
-    return value
-
-
-def chunk_size(text: str) -> int:
-    value = int(text)
-    if not 1 <= value <= 38:
-        raise ValueError("must be 1..38 bytes (a 'db <hex>%' command must fit the DUT's 80 "
-                         "characters; 31 is the MLCommons runner's, 26 through an interface board)")
-    return value
-
-
-def flag(text: str) -> bool:
-    if text.lower() not in ("0", "1", "true", "false", "yes", "no"):
-        raise ValueError("must be 0 or 1")
-    return text.lower() in ("1", "true", "yes")
-
-
-def non_negative_int(text: str) -> int:
-    value = int(text)
-    if value < 0:
-        raise ValueError("must be >= 0")
-    return value
 
 
 class SerialSUT(SUT):
@@ -72,48 +35,28 @@ class SerialSUT(SUT):
     model_formats = ("tflite",)  # display only: the model is flashed on the device
     devices = ("dut",)
     scenarios = ("single-stream",)
-    timing = "device"
+    timing = Timing.DEVICE
     needs_model = False
-    options = (
-        Option("port", f"serial port of the DUT, required ({PORT_HINT}; any pyserial URL, e.g. "
-               "socket://host:port)", str),
-        Option("baud", "baud rate (default: 921600 for ad01, else 115200, as the reference "
-               "firmware)", positive_int),
-        Option("timeout", "seconds to wait for each response line (default 5)", positive_float, 5.0),
-        Option("infer_timeout", "seconds to wait for an infer response (default 30; raised "
-               "automatically for long windows)", positive_float, 30.0),
-        Option("chunk", "bytes per 'db' upload command (default 31; 26 through an interface board)",
-               chunk_size, 31),
-        Option("retries", "times a failed upload restarts from 'db load', and a failed infer is "
-               "repeated (default 3)", non_negative_int, 3),
-        Option("verify", "1: read every upload back with 'db print' (catches corrupted hex digits "
-               "the protocol cannot see; about doubles the upload time; default 0)", flag, False),
-    )
+    config_class = SerialConfig
 
     _port = None
     _link: DUTLink | None = None
-
-    @classmethod
-    def parse_options(cls, raw: Mapping[str, str]) -> dict[str, Any]:
-        parsed = super().parse_options(raw)
-        if not parsed.get("port"):
-            raise UsageError(f"SUT 'serial' needs the DUT's serial port: {PORT_HINT} "
-                             "(list candidates with 'tinyharness dut list')")
-        return parsed
 
     # -- life cycle ---------------------------------------------------------------------------
     def load(self, model: Path | None) -> None:
         import serial
 
-        s = self.settings
-        self._port_name = s["port"]
-        self._baud = s["baud"] or FAST_BAUD.get(self.benchmark or "", DEFAULT_BAUD)
+        c, bench = self.config, self.benchmark
+        if bench is None:
+            raise UsageError("SUT 'serial' needs the benchmark its DUT runs (--benchmark ID)")
+        self._port_name = c.port
+        self._baud = c.baud or FAST_BAUD.get(bench.id, DEFAULT_BAUD)
         try:
             self._port = serial.serial_for_url(self._port_name, baudrate=self._baud,
-                                               timeout=s["timeout"], write_timeout=s["timeout"])
+                                               timeout=c.timeout, write_timeout=c.timeout)
         except (serial.SerialException, OSError, ValueError) as exc:
             raise UsageError(f"cannot open serial port {self._port_name}: {exc}") from None
-        self._link = DUTLink(self._port, s["timeout"], s["chunk"], s["retries"], s["verify"])
+        self._link = DUTLink(self._port, c.timeout, c.chunk, c.retries, c.verify)
         try:
             self.info = identify(self._link)
         except DUTError as exc:
@@ -123,31 +66,21 @@ class SerialSUT(SUT):
         info = self.info
         if info.model is None:
             raise DUTError("the device did not report its model (no m-model-[...] line)", "profile")
-        if self.benchmark and info.model != self.benchmark:
+        if info.model != bench.id:
             raise UsageError(f"the DUT on {self._port_name} runs model {info.model!r}, but the "
-                             f"benchmark is {self.benchmark!r}: flash the {self.benchmark} firmware "
+                             f"benchmark is {bench.id!r}: flash the {bench.id} firmware "
                              "or pick the matching --benchmark")
         if info.timestamp_mode != "performance":
             raise UsageError(f"the DUT on {self._port_name} runs energy-mode firmware "
                              "(m-timestamp-mode-energy: its timestamps are GPIO pulses for an "
                              "energy monitor, not m-lap-us lines), which cannot do performance or "
                              "accuracy runs over the serial port; flash the performance build")
-        self._raw = self._raw_layout(self.benchmark or info.model)
+        # The raw sample file's layout: the DUT transforms it itself (th_load_tensor).
+        self._raw = (bench.sample_dtype, bench.sample_bytes)
+        self._output_count = bench.output_count
         self._clock = LapClock()
         self._estimate_s: float | None = None  # seconds per inference, for infer timeouts
         self._out = np.zeros(self._output_count, dtype=np.float32)
-
-    def _raw_layout(self, model_id: str) -> tuple[str, int] | None:
-        """(dtype, bytes) of one raw dataset sample of this benchmark, None when unknown."""
-        from tinyharness.benchmark import load_benchmarks
-
-        bench = load_benchmarks().get(model_id)
-        if bench is None:
-            self._output_count = 0
-            return None
-        self._output_count = 1 if bench.metric == "auc" else len(bench.labels)
-        size = int(np.prod(bench.sample_shape)) * np.dtype(bench.sample_dtype).itemsize
-        return bench.sample_dtype, size
 
     def input_spec(self) -> TensorSpec:
         # Empty shape and dtype: the raw dataset sample, unchanged (the DUT transforms it itself).
@@ -157,17 +90,16 @@ class SerialSUT(SUT):
         return TensorSpec(name="m-results", shape=(self._output_count,), dtype="float32")
 
     def prepare(self, sample: np.ndarray) -> None:
-        if self._raw is not None:
-            dtype, size = self._raw
-            if sample.dtype != np.dtype(dtype) or sample.nbytes != size:
-                raise SUTError(f"the serial SUT uploads the raw {size}-byte {dtype} sample file, but "
-                               f"was handed {sample.nbytes} bytes of {sample.dtype}: the harness "
-                               "transformed the sample (an empty-dtype input spec must get the "
-                               "'identity' transform)")
+        dtype, size = self._raw
+        if sample.dtype != np.dtype(dtype) or sample.nbytes != size:
+            raise SUTError(f"the serial SUT uploads the raw {size}-byte {dtype} sample file, but "
+                           f"was handed {sample.nbytes} bytes of {sample.dtype}: the harness "
+                           "transformed the sample (an empty-dtype input spec must get the "
+                           "'identity' transform)")
         self._link.upload(np.ascontiguousarray(sample).tobytes())
 
     def _timeout(self, count: int) -> float:
-        base = self.settings["infer_timeout"]
+        base = self.config.infer_timeout
         if self._estimate_s is None:
             return base
         return max(base, count * self._estimate_s * 1.5 + MARGIN_S)
@@ -183,7 +115,7 @@ class SerialSUT(SUT):
         lost ``m-ready``): the sample stays loaded on the DUT, so a repeat is safe."""
         timeout = self._timeout(iterations + warmup)
         return self._link.retrying(lambda: self._link.infer(iterations, warmup, timeout),
-                                   attempts=self.settings["retries"] + 1)
+                                   attempts=self.config.retries + 1)
 
     def infer(self) -> None:
         reply = self._infer(1, 0)
@@ -219,7 +151,7 @@ class SerialSUT(SUT):
             precision="device", threads=None,
             extra={"model_id": info.model, "port": self._port_name, "baud": self._baud,
                    "timestamp_mode": info.timestamp_mode, "timestamp_source": self._clock.name,
-                   "chunk": self.settings["chunk"], "verify": self.settings["verify"],
+                   "chunk": self.config.chunk, "verify": self.config.verify,
                    "pyserial": self.runtime_version()})
 
     def run_stats(self) -> dict[str, Any]:
@@ -237,7 +169,3 @@ class SerialSUT(SUT):
             except Exception:
                 pass
 
-
-@hookimpl
-def register_suts(register):
-    register(SerialSUT)

@@ -14,7 +14,7 @@ import pytest
 
 # pytest puts this folder on sys.path (rootdir import mode, no __init__.py)
 from test_model_store import model_entry, serving, url_path
-from tinyharness.model_store import sha256_of
+from tinyharness.fileio import sha256_of
 
 
 def tinyharness(*args: str, env: dict) -> subprocess.CompletedProcess:

@@ -17,7 +17,8 @@ import pytest
 from tinyharness import model_store
 from tinyharness.benchmark import ModelEntry, load_benchmarks
 from tinyharness.errors import UsageError
-from tinyharness.model_store import ModelStore, sha256_of
+from tinyharness.fileio import sha256_of
+from tinyharness.model_store import ModelStore
 
 
 def model_entry(benchmark: str, file: str) -> ModelEntry:

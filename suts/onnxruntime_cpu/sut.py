@@ -13,10 +13,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import UsageError, first_line
-from ..system import cpu_model
-from ..hookspecs import hookimpl
-from ..sut import SUT, SUTDescription, TensorSpec, issue_in_lanes, offline_rate
+from tinyharness.settings import Scenario
+from tinyharness.errors import UsageError, first_line
+from tinyharness.sut import SUT, SUTDescription, TensorSpec, issue_in_lanes, offline_rate
+from tinyharness.system import cpu_model
 
 WARMUP = 10
 # ONNX element type names (as ORT prints them in "tensor(...)") that differ from numpy's.
@@ -104,7 +104,7 @@ class OnnxRuntimeCPU(SUT):
         # Offline may run one lane per thread, each a single-threaded run on its own IO binding:
         # 2.3x the throughput of one run with 2 intra-op threads on kws01 (21 400 vs 9 200/s on
         # 2 vCPUs, measured) but 0.6x on digits01, where the GIL dominates; load() measures both.
-        self._lanes = self.threads() if self.scenario == "offline" else 1
+        self._lanes = self.threads() if self.scenario is Scenario.OFFLINE else 1
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1 if self._lanes > 1 else self.threads()
         # One graph branch at a time: no inter-op pool whose threads would compete with intra-op.
@@ -204,7 +204,3 @@ class OnnxRuntimeCPU(SUT):
         self.__dict__.pop("infer", None)
         self._sess = None
 
-
-@hookimpl
-def register_suts(register):
-    register(OnnxRuntimeCPU)

@@ -22,21 +22,15 @@ from typing import Sequence
 
 import numpy as np
 
-from ..errors import UsageError
-from ..hookspecs import hookimpl
-from ..sut import (SUT, THREADS, Option, SUTDescription, TensorSpec, issue_in_lanes, offline_rate,
-                   positive_int)
+from tinyharness.errors import UsageError
+from tinyharness.settings import Scenario
+from tinyharness.sut import SUT, SUTDescription, TensorSpec, issue_in_lanes, offline_rate
+
+from .config import OpenVINOConfig
 
 WARMUP = 10
-PRECISIONS = ("f32", "bf16", "f16")
 # Ops between a graph edge and the node that (de)quantizes it that do not change values.
 _PASSTHROUGH = {"Convert", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
-
-
-def precision(text: str) -> str:
-    if text not in PRECISIONS:
-        raise ValueError(f"must be one of {', '.join(PRECISIONS)}")
-    return text
 
 
 def first_line(exc: BaseException) -> str:
@@ -123,15 +117,7 @@ class OpenVINOCPU(SUT):
     runtime = "openvino"
     extra = "openvino"
     model_formats = ("tflite", "onnx")  # the upstream reference file first
-    options = (
-        THREADS,
-        Option("precision", "inference precision hint: f32 (default), bf16 or f16", precision,
-               "f32"),
-        Option("nstreams", "offline: CPU streams (default: the THROUGHPUT hint's choice)",
-               positive_int),
-        Option("nireq", "offline: parallel infer requests (default: the compiled model's optimum)",
-               positive_int),
-    )
+    config_class = OpenVINOConfig
 
     _requests: list | tuple = ()
     _compiled = None
@@ -167,9 +153,9 @@ class OpenVINOCPU(SUT):
 
         self._device = f"CPU ({core.get_property('CPU', 'FULL_DEVICE_NAME')})"
         self._offline_rates: dict[str, float] = {}
-        if self.scenario != "offline":
+        if self.scenario is not Scenario.OFFLINE:
             self._compile(core, graph, model, "LATENCY")
-        elif self.settings["nstreams"] or self.settings["nireq"]:
+        elif self.config.nstreams or self.config.nireq:
             self._compile(core, graph, model, "THROUGHPUT")
         else:
             # Untimed: parallel requests (THROUGHPUT) win on models of tens of µs, one LATENCY
@@ -187,11 +173,11 @@ class OpenVINOCPU(SUT):
         memory: OpenVINO reads the array in place, so prepare() is a plain copy into it)."""
         ov = self._ov
         # One request in a loop is fastest with one thread (as single-stream) unless told otherwise.
-        threads = self.threads() if hint == "THROUGHPUT" else (self.settings["threads"] or 1)
-        config = {"INFERENCE_PRECISION_HINT": self.settings["precision"],
+        threads = self.threads() if hint == "THROUGHPUT" else (self.config.threads or 1)
+        config = {"INFERENCE_PRECISION_HINT": self.config.precision,
                   "INFERENCE_NUM_THREADS": threads, "PERFORMANCE_HINT": hint}
-        if hint == "THROUGHPUT" and self.settings["nstreams"]:
-            config["NUM_STREAMS"] = self.settings["nstreams"]
+        if hint == "THROUGHPUT" and self.config.nstreams:
+            config["NUM_STREAMS"] = self.config.nstreams
         try:
             self._compiled = core.compile_model(graph, "CPU", config)
         except Exception as exc:
@@ -199,7 +185,7 @@ class OpenVINOCPU(SUT):
                              f"{first_line(exc)}") from None
         nireq = 1
         if hint == "THROUGHPUT":
-            nireq = (self.settings["nireq"]
+            nireq = (self.config.nireq
                      or self._compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS"))
         self._requests, self._inputs = [], []
         for _ in range(nireq):
@@ -247,7 +233,7 @@ class OpenVINOCPU(SUT):
         extra = {"performance_hint": str(get("PERFORMANCE_HINT")),
                  "offline_rates_at_load": self._offline_rates,
                  "num_streams": int(get("NUM_STREAMS")), "nireq": len(self._requests),
-                 "requested_precision": self.settings["precision"]}
+                 "requested_precision": self.config.precision}
         return SUTDescription(name=self.name, runtime=self.runtime,
                               runtime_version=self._ov.get_version(), device=self._device,
                               model_format=self._format, precision=self._in.dtype,
@@ -261,7 +247,3 @@ class OpenVINOCPU(SUT):
         self._requests, self._inputs, self._in_buf = [], [], None
         self._compiled = None
 
-
-@hookimpl
-def register_suts(register):
-    register(OpenVINOCPU)

@@ -1,14 +1,17 @@
 """``tinyharness dut``: serial devices under test (the MLPerf Tiny / EEMBC serial protocol).
 
-Only click is imported here; the commands import the rest, so ``tinyharness --help`` stays light.
-Commands that find or probe real ports attach to this group with ``dut.add_command``.
+The serial plugin adds this group to the CLI through the ``register_commands`` hook. Only click is
+imported here; the commands import the rest, so ``tinyharness --help`` stays light.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import click
+
+from tinyharness.errors import UsageError
 
 
 @click.group()
@@ -41,7 +44,7 @@ def emulate(model, runtime, model_id, faults, seed) -> None:
     import sys
     import threading
 
-    from .suts.serial.emulator import Emulator, Faults
+    from .emulator import Emulator, Faults
 
     emulator = Emulator(model, runtime=runtime, model_id=model_id, faults=Faults.parse(faults),
                         seed=seed)
@@ -63,7 +66,49 @@ def emulate(model, runtime, model_id, faults, seed) -> None:
         raise click.ClickException(f"emulator failed: {emulator.error!r}")
 
 
-from .cli_dut_ports import list_ports_cmd, probe_cmd  # noqa: E402 (imports only click)
+@dut.command("list")
+@click.option("--all", "include_all", is_flag=True, help="Also list ports without a USB ID or "
+              "description (e.g. the idle /dev/ttyS* of a PC).")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def list_ports_cmd(include_all, as_json) -> None:
+    """List serial ports with their USB VID:PID, marking known development boards."""
+    from .ports import list_ports
 
-dut.add_command(list_ports_cmd)
-dut.add_command(probe_cmd)
+    ports = list_ports(include_all)
+    if as_json:
+        click.echo(json.dumps([p.to_dict() for p in ports], indent=1))
+        return
+    if not ports:
+        click.echo("no serial ports found" + ("" if include_all else " (try --all)"))
+        return
+    for p in ports:
+        board = f"known board: {p.board}" if p.known else "unknown device"
+        click.echo(f"{p.device}\t{p.usb_id or '-'}\t{board}\t{p.description}")
+
+
+@dut.command("probe")
+@click.argument("port")
+@click.option("--baud", type=int, default=115200, show_default=True,
+              help="Baud rate of the firmware (the AD reference uses 921600).")
+@click.option("--timeout", type=float, default=2.0, show_default=True,
+              help="Seconds to wait for each response line.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def probe_cmd(port, baud, timeout, as_json) -> None:
+    """Ask the DUT on PORT who it is: name%, profile% and timestamp% (MLPerf Tiny protocol)."""
+    import serial
+
+    from .ports import probe
+    from .protocol import DUTError
+
+    try:
+        found = probe(port, baud, timeout)
+    except (serial.SerialException, OSError, ValueError) as exc:
+        raise UsageError(f"cannot open serial port {port}: {exc}") from None
+    except DUTError as exc:
+        raise UsageError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(found, indent=1))
+        return
+    for key in ("port", "baud", "name", "profile", "model", "timestamp_mode", "lap_us_sample",
+                "seconds"):
+        click.echo(f"{key:15s}: {found[key]}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from .errors import UsageError
+from ..errors import UsageError
 
 _STORE_HELP = """Where models are looked for, first hit wins: the embedded benchmarks' files, each folder
 of TINYHARNESS_MODEL_MIRROR (os.pathsep-separated, <mirror>/<store_dir>/<file>), the per-user
@@ -21,7 +21,7 @@ its host). Every copy is checked against the rule set's sha256."""
 
 def _entries(ids: tuple[str, ...], fmt: str | None = None, only_default: bool = False) -> list:
     """The model entries of the benchmarks named (all benchmarks when none), in rule-set order."""
-    from .benchmark import load_benchmarks
+    from ..benchmark import load_benchmarks
 
     known = load_benchmarks()
     unknown = [i for i in ids if i not in known]
@@ -68,7 +68,7 @@ def models() -> None:
 def list_models(benchmark, as_json) -> None:
     """List every model of every benchmark: format, precision, checksum, where a local copy is
     (embedded, mirror, cache, missing, or a copy with a bad checksum) and where it comes from."""
-    from .model_store import ModelStore
+    from ..model_store import ModelStore
 
     store, rows = ModelStore(), []
     for e in _entries((benchmark,) if benchmark else ()):
@@ -105,7 +105,7 @@ def fetch(ids, all_models, fmt, force) -> None:
 
     Models without an upstream URL (the ONNX conversions) must be in a mirror or the cache; those
     missing are reported and make the exit code 2, after the others are fetched."""
-    from .model_store import Found, ModelStore
+    from ..model_store import Found, ModelStore
 
     store, failed = ModelStore(), 0
     entries = _entries(ids, fmt, only_default=not all_models)
@@ -132,7 +132,7 @@ def verify(ids, as_json) -> None:
     """Check every local copy (embedded, mirror, cache) of the models of the benchmarks given (all
     when none) against the rule set's size and sha256: OK, MISMATCH or missing. Exit code 1 when
     any copy mismatches."""
-    from .model_store import ModelStore
+    from ..model_store import ModelStore
 
     store, rows = ModelStore(), []
     for e in _entries(ids):
@@ -175,9 +175,9 @@ def convert(target, output, opset, python) -> None:
     int8 models become QDQ graphs; the converter's versions, the opset and the source's sha256 go
     into the model's metadata. tf2onnx's output differs byte-wise from run to run, so the sha256
     rarely equals the rule set's pinned one: run the result with --model PATH."""
-    from .convert import convert as convert_model
-    from .convert import converter_versions, plan
-    from .model_store import ModelStore
+    from ..convert import convert as convert_model
+    from ..convert import converter_versions, plan
+    from ..model_store import ModelStore
 
     python = python or sys.executable
     store = ModelStore()

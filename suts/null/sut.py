@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..hookspecs import hookimpl
-from ..sut import SUT, SUTDescription, TensorSpec
+from tinyharness.sut import SUT, SUTDescription, TensorSpec
+from tinyharness.sut_config import SUTConfig
 
 # An empty dtype means "whatever the dataset gives": the QSL then hands over float32 samples.
 ANY = TensorSpec(name="any", shape=(), dtype="")
@@ -18,7 +18,7 @@ class NullSUT(SUT):
     summary = "does no work; measures the harness's own per-query overhead"
     runtime = "tinyharness"
     model_formats = ("onnx", "tflite")
-    options = ()
+    config_class = SUTConfig
 
     def load(self, model: Path) -> None:
         self._model_format = model.suffix.lstrip(".")
@@ -40,13 +40,9 @@ class NullSUT(SUT):
         return self._out.copy()
 
     def describe(self) -> SUTDescription:
-        from .. import __version__
+        from tinyharness import __version__
 
         return SUTDescription(name=self.name, runtime="none", runtime_version=__version__,
                               device="cpu", model_format=self._model_format, precision="none",
                               threads=None)
 
-
-@hookimpl
-def register_suts(register):
-    register(NullSUT)

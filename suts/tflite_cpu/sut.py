@@ -16,22 +16,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UsageError, first_line
-from ..system import cpu_model
-from ..hookspecs import hookimpl
-from ..sut import SUT, THREADS, Option, SUTDescription, TensorSpec
+from tinyharness.errors import UsageError, first_line
+from tinyharness.sut import SUT, SUTDescription, TensorSpec
+from tinyharness.system import cpu_model
+
+from .config import TFLiteConfig
 
 WARMUP = 10
-KERNELS = ("xnnpack", "builtin")
 # (distribution, module holding Interpreter), in order of preference.
 PACKAGES = (("ai-edge-litert", "ai_edge_litert.interpreter"),
             ("tflite-runtime", "tflite_runtime.interpreter"))
-
-
-def kernels(text: str) -> str:
-    if text not in KERNELS:
-        raise ValueError(f"must be one of {', '.join(KERNELS)}")
-    return text
 
 
 class TFLiteCPU(SUT):
@@ -40,11 +34,7 @@ class TFLiteCPU(SUT):
     runtime = "ai-edge-litert"
     extra = "litert"
     model_formats = ("tflite",)
-    options = (
-        THREADS,
-        Option("kernels", "xnnpack (default: LiteRT's default delegate) or builtin (TFLite "
-               "reference-style kernels, closer to TFLite Micro)", kernels, "xnnpack"),
-    )
+    config_class = TFLiteConfig
 
     _interp = None
 
@@ -63,7 +53,7 @@ class TFLiteCPU(SUT):
         fmt = self.check_format(model)
         module = self._import()
         resolver = module.OpResolverType.AUTO
-        if self.settings["kernels"] == "builtin":
+        if self.config.kernels == "builtin":
             resolver = module.OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
         try:
             interp = module.Interpreter(model_path=str(model), num_threads=self.threads(),
@@ -134,7 +124,7 @@ class TFLiteCPU(SUT):
         return self._get(self._out_index)  # get_tensor returns a copy
 
     def describe(self) -> SUTDescription:
-        extra = {"kernels": self.settings["kernels"], "package": self._package}
+        extra = {"kernels": self.config.kernels, "package": self._package}
         ops = getattr(self._interp, "_get_ops_details", None)  # private; absent in some versions
         if ops is not None:
             # XNNPACK shows up as DELEGATE nodes: proof that the requested kernel set is in use.
@@ -148,7 +138,3 @@ class TFLiteCPU(SUT):
         self.__dict__.pop("infer", None)
         self._interp = None
 
-
-@hookimpl
-def register_suts(register):
-    register(TFLiteCPU)

@@ -1,0 +1,76 @@
+"""The ``tinyharness`` command line: one module per command group. Help texts are the reference
+documentation (docs/cli.md is generated from them).
+
+Exit codes: 0 valid result (or success), 1 invalid or failed run (or violations found), 2 usage
+or input error. Commands import what they need when they run, so ``tinyharness --help`` loads no
+runtime; plugins add commands through the ``register_commands`` hook.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from .. import __version__
+from ..errors import RunFailed, UsageError
+from . import compare, listing, models, report, run, submission
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="tinyharness")
+def cli() -> None:
+    """Benchmark tiny ML models with MLPerf semantics: latency, throughput and accuracy of a
+    reference model on a system under test (SUT).
+
+    \b
+    Quick start (no download; the embedded digits01 benchmark):
+      tinyharness run --scenario single-stream --sut openvino-cpu
+    """
+
+
+for command in (run.run, listing.suts, listing.benchmarks, models.models, compare.compare_command,
+                report.report_command, submission.package_cmd, submission.check_cmd,
+                submission.system):
+    cli.add_command(command)
+
+
+def _add_plugin_commands() -> None:
+    from ..plugins import plugin_manager
+
+    pm = plugin_manager()
+    for impl in pm.hook.register_commands.get_hookimpls():
+        before = dict(cli.commands)
+        try:
+            impl.function(cli=cli)
+        except Exception as exc:  # a broken plugin must not take the tool down
+            click.echo(f"warning: plugin {impl.plugin_name!r} failed in register_commands: "
+                       f"{type(exc).__name__}: {exc}", err=True)
+        for name, command in before.items():
+            if cli.commands.get(name) is not command:  # a plugin may add, never replace
+                cli.commands[name] = command
+                click.echo(f"warning: plugin {impl.plugin_name!r} tried to replace the command "
+                           f"{name!r}; kept the original", err=True)
+
+
+_add_plugin_commands()
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="tinyharness", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("tinyharness: aborted", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+    except UsageError as exc:
+        click.echo(f"tinyharness: error: {exc}", err=True)
+        sys.exit(2)
+    except RunFailed as exc:
+        click.echo(f"tinyharness: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("tinyharness: interrupted", err=True)
+        sys.exit(1)

@@ -1,0 +1,76 @@
+"""``tinyharness suts`` and ``tinyharness benchmarks``: what can be run, and what is present."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from ..errors import UsageError
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def suts(as_json) -> None:
+    """List the SUTs from all plugins: runtime version, model formats, devices, scenarios, options."""
+    from ..plugins import registry
+
+    reg = registry()
+    rows = []
+    for name, cls in sorted(reg.suts.items()):
+        rows.append({"name": name, "summary": cls.summary, "plugin": reg.origin[name],
+                     "runtime": cls.runtime, "version": cls.runtime_version(),
+                     "install": f"pip install 'tinyharness[{cls.extra}]'" if cls.extra else None,
+                     "model_formats": list(cls.model_formats), "devices": list(cls.devices),
+                     "scenarios": [str(s) for s in cls.scenarios], "timing": str(cls.timing),
+                     "options": cls.options()})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("SUT", "runtime", "version", "formats", "devices", "scenarios", "options")
+    for r in rows:
+        table.add_row(r["name"], r["runtime"], r["version"] or f"not installed: {r['install']}",
+                      ", ".join(r["model_formats"]), ", ".join(r["devices"]),
+                      ", ".join(r["scenarios"]), ", ".join(r["options"]) or "-")
+    Console().print(table)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
+def benchmarks(as_json) -> None:
+    """List the benchmarks: task, quality target, run rules and whether their data is present."""
+    from ..benchmark import load_benchmarks
+    from ..model_store import ModelStore
+
+    store, rows = ModelStore(), []
+    for b in load_benchmarks().values():
+        models = {}  # format -> is a verified copy of its default model present locally?
+        for entry in b.models:
+            if entry.default:
+                try:
+                    models[entry.format] = store.locate(entry) is not None
+                except UsageError:  # a copy with the wrong checksum
+                    models[entry.format] = False
+        rows.append({"id": b.id, "title": b.title, "task": b.task, "metric": b.metric,
+                     "target": b.target, "embedded": b.embedded, "model_formats": models,
+                     "requires": list(b.requires),
+                     "dataset_present": (b.default_dataset() / b.label_file).is_file(),
+                     "min_duration_s": b.single_stream.min_duration_s,
+                     "windows": b.single_stream.windows, "window_min_s": b.single_stream.window_min_s})
+    if as_json:
+        click.echo(json.dumps(rows, indent=1))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table("benchmark", "task", "target", "models", "dataset", "windows")
+    for r in rows:
+        table.add_row(r["id"], r["task"], f"{r['metric']} >= {r['target']:g}",
+                      ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in r["model_formats"].items()),
+                      "present" if r["dataset_present"] else "missing",
+                      f"{r['windows']} x {r['window_min_s']:g} s")
+    Console().print(table)
+

@@ -1,0 +1,79 @@
+"""``tinyharness run``: one benchmark on one SUT, written to a run directory."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+
+
+def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
+    options: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--sut-option {pair!r} is not KEY=VALUE (e.g. --sut-option threads=2)")
+        options[key.strip()] = value.strip()
+    return options
+
+
+@click.command()
+@click.option("--benchmark", "benchmark", metavar="ID", help="Benchmark to run (default: digits01, "
+              "embedded). See 'tinyharness benchmarks'.")
+@click.option("--sut", default="onnxruntime-cpu", show_default=True, metavar="NAME",
+              help="System under test. See 'tinyharness suts'.")
+@click.option("--scenario", type=click.Choice(["single-stream", "offline"]), default="single-stream",
+              show_default=True, help="single-stream: one query in flight, latency percentiles and the "
+              "MLPerf Tiny windows; offline: all samples as one query, samples per second.")
+@click.option("--mode", type=click.Choice(["performance", "accuracy", "all"]), default="all",
+              show_default=True, help="performance: the timed run; accuracy: every sample once, "
+              "checked against the quality target; all: both.")
+@click.option("--model", type=click.Path(path_type=Path), metavar="PATH",
+              help="Model file instead of the benchmark's reference model.")
+@click.option("--dataset", type=click.Path(path_type=Path), metavar="PATH",
+              help="Dataset folder in the EEMBC layout (y_labels.csv beside the sample files), or its "
+              "parent.")
+@click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
+              metavar="DIR", help="Where run directories are created.")
+@click.option("--min-duration", type=float, metavar="S", help="Minimum run length in seconds; less "
+              "than the rule set makes the result INVALID.")
+@click.option("--min-queries", type=int, metavar="N", help="Minimum query count (offline: samples); "
+              "less than the rule set makes the result INVALID.")
+@click.option("--expected-qps", type=float, metavar="X", help="Offline: expected samples per second, "
+              "which sizes the query (default: measured by a short probe).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the performance set "
+              "and the per-query sample choice (both recorded).")
+@click.option("--sut-option", "sut_options", multiple=True, metavar="K=V",
+              help="Option for the SUT, repeatable (e.g. threads=1). Each SUT lists its options in "
+              "'tinyharness suts'.")
+@click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
+@click.option("--quiet", is_flag=True, help="No progress display and no text summary.")
+def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, min_queries,
+        expected_qps, seed, sut_options, as_json, quiet) -> None:
+    """Run a benchmark on a SUT and write a run directory of schema-validated logs.
+
+    The run directory (OUTPUT/<time>_<benchmark>_<sut>_<scenario>) holds summary.json,
+    summary.txt, detail.txt (:::MLLOG events), accuracy.json, latencies.npy and status.json.
+    """
+    from ..progress import Progress
+    from ..runner import Run, RunRequest
+
+    request = RunRequest(benchmark=benchmark, sut=sut, scenario=scenario, mode=mode, model=model,
+                         dataset=dataset, output=output, min_duration_s=min_duration,
+                         min_query_count=min_queries, expected_qps=expected_qps, seed=seed,
+                         sut_options=parse_sut_options(sut_options))
+    prepared = Run(request)
+    with Progress(enabled=not quiet) as progress:
+        summary, run_dir = prepared.execute(progress)
+    if as_json:
+        click.echo(json.dumps(summary, indent=1))
+    elif not quiet:
+        click.echo((run_dir.path / "summary.txt").read_text(), nl=False)
+    click.echo(f"results: {run_dir.path}", err=True)
+    sys.exit(0 if summary["valid"] else 1)
+
+

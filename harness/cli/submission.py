@@ -1,0 +1,129 @@
+"""``tinyharness package``, ``tinyharness check`` and ``tinyharness system init``."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from ..errors import UsageError
+
+
+def _system_option(value: str) -> tuple[str | None, Path]:
+    """``[SUT=]PATH``: a path that exists is a path even when it holds '='."""
+    sut, sep, path = value.partition("=")
+    if sep and sut and not Path(value).exists():
+        return sut.strip(), Path(path)
+    return None, Path(value)
+
+
+@click.command("package")
+@click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR...")
+@click.option("--submitter", required=True, metavar="ORG", help="Organisation name (the submitter "
+              "folder): letters, digits, '.', '_' and '-'.")
+@click.option("--division", required=True, type=click.Choice(["closed", "open"]),
+              help="closed: reference models, quality targets enforced; open: anything goes, an "
+              "accuracy below target is accepted.")
+@click.option("--system", "systems", required=True, multiple=True, metavar="[SUT=]SYSTEM.json",
+              help="System description (see 'tinyharness system init'); its file name is the system "
+              "id. Repeat as SUT=FILE to give each SUT its own system; a plain FILE serves the SUTs "
+              "not named otherwise.")
+@click.option("--output", required=True, type=click.Path(path_type=Path), metavar="PATH",
+              help="Package folder to create, or PATH.tar.gz for a deterministic archive.")
+def package_cmd(runs, submitter, division, systems, output) -> None:
+    """Package finished, VALID run directories as an MLPerf Tiny submission tree.
+
+    \b
+    <division>/<submitter>/systems/<system>.json
+    <division>/<submitter>/results/<system>/<model>/{accuracy,performance}/
+        log.txt, results.txt (the lines the MLCommons checker parses), results.json
+    <division>/<submitter>/tinyharness/<system>/<model>/<run>/   (the run directories)
+    manifest.json                                                 (sha256 and size of each file)
+
+    A run of mode 'all' gives both accuracy and performance; separate accuracy and performance
+    runs of one benchmark on one SUT are combined when they used the same model. Only MLPerf Tiny
+    benchmarks (kws01, vww01, ic01, ic02, ad01) can be packaged. The package is checked with
+    'tinyharness check' before it is written.
+    """
+    from ..submission.package import build
+
+    parsed = [_system_option(s) for s in systems]
+    if sum(1 for sut, _ in parsed if sut is None) > 1:
+        raise UsageError("give at most one plain --system FILE; name the SUT of the others (SUT=FILE)")
+    built = build(list(runs), submitter, division, parsed, output)
+    click.echo(f"package: {built}")
+
+
+@click.command("check")
+@click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.option("--max-member-size", type=float, default=64, show_default=True, metavar="MiB",
+              help="Archives: the largest member accepted.")
+@click.option("--max-total-size", type=float, default=512, show_default=True, metavar="MiB",
+              help="Archives: the largest total of member sizes accepted.")
+@click.option("--max-members", type=int, default=10_000, show_default=True, metavar="N",
+              help="Archives: the most members accepted.")
+@click.option("--json", "as_json", is_flag=True, help="Print the violations as a JSON list.")
+def check_cmd(path, max_member_size, max_total_size, max_members, as_json) -> None:
+    """Check a submission package (folder or .tar.gz) and print EVERY violation as
+    'PATH-IN-PACKAGE: rule: message'. Exit code 1 when there is any, 0 otherwise.
+
+    An archive is never trusted: it is read member by member into a private temporary folder
+    (links, devices, FIFOs, '..' and absolute names, duplicates, oversized members and
+    compression bombs are refused and reported), which is removed afterwards.
+    """
+    from ..submission.archive import MiB, Limits
+    from ..submission.check import check_package
+
+    if not path.exists():
+        raise UsageError(f"{path} does not exist")
+    limits = Limits(member_bytes=int(max_member_size * MiB), total_bytes=int(max_total_size * MiB),
+                    members=max_members)
+    found = check_package(path, limits)
+    if as_json:
+        click.echo(json.dumps([v.__dict__ for v in found], indent=1))
+    else:
+        for violation in found:
+            click.echo(str(violation))
+    if found:
+        click.echo(f"{path}: {len(found)} violation{'s' if len(found) != 1 else ''}", err=True)
+        sys.exit(1)
+    if not as_json:
+        click.echo(f"{path}: OK (manifest, layout, system descriptions, result lines and embedded "
+                   "runs all pass)")
+
+
+@click.group("system")
+def system() -> None:
+    """MLPerf Tiny system descriptions (systems/<system_desc_id>.json)."""
+
+
+@system.command("init")
+@click.option("--output", type=click.Path(path_type=Path), metavar="SYSTEM.json",
+              help="Write here (the file name is the system id) instead of printing.")
+@click.option("--sut", metavar="NAME", help="Fill 'Inference Framework' and 'Software Libraries' "
+              "for this SUT only (default: list every installed runtime).")
+@click.option("--submitter", default="", metavar="ORG", help="The 'Submitter' field.")
+@click.option("--division", type=click.Choice(["closed", "open"]), help="The 'Division' field.")
+@click.option("--status", type=click.Choice(["available", "preview", "rdi"]), default="available",
+              show_default=True, help="The 'Status' field (the checker requires it).")
+@click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
+def system_init(output, sut, submitter, division, status, force) -> None:
+    """Write a system description with every MLPerf Tiny field: what the harness detects (CPU
+    model and frequency, memory, OS, Python, runtime versions) filled in, the rest as empty strings
+    to complete by hand. There is never a 'system_type' key (the MLPerf Tiny checker raises on it).
+    """
+    from ..submission.system_json import describe, render
+
+    doc = describe(sut=sut, submitter=submitter, division=division or "", status=status)
+    if output is None:
+        click.echo(render(doc).decode("utf-8"), nl=False)
+        return
+    if output.exists() and not force:
+        raise UsageError(f"{output} exists; use --force to overwrite it")
+    from ..fileio import atomic_write
+
+    output.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(output, render(doc))
+    click.echo(f"system description: {output} (complete the empty fields by hand)", err=True)

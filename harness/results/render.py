@@ -1,0 +1,87 @@
+"""A run summary for people: summary.txt (LoadGen's summary style) and a Markdown table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .summary import RunSummary
+
+LINE = "=" * 60
+LATENCY_KEYS = ("count", "min", "mean", "p50", "p90", "p95", "p97", "p99", "p999", "max")
+
+
+def verdict(s: "RunSummary") -> str:
+    return "VALID" if s.valid else "INVALID"
+
+
+def headline(s: "RunSummary") -> list[tuple[str, str]]:
+    """(label, value) of the metrics a run reports, in the order people look for them."""
+    out = []
+    if s.latency_us is not None:
+        es = s.latency_us.p90_early_stopping
+        out.append(("90th percentile latency, early-stopping estimate (us)",
+                    "n/a" if es is None else format(es, ".3f")))
+    if s.throughput_ips is not None:
+        out.append(("Samples per second", f"{s.throughput_ips:.3f}"))
+    if s.windows is not None:
+        w = s.windows
+        out.append(("MLPerf Tiny median throughput", f"{w.median_throughput_ips:.3f} inf./sec. "
+                    f"({len(w.throughput_ips)} windows of >= {w.window_min_s:g} s)"))
+    if s.accuracy is not None:
+        a = s.accuracy
+        out.append(("Accuracy", f"{a.shown} (target {a.target:g}, "
+                    f"{'passed' if a.passed else 'FAILED'}, {a.count} samples from {a.files} files)"))
+    return out
+
+
+def text(s: "RunSummary") -> str:
+    out = [LINE, "tinyharness results summary", LINE, f"Benchmark : {s.benchmark}",
+           f"SUT       : {s.sut}", f"Scenario  : {s.scenario}", f"Mode      : {s.mode}"]
+    out += [f"{label} : {value}" for label, value in headline(s)]
+    out.append(f"Result is : {verdict(s)}")
+    out.extend(f"  - {reason}" for reason in s.invalid_reasons)
+    if s.latency_us is not None:
+        out += [LINE, "Latency (us)", LINE]
+        out += [f"{key:>6} : {getattr(s.latency_us, key)}" for key in LATENCY_KEYS]
+        if s.qps is not None:
+            out.append(f"QPS with harness overhead    : {s.qps.with_overhead:.3f}")
+            out.append(f"QPS without harness overhead : {s.qps.without_overhead:.3f}")
+    if s.windows is not None:
+        for number, w in enumerate(s.windows.details, start=1):
+            out.append(f"window {number}: {w.file} {w.inferences} inferences in "
+                       f"{w.runtime_s:.3f} s = {w.throughput_ips:.3f} inf./sec.")
+    sy = s.system
+    out += [LINE, "System", LINE,
+            f"runtime   : {sy.runtime} {sy.runtime_version} ({sy.device}, precision {sy.precision}, "
+            f"inference {sy.inference_precision}, threads {sy.threads})",
+            f"harness   : {sy.harness_version} ({sy.harness_git_revision or 'no git'}), "
+            f"overhead {s.harness_overhead_us} us/query",
+            f"host      : {sy.cpu_model}, {sy.os}, Python {sy.python}",
+            f"model     : {s.model.path} (sha256 {(s.model.sha256 or 'n/a')[:16]}...)",
+            f"dataset   : {s.dataset.id}, {s.dataset.count} samples "
+            f"(sha256 {s.dataset.sha256[:16]}...)",
+            f"errors    : {len(s.errors)}"]
+    return "\n".join(out) + "\n"
+
+
+def _md(value: object) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def markdown(s: "RunSummary") -> str:
+    """A Markdown section: a metrics table, the reasons, and the system line."""
+    rows = [("Benchmark", s.benchmark), ("SUT", s.sut), ("Scenario", s.scenario), ("Mode", s.mode),
+            *headline(s), ("Result", f"**{verdict(s)}**")]
+    if s.latency_us is not None:
+        lat = s.latency_us
+        rows.append(("Latency p50 / p90 / p99 (us)", f"{lat.p50} / {lat.p90} / {lat.p99}"))
+    sy = s.system
+    rows.append(("Runtime", f"{sy.runtime} {sy.runtime_version}, {sy.device}, precision "
+                 f"{sy.precision}, threads {sy.threads}"))
+    rows.append(("Model", f"`{s.model.path.rsplit('/', 1)[-1]}` sha256 `{(s.model.sha256 or 'n/a')[:16]}`"))
+    out = [f"### {_md(s.benchmark)} on {_md(s.sut)}, {_md(s.scenario)}", "", "| | |", "|---|---|"]
+    out += [f"| {_md(label)} | {_md(value)} |" for label, value in rows]
+    if s.invalid_reasons or s.errors:
+        out += ["", *(f"- {_md(r)}" for r in [*s.invalid_reasons, *s.errors])]
+    return "\n".join(out) + "\n"

@@ -1,0 +1,267 @@
+"""The sections of a run summary, one dataclass each, in summary.json's own units and key names.
+
+Each section builds itself from raw measurements (``from_*``) and states the rules it breaks
+(``reasons``); :mod:`.summary` puts them together and (de)serialises them. Nothing here times or
+runs anything.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from .reasons import Reason, ReasonCode
+
+
+def _r(value: float, digits: int = 3) -> float:
+    return round(float(value), digits)
+
+
+# -- single-stream ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Latency:
+    """Per-query latency statistics in microseconds (LoadGen's percentile rule, integer mean)."""
+
+    count: int
+    min: float
+    mean: float
+    p50: float
+    p90: float
+    p95: float
+    p97: float
+    p99: float
+    p999: float
+    max: float
+    p90_early_stopping: float | None  # None: too few queries for the estimate
+
+    @classmethod
+    def from_ns(cls, latencies_ns) -> "Latency":
+        from ..stats import LatencyStats
+
+        s = LatencyStats.from_ns(latencies_ns)
+        us = lambda ns: _r(ns / 1000.0)  # noqa: E731
+        p = s.percentiles_ns
+        return cls(s.count, us(s.min_ns), us(s.mean_ns), us(p[0.50]), us(p[0.90]), us(p[0.95]),
+                   us(p[0.97]), us(p[0.99]), us(p[0.999]), us(s.max_ns),
+                   None if s.early.estimate_ns is None else us(s.early.estimate_ns))
+
+
+@dataclass(frozen=True)
+class EarlyStoppingResult:
+    percentile: float
+    confidence: float
+    met: bool
+    min_queries: int
+    discarded: int
+
+    @classmethod
+    def from_ns(cls, latencies_ns) -> "EarlyStoppingResult":
+        import numpy as np
+
+        from ..stats import early_stopping
+
+        e = early_stopping(np.sort(np.asarray(latencies_ns, dtype=np.int64)), 0.90, 0.99)
+        return cls(0.90, 0.99, e.met, e.min_queries, e.discarded)
+
+
+@dataclass(frozen=True)
+class QPS:
+    with_overhead: float  # LoadGen: (count - 1) / issue time of the last query
+    without_overhead: float  # LoadGen: 1 / mean latency
+
+
+@dataclass(frozen=True)
+class Performance:
+    """How long the single-stream run lasted against its minimums."""
+
+    queries: int
+    duration_s: float
+    min_duration_met: bool
+    min_queries_met: bool
+
+
+# -- MLPerf Tiny windows ---------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    """One MLPerf Tiny performance window: one sample inferred N times back to back."""
+
+    sample_index: int
+    file: str
+    inferences: int
+    runtime_s: float
+    throughput_ips: float
+    attempts: int
+
+    @classmethod
+    def measured(cls, sample_index: int, file: str, inferences: int, elapsed_ns: int,
+                 attempts: int) -> "Window":
+        runtime_s = elapsed_ns / 1e9
+        return cls(sample_index, file, inferences, _r(runtime_s, 6),
+                   _r(inferences / runtime_s if runtime_s > 0 else 0.0), attempts)
+
+
+@dataclass(frozen=True)
+class Windows:
+    throughput_ips: list[float]
+    median_throughput_ips: float
+    latency_ms: float | None
+    window_min_s: float
+    details: list[Window]
+
+    @classmethod
+    def from_windows(cls, windows: Sequence[Window], window_min_s: float) -> "Windows":
+        throughputs = [w.throughput_ips for w in windows]
+        median = statistics.median(throughputs) if throughputs else 0.0
+        return cls(throughputs, _r(median), _r(1000.0 / median, 6) if median else None,
+                   window_min_s, list(windows))
+
+    def reasons(self, required: int) -> list[Reason]:
+        out = []
+        if len(self.details) != required:
+            out.append(Reason(ReasonCode.WINDOW_COUNT, f"{len(self.details)} performance windows, "
+                              f"the rules require {required}"))
+        for number, w in enumerate(self.details, start=1):
+            if w.runtime_s < self.window_min_s:
+                out.append(Reason(ReasonCode.WINDOW_DURATION, f"window {number} ran {w.runtime_s:.3f} s, "
+                                  f"needs at least {self.window_min_s:g} s"))
+        return out
+
+
+# -- offline ---------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Offline:
+    samples: int
+    duration_s: float
+    expected_qps: float
+    expected_qps_source: str  # "given" (--expected-qps) or "probe"
+    min_duration_met: bool
+    min_queries_met: bool
+
+
+# -- accuracy --------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Tensor:
+    """A model input or output as logged (batch 1): shape, dtype and quantization."""
+
+    name: str
+    shape: list[int]
+    dtype: str
+    scale: float = 0.0  # 0.0: not quantized
+    zero_point: int = 0
+
+    @classmethod
+    def of(cls, spec: Any) -> "Tensor":
+        return cls(spec.name, list(spec.shape), spec.dtype, spec.scale, spec.zero_point)
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    metric: str  # "top1" (percent) or "auc"
+    value: float | None  # None: the metric is undefined (AUC over one class)
+    target: float
+    passed: bool
+    count: int  # responses (AD: windows)
+    files: int  # label rows
+    output: Tensor
+
+    @property
+    def shown(self) -> str:
+        """The value as people read it: 'top-1 90.20 %', 'AUC 0.8620', 'auc undefined'."""
+        if self.value is None:
+            return f"{self.metric} undefined"
+        return f"top-1 {self.value:.2f} %" if self.metric == "top1" else f"AUC {self.value:.4f}"
+
+    def reasons(self) -> list[Reason]:
+        if self.value is None:
+            return [Reason(ReasonCode.ACCURACY_UNDEFINED, "AUC is undefined: the label file lists only "
+                           "one class of file; it needs both normal and anomalous files")]
+        if self.passed:
+            return []
+        shown = f"{self.value:.2f} % top-1" if self.metric == "top1" else f"AUC {self.value:.4f}"
+        prefix = "accuracy " if self.metric == "top1" else ""
+        return [Reason(ReasonCode.ACCURACY_TARGET, f"{prefix}{shown} is below the target {self.target:g}")]
+
+
+# -- provenance ------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SUTInfo:
+    """What the SUT said about itself after loading (``SUT.describe``) and its run counters."""
+
+    name: str
+    runtime: str
+    runtime_version: str
+    device: str
+    model_format: str
+    precision: str
+    inference_precision: str
+    threads: int | None
+    extra: dict[str, Any] = field(default_factory=dict)
+    run_stats: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class System:
+    """The host and the runtime as run: enough to reproduce and compare the result."""
+
+    harness_version: str
+    harness_git_revision: str | None
+    python: str
+    os: str
+    cpu_model: str
+    runtime: str
+    runtime_version: str
+    device: str
+    precision: str
+    inference_precision: str
+    threads: int | None
+    sut: SUTInfo
+    python_implementation: str | None = None
+    numpy: str | None = None
+    machine: str | None = None
+    cpu_count: int | None = None
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Model:
+    path: str
+    sha256: str | None  # None: the model is on a device
+    format: str
+    size: int | None
+    found_in: str  # "--model", "embedded", "mirror", "cache", "download" or "device"
+    reference: str | None  # the rule set's model file this is (name and sha256 match)
+
+    @property
+    def on_device(self) -> bool:
+        return self.found_in == "device"
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    id: str
+    path: str
+    sha256: str
+    count: int
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The effective test settings and seeds of the run, and the SUT's configuration."""
+
+    scenario: str
+    mode: str
+    min_duration_s: float
+    min_query_count: int
+    windows: int
+    window_min_s: float
+    seed: int
+    qsl_rng_seed: int
+    sample_index_rng_seed: int
+    performance_sample_count: int
+    rules: str
+    overrides: list[str] = field(default_factory=list)
+    sut_options: dict[str, str] = field(default_factory=dict)  # as given on the command line
+    sut_config: dict[str, Any] | None = None  # as parsed by the SUT's config (schema 2)
+    max_duration_s: float = 0.0
+    offline_expected_qps: float | None = None

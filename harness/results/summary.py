@@ -1,0 +1,150 @@
+"""The run model: :class:`RunSummary` is summary.json as types, :class:`Measurement` what a pass adds.
+
+Schema 2 stores each invalid reason as ``{code, message}`` and the SUT's parsed configuration
+(``settings.sut_config``); schema-1 files (reasons as strings, no ``schema_version`` in the
+oldest) are read and upgraded, so every reader (compare, report, package, check) sees one shape.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ..errors import UsageError
+from .reasons import Reason
+from .sections import (QPS, Accuracy, DatasetInfo, EarlyStoppingResult, Latency, Model, Offline,
+                       Performance, Settings, System, Windows)
+
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+@dataclass
+class Measurement:
+    """What one pass over the QSL adds to a run: sections, the rules it broke, arrays to store
+    (``latencies.npy``, the accuracy log) and detail-log events."""
+
+    latency_us: Latency | None = None
+    early_stopping: EarlyStoppingResult | None = None
+    qps: QPS | None = None
+    performance: Performance | None = None
+    windows: Windows | None = None
+    throughput_ips: float | None = None
+    offline: Offline | None = None
+    accuracy: Accuracy | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    latencies_ns: Any = None  # numpy int64: per-query latencies, or offline completion times
+    accuracy_log: list[dict[str, Any]] | None = None
+    events: list[tuple[str, Any]] = field(default_factory=list)
+
+    SECTIONS = ("latency_us", "early_stopping", "qps", "performance", "windows", "throughput_ips",
+                "offline", "accuracy")
+
+
+@dataclass(kw_only=True)
+class RunSummary:
+    """One run: what was asked, what ran, what was measured, and whether it is VALID."""
+
+    schema_version: int = SCHEMA_VERSION
+    benchmark: str
+    sut: str
+    scenario: str
+    mode: str
+    valid: bool = False
+    invalid_reasons: list[Reason] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    started: str
+    finished: str | None = None
+    settings: Settings
+    latency_us: Latency | None = None
+    early_stopping: EarlyStoppingResult | None = None
+    qps: QPS | None = None
+    performance: Performance | None = None
+    windows: Windows | None = None
+    throughput_ips: float | None = None
+    offline: Offline | None = None
+    accuracy: Accuracy | None = None
+    harness_overhead_us: float | None = None
+    system: System
+    model: Model
+    dataset: DatasetInfo
+    files: dict[str, str] = field(default_factory=dict)
+
+    # -- building ---------------------------------------------------------------------------------
+    def add(self, measured: Measurement) -> None:
+        """Merge a pass's sections and reasons (a section a pass leaves as None is kept)."""
+        for name in Measurement.SECTIONS:
+            value = getattr(measured, name)
+            if value is not None:
+                setattr(self, name, value)
+        self.invalid_reasons += measured.reasons
+
+    def conclude(self) -> None:
+        self.valid = not self.invalid_reasons and not self.errors
+
+    # -- questions readers ask --------------------------------------------------------------------
+    @property
+    def key(self) -> tuple[str, str]:
+        """What runs are paired by: (benchmark, scenario)."""
+        return (self.benchmark, self.scenario)
+
+    @property
+    def tests(self) -> tuple[str, ...]:
+        """The MLPerf Tiny tests this run provides: accuracy, performance or both."""
+        return ("accuracy", "performance") if self.mode == "all" else (self.mode,)
+
+    def blocking_reasons(self, division: str = "closed") -> list[str]:
+        """Why this run cannot stand as a result in ``division``: its invalid reasons and errors,
+        less those about the quality target in the open division (which accepts any accuracy)."""
+        reasons = [r for r in self.invalid_reasons if not (division == "open" and r.code.is_accuracy)]
+        return [r.message for r in reasons] + list(self.errors)
+
+    @property
+    def offline_throughput_ips(self) -> float | None:
+        return self.throughput_ips if self.offline is not None else None
+
+    # -- (de)serialising --------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self, dict_factory=_plain)
+
+    @classmethod
+    def from_dict(cls, document: Any, where: str = "summary.json") -> "RunSummary":
+        """A summary of schema 1 or 2 as types; a one-line UsageError naming ``where`` otherwise."""
+        import dacite
+
+        if not isinstance(document, dict):
+            raise UsageError(f"{where}: not a run summary (a JSON object)")
+        version = document.get("schema_version", 1)
+        if version not in READABLE_VERSIONS:
+            raise UsageError(f"{where}: schema_version {version!r} is not one this tinyharness reads "
+                             f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade tinyharness")
+        config = dacite.Config(type_hooks={Reason: Reason.from_value, float: _number},
+                               strict=False)
+        try:
+            summary = dacite.from_dict(cls, dict(document), config=config)
+        except (dacite.DaciteError, TypeError, ValueError) as exc:
+            raise UsageError(f"{where}: not a tinyharness run summary: {exc}") from None
+        summary.schema_version = SCHEMA_VERSION
+        return summary
+
+    # -- rendering --------------------------------------------------------------------------------
+    def to_text(self) -> str:
+        from .render import text
+
+        return text(self)
+
+    def to_markdown(self) -> str:
+        from .render import markdown
+
+        return markdown(self)
+
+
+def _number(value: Any) -> Any:
+    """JSON has one number type: an integral float may arrive as an int."""
+    return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _plain(items: list[tuple[str, Any]]) -> dict[str, Any]:
+    return {k: (v.value if isinstance(v, Enum) else v) for k, v in items}

@@ -25,8 +25,9 @@ from .schemas import validate
 MLLOG = ":::MLLOG "
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-") or "x"
+def slug(text: str) -> str:
+    """A name safe in a file name: runs of other characters become '-', no '-' or '.' at the ends."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"
 
 
 class DetailLog:
@@ -57,7 +58,7 @@ class RunDirectory:
     @classmethod
     def create(cls, root: Path, benchmark: str, sut: str, scenario: str) -> "RunDirectory":
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}_{_slug(benchmark)}_{_slug(sut)}_{_slug(scenario)}"
+        base = f"{stamp}_{slug(benchmark)}_{slug(sut)}_{slug(scenario)}"
         try:
             root.mkdir(parents=True, exist_ok=True)
             for attempt in range(1000):

@@ -42,7 +42,3 @@ class Progress(AbstractContextManager):
         if self._bar is not None and self._task is not None:
             self._bar.update(self._task, completed=completed, info=info)
             self._bar.refresh()
-
-    def note(self, text: str) -> None:
-        if self._bar is not None:
-            self._bar.console.print(text)

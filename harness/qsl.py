@@ -100,9 +100,6 @@ class QSL:
     def sample(self, index: int) -> np.ndarray:
         return self.loaded[index]
 
-    def label(self, index: int) -> int:
-        return self.dataset.entries[index].label
-
     def performance_set(self, count: int, seeds: Seeds) -> np.ndarray:
         """The performance sample set: the first ``count`` indices after a seeded shuffle."""
         order = np.random.Generator(np.random.MT19937(seeds.qsl_rng_seed)).permutation(self.total_count)

@@ -16,6 +16,7 @@ run requests in parallel there, and stamps each sample's completion time itself.
 from __future__ import annotations
 
 import abc
+import math
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -264,17 +265,18 @@ def issue_in_lanes(lanes: Sequence[tuple[np.ndarray, Callable[[], Any]]],
         raise SUTError(f"offline request failed: {type(errors[0]).__name__}: {errors[0]}") from errors[0]
 
 
-def offline_rate(issue: Callable[[Sequence[np.ndarray], np.ndarray], None], sample: np.ndarray,
-                 seconds: float = 0.15) -> float:
-    """Samples per second of an offline issue function, from doubling queries of ``sample`` until
-    one lasts ``seconds``: how a SUT picks, untimed at load, between ways of running offline
-    (parallel lanes win on models of tens of µs; on µs-scale models the GIL makes them lose)."""
+def offline_rate(issue: Callable[[Sequence[np.ndarray], np.ndarray], None],
+                 samples: Sequence[np.ndarray], seconds: float = 0.15) -> float:
+    """Samples per second of an offline issue function, from growing queries over ``samples``
+    (cycled) until one lasts ``seconds``. The offline scenario sizes its query with it; a SUT
+    picks with it, untimed at load, between ways of running offline (parallel lanes win on models
+    of tens of µs; on µs-scale models the GIL makes them lose)."""
     n = 64
     while True:
         completions = np.zeros(n, dtype=np.int64)
         start = time.perf_counter_ns()
-        issue([sample] * n, completions)
+        issue([samples[i % len(samples)] for i in range(n)], completions)
         span = (int(completions.max()) - start) / 1e9
         if span >= seconds or n >= 1 << 22:
             return n / max(span, 1e-9)
-        n *= 2
+        n *= 2 if span <= 0 else max(2, min(16, math.ceil(seconds / span)))

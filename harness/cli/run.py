@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..settings import Mode, Scenario
 
 
 def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -26,10 +27,10 @@ def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
               "embedded). See 'tinyharness benchmarks'.")
 @click.option("--sut", default="onnxruntime-cpu", show_default=True, metavar="NAME",
               help="System under test. See 'tinyharness suts'.")
-@click.option("--scenario", type=click.Choice(["single-stream", "offline"]), default="single-stream",
+@click.option("--scenario", type=click.Choice([s.value for s in Scenario]), default="single-stream",
               show_default=True, help="single-stream: one query in flight, latency percentiles and the "
               "MLPerf Tiny windows; offline: all samples as one query, samples per second.")
-@click.option("--mode", type=click.Choice(["performance", "accuracy", "all"]), default="all",
+@click.option("--mode", type=click.Choice([m.value for m in Mode]), default="all",
               show_default=True, help="performance: the timed run; accuracy: every sample once, "
               "checked against the quality target; all: both.")
 @click.option("--model", type=click.Path(path_type=Path), metavar="PATH",
@@ -70,10 +71,10 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
     with Progress(enabled=not quiet) as progress:
         summary, run_dir = prepared.execute(progress)
     if as_json:
-        click.echo(json.dumps(summary, indent=1))
+        click.echo(json.dumps(summary.to_dict(), indent=1))
     elif not quiet:
-        click.echo((run_dir.path / "summary.txt").read_text(), nl=False)
+        click.echo(summary.to_text(), nl=False)
     click.echo(f"results: {run_dir.path}", err=True)
-    sys.exit(0 if summary["valid"] else 1)
+    sys.exit(0 if summary.valid else 1)
 
 

@@ -23,8 +23,8 @@ READABLE_VERSIONS = (1, 2)
 
 @dataclass
 class Measurement:
-    """What one pass over the QSL adds to a run: sections, the rules it broke, arrays to store
-    (``latencies.npy``, the accuracy log) and detail-log events."""
+    """What one pass over the QSL adds to a run: sections, the rules it broke, and what to store
+    beside the summary (``latencies.npy``, ``accuracy.json``)."""
 
     latency_us: Latency | None = None
     early_stopping: EarlyStoppingResult | None = None
@@ -37,7 +37,6 @@ class Measurement:
     reasons: list[Reason] = field(default_factory=list)
     latencies_ns: Any = None  # numpy int64: per-query latencies, or offline completion times
     accuracy_log: list[dict[str, Any]] | None = None
-    events: list[tuple[str, Any]] = field(default_factory=list)
 
     SECTIONS = ("latency_us", "early_stopping", "qps", "performance", "windows", "throughput_ips",
                 "offline", "accuracy")
@@ -139,6 +138,13 @@ class RunSummary:
         from .render import markdown
 
         return markdown(self)
+
+    def to_result_lines(self, test: str) -> str:
+        """The results.txt of an MLPerf Tiny ``accuracy`` or ``performance`` test folder: the lines
+        the MLCommons checker parses (format in :mod:`tinyharness.submission.result_lines`)."""
+        from ..submission.result_lines import render
+
+        return render(self, test)
 
 
 def _number(value: Any) -> Any:

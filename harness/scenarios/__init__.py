@@ -1,1 +1,2 @@
-"""Scenarios (MLPerf LoadGen semantics): single-stream, offline, and the accuracy pass."""
+"""Passes over the QSL with MLPerf LoadGen's semantics, one per module, one interface (base.Pass):
+accuracy, single-stream, offline, and the MLPerf Tiny windows (host or device clock)."""

@@ -14,7 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
+from ..results import Measurement, Reason, ReasonCode
+from ..results.sections import Offline
 from ..sut import SUT
+from .base import Pass, load_performance_set
 
 
 @dataclass(frozen=True)
@@ -37,8 +40,8 @@ class OfflineRun:
         return self.count / self.duration_s if self.duration_s > 0 else 0.0
 
 
-def _issue(sut: SUT, samples: list[np.ndarray]) -> tuple[np.ndarray, int]:
-    completions = np.zeros(len(samples), dtype=np.int64)
+def _issue_into(sut: SUT, samples: Sequence[np.ndarray], completions: np.ndarray) -> int:
+    """Issue one offline query; check the SUT stamped every completion after the issue."""
     start = time.perf_counter_ns()
     sut.issue_offline(samples, completions)
     if np.any(completions == 0):
@@ -46,18 +49,21 @@ def _issue(sut: SUT, samples: list[np.ndarray]) -> tuple[np.ndarray, int]:
     if np.any(completions < start):
         raise RuntimeError(f"SUT {sut.name!r} stamped offline completions before the issue: "
                            "use time.perf_counter_ns()")
+    return start
+
+
+def _issue(sut: SUT, samples: list[np.ndarray]) -> tuple[np.ndarray, int]:
+    completions = np.zeros(len(samples), dtype=np.int64)
+    start = _issue_into(sut, samples, completions)
     return completions - start, start
 
 
 def probe_rate(sut: SUT, loaded: Sequence[np.ndarray], min_probe_s: float = 0.3) -> float:
-    """Samples per second from doubling-size offline queries until one lasts ``min_probe_s``."""
-    n = 64
-    while True:
-        relative, _ = _issue(sut, [loaded[i % len(loaded)] for i in range(n)])
-        span = float(relative.max()) / 1e9
-        if span >= min_probe_s or n >= 1 << 22:
-            return n / span
-        n *= 2 if span <= 0 else max(2, min(16, math.ceil(min_probe_s / span)))
+    """Samples per second from growing offline queries until one lasts ``min_probe_s``."""
+    from ..sut import offline_rate
+
+    return offline_rate(lambda samples, completions: _issue_into(sut, samples, completions), loaded,
+                        min_probe_s)
 
 
 def query_size(min_query_count: int, min_duration_s: float, expected_qps: float) -> int:
@@ -74,3 +80,34 @@ def run_offline(sut: SUT, loaded: Sequence[np.ndarray], min_duration_s: float,
     samples = [loaded[i % len(loaded)] for i in range(n)]
     relative, start = _issue(sut, samples)
     return OfflineRun(relative, start, expected_qps, source)
+
+
+def measure(run: OfflineRun, min_duration_s: float, min_query_count: int) -> Measurement:
+    reasons = []
+    if run.duration_s < min_duration_s:
+        reasons.append(Reason(ReasonCode.MIN_DURATION, f"min duration not met: last sample completed "
+                              f"at {run.duration_s:.3f} s, needs {min_duration_s:g} s; raise --expected-qps"))
+    if run.count < min_query_count:
+        reasons.append(Reason(ReasonCode.MIN_QUERIES, f"min sample count not met: {run.count}, "
+                              f"needs {min_query_count}"))
+    offline = Offline(run.count, round(run.duration_s, 6), round(run.expected_qps, 3),
+                      run.expected_qps_source, run.duration_s >= min_duration_s,
+                      run.count >= min_query_count)
+    return Measurement(throughput_ips=round(run.throughput_ips, 3), offline=offline, reasons=reasons,
+                       latencies_ns=run.completions_ns)
+
+
+class OfflinePass(Pass):
+    """LoadGen's offline scenario: every sample of the run as one query."""
+
+    name = "offline"
+
+    def run(self, sut: SUT, qsl) -> Measurement:
+        ctx, s = self.ctx, self.ctx.settings
+        loaded = load_performance_set(qsl, ctx)
+        ctx.progress.phase(self.name, None)
+        run = run_offline(sut, loaded, s.min_duration_s, s.min_query_count, s.offline_expected_qps)
+        qsl.unload()
+        measured = measure(run, s.min_duration_s, s.min_query_count)
+        ctx.event("result_samples_per_second", measured.throughput_ips)
+        return measured

@@ -17,7 +17,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..results import Measurement, Reason, ReasonCode
+from ..results.sections import QPS, EarlyStoppingResult, Latency, Performance
 from ..sut import SUT
+from .base import Pass, load_performance_set
+from .windows import WindowsPass
 
 ProgressFn = Callable[[int, float], None]  # (queries so far, elapsed seconds)
 
@@ -95,70 +99,53 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
     return QueryRun(buffer[:n].copy(), start, t0, now)
 
 
-@dataclass(frozen=True)
-class Window:
-    """One MLPerf Tiny performance window: one sample inferred N times back to back."""
-
-    sample_index: int
-    file: str
-    inferences: int
-    runtime_s: float
-    attempts: int
-
-    @property
-    def throughput_ips(self) -> float:
-        return self.inferences / self.runtime_s
-
-
-def run_window(sut: SUT, sample: np.ndarray, index: int, file: str, min_window_s: float,
-               latency_estimate_ns: float, warmup: int = 10) -> Window:
-    """Like the DUT's ``infer N W``: W warm-up inferences, then N timed back to back as a whole.
-
-    N is calibrated from the single-stream latency so the window lasts at least ``min_window_s``;
-    a window that still came out short is run again with a larger N (as a user tunes N per device).
-    """
-    sut.prepare(sample)
-    infer, clock = sut.infer, time.perf_counter_ns
-    t = clock()
-    for _ in range(warmup):
-        infer()
-    # The warm-up's own pace bounds a too-small estimate (which would make N huge).
-    estimate = max(latency_estimate_ns, (clock() - t) / max(warmup, 1) / 2, 1.0)
-    target_ns = min_window_s * 1e9
-    n = max(1, math.ceil(1.05 * target_ns / estimate))
-    attempts = 0
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        while True:
-            attempts += 1
-            loop = range(n)
-            t0 = clock()
-            for _ in loop:
-                infer()
-            elapsed = clock() - t0
-            if elapsed >= target_ns or attempts >= 4:
-                break
-            n = math.ceil(n * 1.1 * target_ns / max(elapsed, 1))
-    finally:
-        if was_enabled:
-            gc.enable()
-    return Window(index, file, n, elapsed / 1e9, attempts)
+def query_reasons(run: QueryRun, early: EarlyStoppingResult, min_duration_s: float,
+                  min_query_count: int) -> list[Reason]:
+    out = []
+    if run.duration_s < min_duration_s:
+        out.append(Reason(ReasonCode.MIN_DURATION, f"min duration not met: last query issued at "
+                          f"{run.duration_s:.3f} s, needs {min_duration_s:g} s"))
+    if run.count < min_query_count:
+        out.append(Reason(ReasonCode.MIN_QUERIES, f"min query count not met: {run.count} queries, "
+                          f"needs {min_query_count}"))
+    if not early.met:
+        out.append(Reason(ReasonCode.EARLY_STOPPING, f"early stopping not met: {run.count} queries, "
+                          f"needs at least {early.min_queries} for a p90 estimate "
+                          f"({early.min_queries - run.count} more)"))
+    return out
 
 
-def run_device_window(sut: SUT, sample: np.ndarray, index: int, file: str, min_window_s: float,
-                      warmup: int = 10) -> Window:
-    """A window on a device-timed SUT: the device runs ``infer N W`` and reports its own elapsed
-    time. N comes from a one-inference probe, then grows until the window lasts ``min_window_s``."""
-    sut.prepare(sample)
-    target_ns = min_window_s * 1e9
-    per_inference = max(sut.run_window(1, 0), 1)  # device clock: may read 0 for a fast model
-    n = max(1, math.ceil(1.05 * target_ns / per_inference))
-    attempts = 0
-    while True:
-        attempts += 1
-        elapsed = sut.run_window(n, warmup)
-        if elapsed >= target_ns or attempts >= 4:
-            break
-        n = math.ceil(n * 1.1 * target_ns / max(elapsed, 1))
-    return Window(index, file, n, elapsed / 1e9, attempts)
+def measure(run: QueryRun, min_duration_s: float, min_query_count: int) -> Measurement:
+    """The single-stream sections of a query run, and the rules it broke."""
+    early = EarlyStoppingResult.from_ns(run.latencies_ns)
+    return Measurement(
+        latency_us=Latency.from_ns(run.latencies_ns), early_stopping=early,
+        qps=QPS(round(run.qps_with_overhead(), 3), round(run.qps_without_overhead(), 3)),
+        performance=Performance(run.count, round(run.duration_s, 6),
+                                run.duration_s >= min_duration_s, run.count >= min_query_count),
+        reasons=query_reasons(run, early, min_duration_s, min_query_count),
+        latencies_ns=run.latencies_ns)
+
+
+class SingleStreamPass(Pass):
+    """LoadGen's single-stream run over the performance set, then the MLPerf Tiny windows timed
+    with the host clock (their N calibrated from the run's mean latency)."""
+
+    name = "single-stream"
+
+    def run(self, sut: SUT, qsl) -> Measurement:
+        ctx, s = self.ctx, self.ctx.settings
+        loaded = load_performance_set(qsl, ctx)
+        ctx.progress.phase(self.name, s.min_duration_s)
+        run = run_queries(sut, loaded, ctx.seeds.sample_index_rng_seed, s.min_duration_s,
+                          s.min_query_count, s.max_duration_s,
+                          progress=lambda n, t: ctx.progress.update(min(t, s.min_duration_s), f"{n} queries"))
+        measured = measure(run, s.min_duration_s, s.min_query_count)
+        ctx.event("result_query_count", run.count)
+        ctx.event("early_stopping_latency_ss", measured.latency_us.p90_early_stopping)
+        qsl.unload()
+        windows = WindowsPass(ctx, float(run.latencies_ns.mean())).run(sut, qsl)
+        qsl.unload()
+        measured.windows = windows.windows
+        measured.reasons += windows.reasons
+        return measured

@@ -133,8 +133,8 @@ class OnnxRuntimeCPU(SUT):
         self._offline_rates: dict[str, float] = {}
         if self._lanes > 1:  # untimed: keep the lanes only where they are faster
             zeros = np.zeros(self._in.shape, dtype=self._in.dtype)
-            self._offline_rates = {"lanes": round(offline_rate(self._issue_lanes, zeros)),
-                                   "sequential": round(offline_rate(super().issue_offline, zeros))}
+            self._offline_rates = {"lanes": round(offline_rate(self._issue_lanes, [zeros])),
+                                   "sequential": round(offline_rate(super().issue_offline, [zeros]))}
             if self._offline_rates["sequential"] > self._offline_rates["lanes"]:
                 self._lanes = 1
 

@@ -163,7 +163,7 @@ class OpenVINOCPU(SUT):
             zeros = np.zeros(self._in.shape, dtype=self._in.dtype)
             for hint in ("LATENCY", "THROUGHPUT"):
                 self._compile(core, graph, model, hint)
-                self._offline_rates[hint.lower()] = round(offline_rate(self.issue_offline, zeros))
+                self._offline_rates[hint.lower()] = round(offline_rate(self.issue_offline, [zeros]))
             if self._offline_rates["latency"] > self._offline_rates["throughput"]:
                 self._compile(core, graph, model, "LATENCY")
 

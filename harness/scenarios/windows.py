@@ -1,0 +1,127 @@
+"""The MLPerf Tiny performance windows: each of the first five files inferred N times back to back
+for at least the window duration (the DUT's ``infer N W``), throughput = N / elapsed, median of
+the windows reported.
+
+One loop serves both clocks: a :class:`HostTimer` times ``infer()`` itself with
+``perf_counter_ns``; a :class:`DeviceTimer` asks a device-timed SUT to run the window and report
+its own elapsed time (``SUT.run_window``). N is calibrated from a probe and grown until a window
+lasts long enough, as a user tunes N per device.
+"""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from ..results import Measurement
+from ..results.sections import Window, Windows
+from ..sut import Timing
+from .base import Pass
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from ..qsl import QSL
+    from ..sut import SUT
+
+WARMUP = 10
+ATTEMPTS = 4  # a window still short after this many tries is reported as it is (INVALID)
+
+
+class Timer(Protocol):
+    def probe(self, sut: "SUT") -> float:
+        """Nanoseconds one inference of the prepared sample takes, roughly (after any warm-up)."""
+
+    def time(self, sut: "SUT", n: int) -> int:
+        """Nanoseconds ``n`` back-to-back inferences of the prepared sample take."""
+
+
+class HostTimer:
+    """The host clock around a tight loop of ``infer()``, garbage collector paused."""
+
+    def __init__(self, latency_estimate_ns: float = 0.0, warmup: int = WARMUP) -> None:
+        self.estimate, self.warmup = latency_estimate_ns, warmup
+
+    def probe(self, sut: "SUT") -> float:
+        infer, clock = sut.infer, time.perf_counter_ns
+        t = clock()
+        for _ in range(self.warmup):
+            infer()
+        # The warm-up's own pace bounds a too-small estimate (which would make N huge).
+        return max(self.estimate, (clock() - t) / max(self.warmup, 1) / 2, 1.0)
+
+    def time(self, sut: "SUT", n: int) -> int:
+        infer, clock, loop = sut.infer, time.perf_counter_ns, range(n)
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            t0 = clock()
+            for _ in loop:
+                infer()
+            return clock() - t0
+        finally:
+            if was_enabled:
+                gc.enable()
+
+
+class DeviceTimer:
+    """The device's own clock: ``SUT.run_window(N, W)`` returns the elapsed device time."""
+
+    def __init__(self, warmup: int = WARMUP) -> None:
+        self.warmup = warmup
+
+    def probe(self, sut: "SUT") -> float:
+        return max(sut.run_window(1, 0), 1)  # a device clock may read 0 for a fast model
+
+    def time(self, sut: "SUT", n: int) -> int:
+        return sut.run_window(n, self.warmup)
+
+
+def run_window(sut: "SUT", sample: "np.ndarray", index: int, file: str, min_window_s: float,
+               timer: Timer) -> Window:
+    """One window: N calibrated from the timer's probe so the window lasts ``min_window_s``; a
+    window that still came out short is run again with a larger N."""
+    sut.prepare(sample)
+    target_ns = min_window_s * 1e9
+    n = max(1, math.ceil(1.05 * target_ns / timer.probe(sut)))
+    attempts = 0
+    while True:
+        attempts += 1
+        elapsed = timer.time(sut, n)
+        if elapsed >= target_ns or attempts >= ATTEMPTS:
+            return Window.measured(index, file, n, elapsed, attempts)
+        n = math.ceil(n * 1.1 * target_ns / max(elapsed, 1))
+
+
+def timer_for(sut: "SUT", latency_estimate_ns: float = 0.0) -> Timer:
+    return DeviceTimer() if sut.timing is Timing.DEVICE else HostTimer(latency_estimate_ns)
+
+
+class WindowsPass(Pass):
+    """The MLPerf Tiny view of performance: one window on the first sample of each of the first
+    ``settings.windows`` files (AD: a file's first window)."""
+
+    name = "MLPerf Tiny windows"
+
+    def __init__(self, context, latency_estimate_ns: float = 0.0) -> None:
+        super().__init__(context)
+        self.latency_estimate_ns = latency_estimate_ns
+
+    def run(self, sut: "SUT", qsl: "QSL") -> Measurement:
+        settings, progress = self.ctx.settings, self.ctx.progress
+        timer = timer_for(sut, self.latency_estimate_ns)
+        clock = "device-timed" if sut.timing is Timing.DEVICE else "host-timed"
+        progress.phase(f"{self.name} ({clock})", settings.windows)
+        firsts = qsl.dataset.first_of_groups(settings.windows)
+        qsl.load(firsts)
+        done = []
+        for index in firsts:
+            window = run_window(sut, qsl.sample(index), index, qsl.dataset.entries[index].file,
+                                settings.window_min_s, timer)
+            done.append(window)
+            progress.update(len(done))
+            self.ctx.event("window_result", vars(window).copy())
+        windows = Windows.from_windows(done, settings.window_min_s)
+        return Measurement(windows=windows, reasons=windows.reasons(settings.windows))

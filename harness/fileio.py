@@ -1,9 +1,10 @@
-"""Files written so that a crash never leaves half of one, and read back by checksum."""
+"""Files: written so that a crash never leaves half of one, checksummed, and safely named."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -30,3 +31,8 @@ def sha256_of(path: Path) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
+
+
+def slug(text: str) -> str:
+    """A name safe in a file name: runs of other characters become '-', no '-' or '.' at the ends."""
+    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"

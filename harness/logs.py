@@ -10,7 +10,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,15 +18,10 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
-from .fileio import atomic_write
+from .fileio import atomic_write, slug
 from .schemas import validate
 
 MLLOG = ":::MLLOG "
-
-
-def slug(text: str) -> str:
-    """A name safe in a file name: runs of other characters become '-', no '-' or '.' at the ends."""
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"
 
 
 class DetailLog:

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import base64
 import html
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-
-
-from .compare import RunData, load_runs
+from .fileio import slug
+from .results.read import RunRecord, load_runs
+from .results.summary import RunSummary
 
 _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}"
@@ -34,27 +33,37 @@ def _num(v: Any, digits: int = 3) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
-def row_of(run: RunData) -> dict[str, str]:
+def _accuracy_cell(s: RunSummary) -> str:
+    acc = s.accuracy
+    if acc is None:
+        return "-"
+    value = "undefined" if acc.value is None else f"{acc.value:g}"
+    return f"{acc.metric} {value} vs target {acc.target:g} ({'pass' if acc.passed else 'fail'})"
+
+
+def row_of(run: RunRecord) -> dict[str, str]:
     """The summary-table cells of one run (plain text; escaped when rendered)."""
-    s = run.summary
-    lat, win, acc, system = s.get("latency_us") or {}, s.get("windows") or {}, s.get("accuracy"), s.get("system") or {}
-    accuracy = "-"
-    if acc:
-        value = "undefined" if acc.get("value") is None else f"{acc['value']:g}"
-        accuracy = (f"{acc.get('metric')} {value} vs target {acc.get('target', 0):g} "
-                    f"({'pass' if acc.get('passed') else 'fail'})")
+    s, lat, sy = run.summary, run.summary.latency_us, run.summary.system
     return {
-        "benchmark": str(s.get("benchmark", "?")), "SUT": run.label, "scenario": str(s.get("scenario", "?")),
-        "valid": "VALID" if s.get("valid") else "INVALID",
-        "p50 (µs)": _num(lat.get("p50")), "p90 (µs)": _num(lat.get("p90")),
-        "early-stopping p90 (µs)": _num(lat.get("p90_early_stopping")),
-        "median window throughput (inf/s)": _num(win.get("median_throughput_ips"), 1),
-        "offline throughput (samples/s)": _num(s.get("throughput_ips") if s.get("offline") else None, 1),
-        "accuracy": accuracy,
-        "runtime": f"{system.get('runtime', '?')} {system.get('runtime_version', '')}".strip(),
-        "precision": str(system.get("precision", "?")),
-        "threads": "-" if system.get("threads") is None else str(system.get("threads")),
+        "benchmark": s.benchmark, "SUT": run.label, "scenario": s.scenario,
+        "valid": "VALID" if s.valid else "INVALID",
+        "p50 (µs)": _num(_p50(s)), "p90 (µs)": _num(None if lat is None else lat.p90),
+        "early-stopping p90 (µs)": _num(None if lat is None else lat.p90_early_stopping),
+        "median window throughput (inf/s)": _num(_median_window(s), 1),
+        "offline throughput (samples/s)": _num(s.offline_throughput_ips, 1),
+        "accuracy": _accuracy_cell(s),
+        "runtime": f"{sy.runtime} {sy.runtime_version}".strip(),
+        "precision": sy.precision,
+        "threads": "-" if sy.threads is None else str(sy.threads),
     }
+
+
+def _p50(s: RunSummary) -> float | None:
+    return s.latency_us.p50 if s.latency_us is not None else None
+
+
+def _median_window(s: RunSummary) -> float | None:
+    return s.windows.median_throughput_ips if s.windows is not None else None
 
 
 # -- figures ---------------------------------------------------------------------------------
@@ -69,13 +78,16 @@ def _figure(width: float = 7.5, height: float = 3.0, cols: int = 1):
     return fig, fig.subplots(1, cols)
 
 
-def latency_figure(run: RunData) -> Figure | None:
+def latency_figure(run: RunRecord) -> Figure | None:
     """Histogram (log-spaced bins over the full range, nothing clipped) and CDF of the latencies."""
     import numpy as np
 
+    from .stats import percentile
+
     if run.latencies is None or not len(run.latencies) or run.key[1] != "single-stream":
         return None
-    us = np.sort(run.latencies.astype(float)) / 1e3
+    ns = np.sort(run.latencies)
+    us = ns / 1e3
     fig, (hist, cdf) = _figure(cols=2)
     lo, hi = max(us[0], 1e-3), max(us[-1], 1e-3)
     bins = np.logspace(np.log10(lo), np.log10(hi * 1.0001 if hi > lo else lo * 2), 60)
@@ -85,14 +97,14 @@ def latency_figure(run: RunData) -> Figure | None:
     idx = np.unique(np.linspace(0, len(us) - 1, 2000).astype(int))  # enough points for a smooth CDF
     cdf.plot(np.maximum(us[idx], lo), (idx + 1) / len(us), color="#4c72b0")
     for p, style in ((0.5, "--"), (0.9, ":")):
-        value = us[min(int(len(us) * p), len(us) - 1)]  # LoadGen's percentile rule
+        value = percentile(ns, p) / 1e3  # LoadGen's rule, as the summary's p50/p90
         cdf.axvline(max(value, lo), color="#dd8452", linestyle=style, label=f"p{int(p * 100)} {value:.3g} µs")
     cdf.set(xscale="log", xlabel="latency (µs)", ylabel="fraction of queries", ylim=(0, 1.01), title="CDF")
     cdf.legend(loc="lower right", fontsize="small")
     return fig
 
 
-def offline_figure(run: RunData) -> Figure | None:
+def offline_figure(run: RunRecord) -> Figure | None:
     """Offline: samples completed against time since the query was issued."""
     import numpy as np
 
@@ -107,41 +119,41 @@ def offline_figure(run: RunData) -> Figure | None:
     return fig
 
 
-def windows_figure(run: RunData) -> Figure | None:
-    win = run.summary.get("windows") or {}
-    values = win.get("throughput_ips") or []
-    if not values:
+def windows_figure(run: RunRecord) -> Figure | None:
+    win = run.summary.windows
+    if win is None or not win.throughput_ips:
         return None
+    values = win.throughput_ips
     fig, ax = _figure(height=2.6)
     ax.bar([str(i) for i in range(1, len(values) + 1)], values, color="#55a868")
-    ax.axhline(win.get("median_throughput_ips", 0), color="#c44e52", linestyle="--", label="median")
+    ax.axhline(win.median_throughput_ips, color="#c44e52", linestyle="--", label="median")
     ax.set(xlabel="window", ylabel="inferences/s", title=_plain(f"{run.label}: MLPerf Tiny windows"))
     ax.legend(loc="lower right", fontsize="small")
     return fig
 
 
-def accuracy_figure(benchmark: str, runs: list[RunData]) -> Figure | None:
-    scored = [r for r in runs if (r.summary.get("accuracy") or {}).get("value") is not None]
+def accuracy_figure(benchmark: str, runs: list[RunRecord]) -> Figure | None:
+    scored = [r for r in runs if (a := r.summary.accuracy) is not None and a.value is not None]
     if not scored:
         return None
     fig, ax = _figure(height=2.6)
-    accs = [r.summary["accuracy"] for r in scored]
-    ax.bar([_plain(r.label) for r in scored], [a["value"] for a in accs],
-           color=["#55a868" if a.get("passed") else "#c44e52" for a in accs])
-    for target in sorted({a["target"] for a in accs}):
+    accs = [r.summary.accuracy for r in scored]
+    ax.bar([_plain(r.label) for r in scored], [a.value for a in accs],
+           color=["#55a868" if a.passed else "#c44e52" for a in accs])
+    for target in sorted({a.target for a in accs}):
         ax.axhline(target, color="#333", linestyle="--", label=f"target {target:g}")
-    ax.set(ylabel=_plain(accs[0].get("metric", "")), title=_plain(f"{benchmark}: accuracy against target"))
+    ax.set(ylabel=_plain(accs[0].metric), title=_plain(f"{benchmark}: accuracy against target"))
     ax.legend(loc="lower right", fontsize="small")
     return fig
 
 
-def comparison_figure(benchmark: str, runs: list[RunData]) -> Figure | None:
+def comparison_figure(benchmark: str, runs: list[RunRecord]) -> Figure | None:
     """Across SUTs: p50 latency, median window throughput and offline throughput, where present."""
     panels = [(title, [(r.label, v) for r in runs if (v := get(r.summary)) is not None])
               for title, get in (
-                  ("p50 latency (µs)", lambda s: (s.get("latency_us") or {}).get("p50")),
-                  ("median window throughput (inf/s)", lambda s: (s.get("windows") or {}).get("median_throughput_ips")),
-                  ("offline throughput (samples/s)", lambda s: s.get("throughput_ips") if s.get("offline") else None))]
+                  ("p50 latency (µs)", _p50),
+                  ("median window throughput (inf/s)", _median_window),
+                  ("offline throughput (samples/s)", lambda s: s.offline_throughput_ips))]
     panels = [p for p in panels if len(p[1]) >= 2]  # one bar compares nothing
     if not panels:
         return None
@@ -154,7 +166,7 @@ def comparison_figure(benchmark: str, runs: list[RunData]) -> Figure | None:
     return fig
 
 
-def figures(runs: list[RunData]) -> list[tuple[str, int | None, Figure]]:
+def figures(runs: list[RunRecord]) -> list[tuple[str, int | None, Figure]]:
     """(name, run index or None for a per-benchmark figure, figure), in page order."""
     out = []
     makers: list[tuple[str, Callable]] = [("latency", latency_figure), ("offline", offline_figure),
@@ -162,17 +174,13 @@ def figures(runs: list[RunData]) -> list[tuple[str, int | None, Figure]]:
     for i, run in enumerate(runs):
         for name, make in makers:
             if (fig := make(run)) is not None:
-                out.append((f"{i + 1:02d}_{_slug(run.label)}_{_slug(run.key[1])}_{name}", i, fig))
+                out.append((f"{i + 1:02d}_{slug(run.label)}_{slug(run.key[1])}_{name}", i, fig))
     for benchmark in dict.fromkeys(r.key[0] for r in runs):
         group = [r for r in runs if r.key[0] == benchmark]
         for name, make in (("accuracy", accuracy_figure), ("comparison", comparison_figure)):
             if (fig := make(benchmark, group)) is not None:
-                out.append((f"{_slug(benchmark)}_{name}", None, fig))
+                out.append((f"{slug(benchmark)}_{name}", None, fig))
     return out
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9.-]+", "-", text).strip("-.") or "x"
 
 
 def _png(fig: Figure) -> bytes:
@@ -185,30 +193,43 @@ def _png(fig: Figure) -> bytes:
 
 # -- HTML ------------------------------------------------------------------------------------
 
-def render_html(runs: list[RunData], images: list[tuple[str, int | None, bytes]]) -> str:
+def _table(runs: list[RunRecord]) -> str:
     e = html.escape
     rows = [row_of(r) for r in runs]
     head = "".join(f"<th>{e(c)}</th>" for c in rows[0])
     cls = {"VALID": ' class="ok"', "INVALID": ' class="bad"'}
     body = "".join("<tr>" + "".join(f"<td{cls.get(v, '') if k == 'valid' else ''}>{e(v)}</td>"
                                     for k, v in row.items()) + "</tr>" for row in rows)
-    img = lambda name, data: (f'<img alt="{e(name)}" src="data:image/png;base64,'
-                              f'{base64.b64encode(data).decode("ascii")}">')
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _img(name: str, data: bytes) -> str:
+    return (f'<img alt="{html.escape(name)}" src="data:image/png;base64,'
+            f'{base64.b64encode(data).decode("ascii")}">')
+
+
+def _run_section(number: int, run: RunRecord) -> list[str]:
+    """The heading, path and (escaped) invalid reasons and errors of one run."""
+    e, s = html.escape, run.summary
+    parts = [f"<h2>{number}. {e(run.label)} &middot; {e(s.benchmark)} "
+             f"&middot; {e(s.scenario)}</h2><p><code>{e(run.path)}</code></p>"]
+    reasons = [*map(str, s.invalid_reasons), *s.errors]
+    if reasons:
+        parts.append("<ul>" + "".join(f'<li class="bad">{e(r)}</li>' for r in reasons) + "</ul>")
+    return parts
+
+
+def render_html(runs: list[RunRecord], images: list[tuple[str, int | None, bytes]]) -> str:
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>tinyharness report</title>", f"<style>{_CSS}</style></head><body>",
-             "<h1>tinyharness report</h1>", f"<table><tr>{head}</tr>{body}</table>"]
+             "<h1>tinyharness report</h1>", _table(runs)]
     for i, run in enumerate(runs):
-        s = run.summary
-        parts.append(f"<h2>{i + 1}. {e(run.label)} &middot; {e(str(s.get('benchmark', '?')))} "
-                     f"&middot; {e(str(s.get('scenario', '?')))}</h2><p><code>{e(run.path)}</code></p>")
-        reasons = list(s.get("invalid_reasons") or []) + list(s.get("errors") or [])
-        if reasons:
-            parts.append("<ul>" + "".join(f'<li class="bad">{e(str(r))}</li>' for r in reasons) + "</ul>")
-        parts += [img(name, data) for name, index, data in images if index == i]
+        parts += _run_section(i + 1, run)
+        parts += [_img(name, data) for name, index, data in images if index == i]
     benchmarks = [(name, data) for name, index, data in images if index is None]
     if benchmarks:
         parts.append("<h2>Per benchmark</h2>")
-        parts += [img(name, data) for name, data in benchmarks]
+        parts += [_img(name, data) for name, data in benchmarks]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 

@@ -1,8 +1,13 @@
-"""``tinyharness report``: a self-contained, escaped HTML page whose embedded plots decode."""
+"""``tinyharness report``: a self-contained, escaped HTML page whose embedded plots decode.
+
+Inputs are the schema-1 fixture runs, read unchanged, plus a copy of one whose summary.json this
+file rewrites through the run model with markup in every string a report shows.
+"""
 
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -13,33 +18,28 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from tinyharness.progress import Progress
-from tinyharness.report import make_report
-from tinyharness.runner import Run, RunRequest
+from tinyharness.report import latency_figure, make_report, row_of
+from tinyharness.results import Reason, ReasonCode
+from tinyharness.results.read import load_runs, read_summary
 
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema1"
+SINGLE_STREAM = FIXTURES / "20261201-224010_digits01_onnxruntime-cpu_single-stream"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert('x')</script> $\\notamacro$ & co"
 
 
-def real_run(root: Path, sut: str, scenario: str = "single-stream") -> Path:
-    request = RunRequest(sut=sut, scenario=scenario, output=root, min_duration_s=0.2)
-    return Run(request).execute(Progress(False))[1].path
-
-
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> Path:
-    """A folder of real runs (null, onnxruntime-cpu, null offline) plus a null run whose summary
-    carries markup in every string a report shows."""
-    root = tmp_path_factory.mktemp("runs")
-    null = real_run(root, "null")
-    real_run(root, "onnxruntime-cpu")
-    real_run(root, "null", "offline")
-    hostile = shutil.copytree(null, root / "hostile")
-    summary = json.loads((hostile / "summary.json").read_text())
-    summary["sut"] = summary["system"]["runtime"] = summary["system"]["precision"] = HOSTILE
-    summary["invalid_reasons"].append(HOSTILE)
-    (hostile / "summary.json").write_text(json.dumps(summary))
-    return root
+def hostile(tmp_path_factory) -> Path:
+    """A copy of the single-stream fixture whose SUT, runtime, precision and an invalid reason
+    carry markup, and whose accuracy fails its target."""
+    run = shutil.copytree(SINGLE_STREAM, tmp_path_factory.mktemp("hostile") / "run")
+    s = read_summary(run)
+    s = dataclasses.replace(
+        s, sut=HOSTILE, system=dataclasses.replace(s.system, runtime=HOSTILE, precision=HOSTILE),
+        accuracy=dataclasses.replace(s.accuracy, value=10.0, passed=False),
+        invalid_reasons=[*s.invalid_reasons, Reason(ReasonCode.OTHER, HOSTILE)])
+    (run / "summary.json").write_text(json.dumps(s.to_dict()))
+    return run
 
 
 class Page(HTMLParser):
@@ -67,9 +67,10 @@ def decode_png(data: bytes) -> tuple[int, int]:
     return pixels.shape[0], pixels.shape[1]
 
 
-def test_html_report(runs, tmp_path):
+def test_html_report(hostile, tmp_path):
+    """The three schema-1 runs and the hostile copy: every SUT named, markup shown as text."""
     out = tmp_path / "sub" / "report.html"
-    assert make_report([runs], out) == [out]
+    assert make_report([FIXTURES, hostile], out) == [out]
     text = out.read_text(encoding="utf-8")
     page = Page()
     page.feed(text)
@@ -77,25 +78,53 @@ def test_html_report(runs, tmp_path):
     assert "&lt;script&gt;" in text and HOSTILE in "".join(page.text)  # shown, as text
     outside_images = re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", text)
     assert not {"link", "iframe", "object"} & set(page.tags) and "://" not in outside_images
-    # Per run: latency (histogram + CDF) and windows for 3 single-stream runs, offline
-    # completions for one; per benchmark: accuracy and the comparison across SUTs.
-    assert len(page.images) == 3 * 2 + 1 + 2
+    # Per run: latency (histogram + CDF) and windows for the two runs with latencies, windows for
+    # the serial run, completions for the offline one; per benchmark: digits01 accuracy and the
+    # comparison across its SUTs, kws01 accuracy (one SUT: nothing to compare).
+    assert len(page.images) == 2 * 2 + 1 + 1 + 3
     for src in page.images:
         assert src.startswith("data:image/png;base64,")
         height, width = decode_png(base64.b64decode(src.split(",", 1)[1], validate=True))
         assert 200 <= height <= 400 and 500 <= width <= 1200, (height, width)
-    for cell in ("digits01", "onnxruntime-cpu", "single-stream", "offline", "INVALID"):
+    for cell in ("digits01", "kws01", "onnxruntime-cpu", "tflite-cpu", "serial", "single-stream",
+                 "offline", "VALID", "INVALID"):
         assert cell in page.text  # whole table cells
-    assert "top1 10 vs target 90 (fail)" in page.text
+    assert "top1 10 vs target 90 (fail)" in page.text and "top1 90.1 vs target 90 (pass)" in page.text
+    # schema-1 reasons (plain strings) are listed as read
+    assert "min_duration overridden to 0.05 s (rule set digits01 requires 3 s)" in page.text
 
 
-def test_png_format_cli(runs, tmp_path):
+def test_rows_from_the_run_model():
+    """Table cells of the schema-1 runs: each section where the run has it, '-' where not."""
+    rows = {r.sut: row_of(r) for r in load_runs([FIXTURES])}
+    ss, off, serial = rows["onnxruntime-cpu"], rows["tflite-cpu"], rows["serial"]
+    assert (ss["p50 (µs)"], ss["p90 (µs)"], ss["early-stopping p90 (µs)"]) == ("5.525", "8.998", "9.025")
+    assert ss["median window throughput (inf/s)"] == "142,974.8" and ss["threads"] == "1"
+    assert ss["accuracy"] == "top1 98.3333 vs target 90 (pass)" and ss["valid"] == "INVALID"
+    assert off["offline throughput (samples/s)"] == "249,777.7" and off["p50 (µs)"] == "-"
+    assert off["runtime"] == "ai-edge-litert 2.3.0" and off["precision"] == "int8"
+    assert serial["valid"] == "VALID" and serial["threads"] == "-" and serial["p50 (µs)"] == "-"
+    assert serial["median window throughput (inf/s)"] == "167.9"
+
+
+def test_latency_figure_marks_loadgen_percentiles():
+    """The CDF's p50/p90 lines are LoadGen's percentiles (the fixture's summary values)."""
+    run = load_runs([SINGLE_STREAM])[0]
+    labels = [t.get_text() for t in latency_figure(run).axes[1].get_legend().get_texts()]
+    assert labels == [f"p50 {5.525:.3g} µs", f"p90 {8.998:.3g} µs"]
+
+
+def test_png_format_cli(hostile, tmp_path):
     out = tmp_path / "pngs"
-    proc = subprocess.run([sys.executable, "-m", "tinyharness.cli", "report", str(runs), "--format",
-                           "png", "--output", str(out)], check=False, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "tinyharness.cli", "report", str(FIXTURES), str(hostile),
+                           "--format", "png", "--output", str(out)],
+                          check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     files = sorted(out.iterdir())
     assert len(files) == 9 and all(f.suffix == ".png" for f in files)
-    assert any("comparison" in f.name for f in files) and any("accuracy" in f.name for f in files)
+    names = {f.name for f in files}
+    assert {"01_onnxruntime-cpu_single-stream_latency.png", "02_tflite-cpu_offline_offline.png",
+            "03_serial_single-stream_windows.png", "digits01_comparison.png", "kws01_accuracy.png"} <= names
+    assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.png", n) for n in names)  # hostile name slugged
     for f in files:
         assert decode_png(f.read_bytes())[0] >= 200

@@ -18,6 +18,8 @@ from tinyharness.errors import UsageError, first_line
 from tinyharness.sut import SUT, SUTDescription, TensorSpec, issue_in_lanes, offline_rate
 from tinyharness.system import cpu_model
 
+from .config import OnnxRuntimeConfig
+
 WARMUP = 10
 # ONNX element type names (as ORT prints them in "tensor(...)") that differ from numpy's.
 _DTYPES = {"float": "float32", "double": "float64"}
@@ -90,6 +92,7 @@ class OnnxRuntimeCPU(SUT):
     runtime = "onnxruntime"
     extra = "onnxruntime"
     model_formats = ("onnx",)
+    config_class = OnnxRuntimeConfig
 
     _sess = _binding = None
 
@@ -104,7 +107,8 @@ class OnnxRuntimeCPU(SUT):
         # Offline may run one lane per thread, each a single-threaded run on its own IO binding:
         # 2.3x the throughput of one run with 2 intra-op threads on kws01 (21 400 vs 9 200/s on
         # 2 vCPUs, measured) but 0.6x on digits01, where the GIL dominates; load() measures both.
-        self._lanes = self.threads() if self.scenario is Scenario.OFFLINE else 1
+        offline = self.scenario is Scenario.OFFLINE
+        self._lanes = (self.config.lanes or self.threads()) if offline else 1
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = 1 if self._lanes > 1 else self.threads()
         # One graph branch at a time: no inter-op pool whose threads would compete with intra-op.
@@ -131,7 +135,7 @@ class OnnxRuntimeCPU(SUT):
         # The timed call goes straight into the runtime: no Python frame of ours between the clocks.
         self.infer = functools.partial(self._run, self._binding)
         self._offline_rates: dict[str, float] = {}
-        if self._lanes > 1:  # untimed: keep the lanes only where they are faster
+        if self._lanes > 1 and not self.config.lanes:  # untimed: keep the lanes only where faster
             zeros = np.zeros(self._in.shape, dtype=self._in.dtype)
             self._offline_rates = {"lanes": round(offline_rate(self._issue_lanes, [zeros])),
                                    "sequential": round(offline_rate(super().issue_offline, [zeros]))}

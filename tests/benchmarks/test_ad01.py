@@ -134,9 +134,9 @@ def test_one_class_label_file_is_invalid_with_a_clear_reason(label, tmp_path):
     assert acc["value"] is None and acc["passed"] is False
     assert acc["files"] == 2 and acc["count"] == 2 * WINDOWS
     assert summary["valid"] is False
-    assert len(summary["invalid_reasons"]) == 1
-    assert "AUC is undefined" in summary["invalid_reasons"][0]
-    assert "only one class" in summary["invalid_reasons"][0]
+    [reason] = summary["invalid_reasons"]
+    assert reason["code"] == "accuracy-undefined"
+    assert "AUC is undefined" in reason["message"] and "only one class" in reason["message"]
     text = (run_dir / "summary.txt").read_text()
     assert "auc undefined" in text and "Result is : INVALID" in text
     assert len(h.accuracy_log(run_dir)) == 2 * WINDOWS  # the per-window scores are still logged

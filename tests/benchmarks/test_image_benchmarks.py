@@ -82,8 +82,9 @@ def test_runs_are_complete_and_read_the_right_files(cli_run, image_root, bench, 
         assert acc["value"] == pytest.approx(100.0 * np.mean(y.argmax(axis=1) == [int(r[2]) for r in rows]))
         # synthetic data cannot reach the quality target: INVALID for that reason alone
         if not acc["passed"]:
-            assert summary["invalid_reasons"] == [f"accuracy {acc['value']:.2f} % top-1 is below the "
-                                                  f"target {acc['target']:g}"]
+            assert summary["invalid_reasons"] == [{
+                "code": "accuracy-target",
+                "message": f"accuracy {acc['value']:.2f} % top-1 is below the target {acc['target']:g}"}]
 
 
 @pytest.mark.parametrize("bench", list(MODELS))

@@ -46,10 +46,13 @@ def run_python(code: str) -> subprocess.CompletedProcess:
 
 
 def assert_no_runtime_import(module: str, runtime_modules: tuple[str, ...]) -> None:
-    """Importing the plugin module (and calling its hook) must not import the runtime."""
+    """Importing the plugin's entry-point module imports neither numpy nor the runtime (the CLI
+    loads it for --help); calling its hook imports the SUT class, still not the runtime."""
+    plugin = module.removesuffix(".sut")
     proc = run_python(
         "import sys, importlib\n"
-        f"m = importlib.import_module({module!r})\n"
+        f"m = importlib.import_module({plugin!r})\n"
+        "assert 'numpy' not in sys.modules, 'the entry-point module imported numpy'\n"
         "found = []\n"
         "m.register_suts(register=found.append)\n"
         "assert len(found) == 1, found\n"

@@ -9,9 +9,9 @@ from _models import (KWS_FP32_ONNX, KWS_ONNX, KWS_SCALE_IN, KWS_SCALE_OUT, KWS_T
                      kws_inputs, need, run)
 
 from tinyharness.errors import UsageError
-from tinyharness.suts.onnxruntime_cpu import OnnxRuntimeCPU
+from tinyharness.suts.onnxruntime_cpu.sut import OnnxRuntimeCPU
 
-MODULE = "tinyharness.suts.onnxruntime_cpu"
+MODULE = "tinyharness.suts.onnxruntime_cpu.sut"
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ def test_issue_offline(sut):
     sut.issue_offline(xs, done)
     assert (done > 0).all() and (np.diff(done) >= 0).all()  # one request, in order
     expected = [run(sut, x) for x in xs[:5]]
-    offline = OnnxRuntimeCPU("offline", {"threads": "2"})
+    offline = OnnxRuntimeCPU("offline", {"threads": "2", "lanes": "2"})
     offline.load(KWS_ONNX)
     try:
         done = np.zeros(len(xs), dtype=np.int64)
@@ -137,7 +137,7 @@ def test_close_twice(ort):
 
 
 def test_unknown_option_lists_accepted():
-    with pytest.raises(UsageError, match="accepted: threads"):
+    with pytest.raises(UsageError, match="accepted: lanes, threads"):
         OnnxRuntimeCPU("single-stream", {"nstreams": "2"})
 
 

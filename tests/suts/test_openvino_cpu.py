@@ -11,9 +11,9 @@ from _models import (KWS_ONNX, KWS_SCALE_IN, KWS_SCALE_OUT, KWS_TFLITE, KWS_ZP_I
                      run)
 
 from tinyharness.errors import UsageError
-from tinyharness.suts.openvino_cpu import OpenVINOCPU
+from tinyharness.suts.openvino_cpu.sut import OpenVINOCPU
 
-MODULE = "tinyharness.suts.openvino_cpu"
+MODULE = "tinyharness.suts.openvino_cpu.sut"
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ from _models import (KWS_SCALE_IN, KWS_SCALE_OUT, KWS_TFLITE, KWS_ZP_IN, KWS_ZP_
                      run, run_python)
 
 from tinyharness.errors import UsageError
-from tinyharness.suts.tflite_cpu import TFLiteCPU
+from tinyharness.suts.tflite_cpu.sut import TFLiteCPU
 
-MODULE = "tinyharness.suts.tflite_cpu"
+MODULE = "tinyharness.suts.tflite_cpu.sut"
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def test_falls_back_to_tflite_runtime_api(litert):
         "sys.modules['tflite_runtime'] = types.ModuleType('tflite_runtime')\n"
         "sys.modules['tflite_runtime.interpreter'] = real\n"
         "sys.modules['ai_edge_litert.interpreter'] = None\n"
-        "from tinyharness.suts.tflite_cpu import TFLiteCPU\n"
+        "from tinyharness.suts.tflite_cpu.sut import TFLiteCPU\n"
         "sut = TFLiteCPU('single-stream')\n"
         f"sut.load({str(KWS_TFLITE)!r})\n"
         "print('RUNTIME', sut.describe().runtime, sut.describe().extra['package'])\n")

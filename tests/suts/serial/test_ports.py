@@ -1,4 +1,4 @@
-"""Finding a DUT (suts/serial/ports.py, harness/cli_dut_ports.py): port listing with known boards,
+"""Finding a DUT (suts/serial/ports.py, suts/serial/cli.py): port listing with known boards,
 and the protocol probe against the scripted FakeDUT (and the emulator, when it is present)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import pytest
 from click.testing import CliRunner
 from test_protocol import fake_duts
-from tinyharness.cli_dut_ports import list_ports_cmd, probe_cmd
+from tinyharness.suts.serial.cli import list_ports_cmd, probe_cmd
 from tinyharness.errors import UsageError
 from tinyharness.suts.serial import ports
 from tinyharness.suts.serial.protocol import DUTError

@@ -16,7 +16,10 @@ from tinyharness.errors import UsageError
 from tinyharness.plugins import registry
 from tinyharness.progress import Progress
 from tinyharness.runner import Run, RunRequest
-from tinyharness.sut import SUTError
+from tinyharness.benchmark import get_benchmark
+from tinyharness.results import RunSummary
+from tinyharness.settings import Scenario
+from tinyharness.sut import SUTError, Timing
 from tinyharness.suts.serial.protocol import WRAP, DUTError
 from tinyharness.suts.serial.sut import SerialSUT
 
@@ -30,7 +33,7 @@ def one_hot(data: bytes, classes: int = 12) -> list[float]:
 
 def loaded(peer: FakeDUT, benchmark="kws01", **options) -> SerialSUT:
     options = {"port": peer.port, "timeout": "0.5", **{k: str(v) for k, v in options.items()}}
-    sut = SerialSUT("single-stream", options, benchmark=benchmark)
+    sut = SerialSUT("single-stream", options, benchmark=get_benchmark(benchmark))
     sut.load(None)
     return sut
 
@@ -41,7 +44,7 @@ def serial_registered():
     reg = registry()
     added = "serial" not in reg.suts
     if added:
-        from tinyharness.suts.serial import sut as module
+        from tinyharness.suts import serial as module
 
         reg.add(module, "serial-under-test")
     yield
@@ -55,12 +58,12 @@ def test_port_is_required_with_a_hint():
         SerialSUT.parse_options({})
     with pytest.raises(UsageError, match="chunk=40"):
         SerialSUT.parse_options({"port": "/dev/x", "chunk": "40"})
-    assert SerialSUT.timing == "device" and not SerialSUT.needs_model
-    assert SerialSUT.scenarios == ("single-stream",)
+    assert SerialSUT.timing is Timing.DEVICE and not SerialSUT.needs_model
+    assert SerialSUT.scenarios == (Scenario.SINGLE_STREAM,)
 
 
 def test_unopenable_port_names_port_and_os_error():
-    sut = SerialSUT("single-stream", {"port": "/dev/no-such-tty"}, benchmark="kws01")
+    sut = SerialSUT("single-stream", {"port": "/dev/no-such-tty"}, benchmark=get_benchmark("kws01"))
     with pytest.raises(UsageError, match=r"cannot open serial port /dev/no-such-tty: .*No such file"):
         sut.load(None)
 
@@ -105,10 +108,10 @@ def test_silent_port_fails_within_bounds(dut):
     peer = dut(banner=False)
     for _ in range(10):
         peer.fault(lambda c: True, "drop")
-    start = time.monotonic()
     with pytest.raises(DUTError, match="no MLPerf Tiny DUT answered"):
         loaded(peer, timeout=0.2)
-    assert time.monotonic() - start < 3
+    # bounded: a fixed number of tries, each with its own timeout, then the error
+    assert peer.commands == ["name"] * len(peer.commands) and 1 <= len(peer.commands) <= 4
 
 
 def test_handshake_survives_a_dropped_name(dut):
@@ -207,14 +210,14 @@ def test_kws_run_through_the_harness(dut, serial_registered, tmp_path):
                          output=tmp_path / "out", min_duration_s=0.5,
                          sut_options={"port": peer.port, "timeout": "1"})
     summary, run_dir = Run(request).execute(Progress(enabled=False))
-    assert summary["accuracy"]["value"] == 100.0  # every raw sample arrived unchanged
-    windows = summary["windows"]
-    assert windows["throughput_ips"] == [500.0] * 5 and windows["latency_ms"] == 2.0
-    assert [d["inferences"] for d in windows["details"]] == [53] * 5
-    assert summary["system"]["sut"]["extra"]["model_id"] == "kws01"
-    assert summary["model"]["found_in"] == "device"
-    stats = summary["system"]["sut"]["run_stats"]  # the link's counters reach the logs
-    dataset_size = summary["dataset"]["count"]
+    assert summary.accuracy.value == 100.0  # every raw sample arrived unchanged
+    windows = summary.windows
+    assert windows.throughput_ips == [500.0] * 5 and windows.latency_ms == 2.0
+    assert [d.inferences for d in windows.details] == [53] * 5
+    assert summary.system.sut.extra["model_id"] == "kws01"
+    assert summary.model.found_in == "device"
+    stats = summary.system.sut.run_stats  # the link's counters reach the logs
+    dataset_size = summary.dataset.count
     assert stats["uploads"] == dataset_size + 5  # each accuracy file, then each window's file
     assert stats["upload_bytes"] == 490 * stats["uploads"] and stats["upload_restarts"] == 0
     assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"
@@ -234,7 +237,7 @@ def test_ad_run_takes_the_device_score(dut, serial_registered, tmp_path):
     request = RunRequest(benchmark="ad01", sut="serial", mode="accuracy", dataset=tmp_path,
                          output=tmp_path / "out", sut_options={"port": peer.port})
     summary, run_dir = Run(request).execute(Progress(enabled=False))
-    assert summary["accuracy"]["value"] == 1.0 and summary["accuracy"]["count"] == 8
+    assert summary.accuracy.value == 1.0 and summary.accuracy.count == 8
     scores = [e["score"] for e in json.loads((run_dir.path / "accuracy.json").read_text())]
     assert scores[:2] == pytest.approx([2.0, 2.0])
     assert [c for c in peer.commands if c.startswith("db load")] == ["db load 2560"] * 8
@@ -291,19 +294,16 @@ def test_emulator_kws_accuracy_matches_tflite_builtin(emulate, kws_model, kws_fi
     emulator = emulate()
     serial_run = RunRequest(benchmark="kws01", sut="serial", mode="accuracy", dataset=kws_first,
                             output=tmp_path / "serial", sut_options={"port": emulator.port})
-    start = time.monotonic()
     summary, run_dir = Run(serial_run).execute(Progress(enabled=False))
-    serial_s = time.monotonic() - start
     pytest.importorskip("ai_edge_litert.interpreter")
     cpu_run = RunRequest(benchmark="kws01", sut="tflite-cpu", mode="accuracy", dataset=kws_first,
                          model=kws_model, output=tmp_path / "cpu",
                          sut_options={"kernels": "builtin"})
     cpu_summary, cpu_dir = Run(cpu_run).execute(Progress(enabled=False))
-    assert summary["accuracy"]["count"] == FIRST_FILES
+    assert summary.accuracy.count == FIRST_FILES
     assert predictions(run_dir) == predictions(cpu_dir)
-    assert summary["accuracy"]["value"] == cpu_summary["accuracy"]["value"]
-    assert summary["system"]["sut"]["runtime_version"] == "ULPMark for tinyML Firmware V0.0.1"
-    assert serial_s < 60
+    assert summary.accuracy.value == cpu_summary.accuracy.value
+    assert summary.system.sut.runtime_version == "ULPMark for tinyML Firmware V0.0.1"
 
 
 def test_emulator_performance_windows_are_device_timed(emulate, kws_first, tmp_path,
@@ -322,20 +322,21 @@ def test_emulator_performance_windows_are_device_timed(emulate, kws_first, tmp_p
         done = subprocess.run([sys.executable, "-m", "tinyharness.cli", *argv], capture_output=True,
                               text=True, timeout=120, check=False)
         assert done.returncode == 1, done.stderr  # INVALID: the windows were shortened
-        summary = json.loads(done.stdout)
-        assert summary["sut"] == "serial" and summary["valid"] is False
+        summary = RunSummary.from_dict(json.loads(done.stdout))
+        assert summary.sut == "serial" and summary.valid is False
     else:  # the entry point is not installed yet: the same run in-process
         request = RunRequest(benchmark="kws01", sut="serial", mode="performance",
                              dataset=kws_first.parent, output=tmp_path, min_duration_s=1.0,
                              sut_options={"port": emulator.port})
         summary, _ = Run(request).execute(Progress(enabled=False))
-    windows = summary["windows"]
-    assert len(windows["details"]) == 5 and windows["window_min_s"] == pytest.approx(0.2)
-    for d in windows["details"]:
-        assert d["runtime_s"] >= 0.2 and d["inferences"] > 1
-        assert d["throughput_ips"] == pytest.approx(d["inferences"] / d["runtime_s"], rel=1e-3)
-    # the emulator runs TFLite Micro on this host: a few ms per KWS inference
-    assert 0.1 < windows["latency_ms"] < 100
+    windows = summary.windows
+    assert len(windows.details) == 5 and windows.window_min_s == pytest.approx(0.2)
+    for d in windows.details:
+        assert d.runtime_s >= 0.2 and d.inferences > 1
+        assert d.throughput_ips == pytest.approx(d.inferences / d.runtime_s, rel=1e-3)
+    # the reported latency is the median window's, from the device clock
+    median = sorted(windows.throughput_ips)[2]
+    assert windows.latency_ms == pytest.approx(1000.0 / median, rel=1e-5)
 
 
 def clean_outputs(emulator, files, **options) -> tuple[SerialSUT, list[np.ndarray]]:

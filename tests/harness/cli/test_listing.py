@@ -1,0 +1,39 @@
+"""``tinyharness suts`` and ``tinyharness benchmarks``, through a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def tinyharness(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tinyharness.cli", *args], capture_output=True,
+                          text=True, env=env, timeout=300)
+
+
+def test_suts_lists_builtins_as_json():
+    done = tinyharness("suts", "--json")
+    assert done.returncode == 0, done.stderr
+    rows = {r["name"]: r for r in json.loads(done.stdout)}
+    assert {"null", "onnxruntime-cpu", "openvino-cpu", "tflite-cpu"} <= set(rows)
+    assert rows["openvino-cpu"]["model_formats"] == ["tflite", "onnx"]
+    assert set(rows["onnxruntime-cpu"]["options"]) == {"threads", "lanes"}
+    assert rows["serial"]["timing"] == "device" and rows["serial"]["scenarios"] == ["single-stream"]
+    assert rows["openvino-cpu"]["timing"] == "host"
+    assert rows["onnxruntime-cpu"]["version"]
+
+
+def test_plugin_allow_list_env_restricts_suts():
+    import os
+
+    env = dict(os.environ, TINYHARNESS_PLUGINS="null")
+    done = tinyharness("suts", "--json", env=env)
+    assert [r["name"] for r in json.loads(done.stdout)] == ["null"]
+
+
+def test_benchmarks_lists_embedded_default():
+    done = tinyharness("benchmarks", "--json")
+    rows = {r["id"]: r for r in json.loads(done.stdout)}
+    assert rows["digits01"]["embedded"] and rows["digits01"]["dataset_present"]
+    assert all(rows["digits01"]["model_formats"].values())

@@ -125,8 +125,11 @@ class Benchmark:
         )
 
     def rules_for(self, scenario: str) -> "SingleStreamRules | OfflineRules":
-        """The run rules of a scenario ('single-stream' or 'offline')."""
-        return self.single_stream if scenario == "single-stream" else self.offline
+        """The run rules of a scenario ('single-stream' or 'offline'; anything else: UsageError)."""
+        rules = {"single-stream": self.single_stream, "offline": self.offline}
+        if scenario not in rules:
+            raise UsageError(f"unknown scenario {scenario!r}; use one of {', '.join(rules)}")
+        return rules[scenario]
 
     @property
     def sample_bytes(self) -> int:

@@ -23,7 +23,7 @@ from .model_store import ModelStore
 from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds
-from .results import Measurement, RunSummary
+from .results import Measurement, RunSummary, render
 from .results.sections import DatasetInfo, Model, Settings, SUTInfo, System
 from .scenarios.accuracy import AccuracyPass
 from .scenarios.base import Context, Pass
@@ -220,7 +220,7 @@ class Run:
         run_dir.write_detail(detail)
         summary.files.update({"detail": "detail.txt", "text": "summary.txt"})
         run_dir.write_json("summary.json", summary.to_dict(), "summary")
-        run_dir.write_text("summary.txt", summary.to_text())
+        run_dir.write_text("summary.txt", render.text(summary))
 
     @staticmethod
     def _fail(exc: BaseException, run_dir: RunDirectory, summary: RunSummary | None,

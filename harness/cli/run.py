@@ -73,7 +73,9 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
     if as_json:
         click.echo(json.dumps(summary.to_dict(), indent=1))
     elif not quiet:
-        click.echo(summary.to_text(), nl=False)
+        from ..results.render import text
+
+        click.echo(text(summary), nl=False)
     click.echo(f"results: {run_dir.path}", err=True)
     sys.exit(0 if summary.valid else 1)
 

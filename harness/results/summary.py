@@ -1,5 +1,8 @@
 """The run model: :class:`RunSummary` is summary.json as types, :class:`Measurement` what a pass adds.
 
+People read it through :mod:`.render` (summary.txt, Markdown); MLPerf Tiny packages through
+:mod:`tinyharness.submission.result_lines` (the lines the MLCommons checker parses).
+
 Schema 2 stores each invalid reason as ``{code, message}`` and the SUT's parsed configuration
 (``settings.sut_config``); schema-1 files (reasons as strings, no ``schema_version`` in the
 oldest) are read and upgraded, so every reader (compare, report, package, check) sees one shape.
@@ -127,24 +130,6 @@ class RunSummary:
             raise UsageError(f"{where}: not a tinyharness run summary: {exc}") from None
         summary.schema_version = SCHEMA_VERSION
         return summary
-
-    # -- rendering --------------------------------------------------------------------------------
-    def to_text(self) -> str:
-        from .render import text
-
-        return text(self)
-
-    def to_markdown(self) -> str:
-        from .render import markdown
-
-        return markdown(self)
-
-    def to_result_lines(self, test: str) -> str:
-        """The results.txt of an MLPerf Tiny ``accuracy`` or ``performance`` test folder: the lines
-        the MLCommons checker parses (format in :mod:`tinyharness.submission.result_lines`)."""
-        from ..submission.result_lines import render
-
-        return render(self, test)
 
 
 def _number(value: Any) -> Any:

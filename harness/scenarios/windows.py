@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 WARMUP = 10
 ATTEMPTS = 4  # a window still short after this many tries is reported as it is (INVALID)
+MAX_PROBE = 10_000  # inferences in the largest device-clock probe
 
 
 class Timer(Protocol):
@@ -73,7 +74,12 @@ class DeviceTimer:
         self.warmup = warmup
 
     def probe(self, sut: "SUT") -> float:
-        return max(sut.run_window(1, 0), 1)  # a device clock may read 0 for a fast model
+        # A coarse device clock (µs ticks) may read 0 for a fast model: grow the probe until it
+        # reads something, so N is not sized from a zero.
+        n = 1
+        while (elapsed := sut.run_window(n, 0)) <= 0 and n < MAX_PROBE:
+            n *= 10
+        return max(elapsed / n, 1.0)
 
     def time(self, sut: "SUT", n: int) -> int:
         return sut.run_window(n, self.warmup)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from datetime import datetime
@@ -13,7 +14,8 @@ import pytest
 
 from tinyharness import logs
 from tinyharness.errors import UsageError
-from tinyharness.logs import MLLOG, DetailLog, RunDirectory, atomic_write
+from tinyharness.fileio import atomic_write, sha256_of
+from tinyharness.logs import MLLOG, DetailLog, RunDirectory
 from tinyharness.schemas import SchemaError
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
@@ -49,6 +51,14 @@ def test_atomic_write_into_a_missing_folder_raises(tmp_path):
     with pytest.raises(OSError):
         atomic_write(tmp_path / "nope" / "x.txt", b"x")
     assert os.listdir(tmp_path) == []
+
+
+def test_sha256_of_reads_the_whole_file_in_blocks(tmp_path):
+    data = bytes(range(256)) * 8193  # just over 2 MiB: three blocks of 1 MiB
+    (tmp_path / "f").write_bytes(data)
+    assert sha256_of(tmp_path / "f") == hashlib.sha256(data).hexdigest()
+    (tmp_path / "empty").write_bytes(b"")
+    assert sha256_of(tmp_path / "empty") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
 
 # -- RunDirectory.create -----------------------------------------------------------------------

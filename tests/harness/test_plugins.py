@@ -4,55 +4,30 @@ from __future__ import annotations
 
 import types
 from importlib import metadata
-from pathlib import Path
 
-import numpy as np
 import pytest
 
+from fakes import FakeSUT
 from tinyharness import plugins
 from tinyharness.errors import UsageError
 from tinyharness.hookspecs import hookimpl
 from tinyharness.plugins import ENV_ALLOW, GROUP, Registry
-from tinyharness.sut import SUT, SUTDescription, TensorSpec
 
 
-class _Base(SUT):
-    def load(self, model: Path) -> None:
-        pass
-
-    def input_spec(self) -> TensorSpec:
-        return TensorSpec("x", (1,), "float32")
-
-    def output_spec(self) -> TensorSpec:
-        return TensorSpec("y", (1,), "float32")
-
-    def prepare(self, sample) -> None:
-        pass
-
-    def infer(self) -> None:
-        pass
-
-    def output(self):
-        return np.zeros(1, dtype=np.float32)
-
-    def describe(self) -> SUTDescription:
-        return SUTDescription(self.name, "none", "0", "cpu", "none", "none", None)
-
-
-class AlphaSUT(_Base):
+class AlphaSUT(FakeSUT):
     name = "alpha-test"
 
 
-class BetaSUT(_Base):
+class BetaSUT(FakeSUT):
     name = "beta-test"
 
 
-class OtherAlphaSUT(_Base):
+class OtherAlphaSUT(FakeSUT):
     name = "alpha-test"  # the same name as AlphaSUT
 
 
-class NamelessSUT(_Base):
-    pass
+class NamelessSUT(FakeSUT):
+    name = ""
 
 
 class Plugin:
@@ -129,6 +104,12 @@ def test_unknown_sut_lists_the_known_ones(reg):
 def test_unknown_sut_with_nothing_registered(reg):
     with pytest.raises(UsageError, match="none"):
         reg.get("null")
+
+
+def test_plugin_manager_is_the_registrys_and_declares_both_hooks():
+    pm = plugins.plugin_manager()
+    assert pm is plugins.registry().pm
+    assert hasattr(pm.hook, "register_suts") and hasattr(pm.hook, "register_commands")
 
 
 # -- entry points ------------------------------------------------------------------------------

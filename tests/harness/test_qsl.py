@@ -90,13 +90,12 @@ def qsl(tmp_path) -> QSL:
     return QSL(make_dataset(tmp_path / "q", 40), "minus128", TensorSpec("in", (1, 2), "int8"))
 
 
-def test_load_sample_label_unload(qsl):
+def test_load_sample_unload(qsl):
     assert qsl.total_count == 40
     qsl.load([3, np.int64(7)])
     assert sorted(qsl.loaded) == [3, 7]
     assert qsl.sample(3).tolist() == [[3 - 128, 6 - 128]]
     assert qsl.sample(7).dtype == np.int8
-    assert qsl.label(7) == 2
     first = qsl.sample(3)
     qsl.load([3])
     assert qsl.sample(3) is first  # loading twice keeps the loaded array
@@ -147,4 +146,3 @@ def test_kws01_loads_as_model_input(shared_data):
     assert x.shape == (1, 49, 10, 1)
     assert x.dtype == np.int8
     assert x.tobytes() == (ds.folder / "tst_000000_Stop_7.bin").read_bytes()
-    assert q.label(0) == 7

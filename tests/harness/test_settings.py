@@ -8,7 +8,7 @@ import pytest
 
 from tinyharness.benchmark import Benchmark
 from tinyharness.errors import UsageError
-from tinyharness.settings import TestSettings
+from tinyharness.settings import Mode, Scenario, TestSettings
 
 RULES = {
     "id": "rs01",
@@ -156,3 +156,33 @@ def test_to_dict_lists_overrides(bench):
     assert isinstance(d["overrides"], list)
     assert d["scenario"] == "single-stream" and d["seed"] == 9 and d["min_query_count"] == 10
     json.dumps(d)  # serialisable
+
+
+# -- Scenario and Mode ------------------------------------------------------------------------------
+
+def test_scenario_and_mode_parse_their_values_and_print_as_them():
+    assert Scenario.parse("offline") is Scenario.OFFLINE
+    assert Scenario.parse(Scenario.SINGLE_STREAM) is Scenario.SINGLE_STREAM
+    assert Mode.parse("all") is Mode.ALL
+    assert str(Scenario.SINGLE_STREAM) == f"{Scenario.SINGLE_STREAM}" == "single-stream"
+    assert f"{Mode.ACCURACY:>10}" == "  accuracy"
+    assert Scenario.OFFLINE == "offline"  # a str: JSON and comparisons see the value
+
+
+def test_unknown_scenario_names_the_choices_on_one_line():
+    with pytest.raises(UsageError) as info:
+        Scenario.parse("server")
+    assert str(info.value) == "unknown scenario 'server'; use one of single-stream, offline"
+
+
+def test_settings_hold_enums_whatever_they_were_given(bench):
+    s = TestSettings("offline", "accuracy", 1.0, 1, 5, 1.0, 0)
+    assert s.scenario is Scenario.OFFLINE and s.mode is Mode.ACCURACY
+    r = TestSettings.resolve(bench, Scenario.SINGLE_STREAM, Mode.PERFORMANCE, 0)
+    assert r.scenario is Scenario.SINGLE_STREAM and r.to_dict()["mode"] == "performance"
+
+
+def test_rules_for_each_scenario(bench):
+    assert bench.rules_for(Scenario.SINGLE_STREAM) is bench.single_stream
+    assert bench.rules_for(Scenario.OFFLINE) is bench.offline
+    assert bench.rules_for(Scenario.OFFLINE).min_query_count == 1024

@@ -15,12 +15,19 @@ from pathlib import Path
 
 PLUGIN = textwrap.dedent('''
     """A SUT that classifies a digit by the brightness of its image: a real, if poor, model."""
+    from dataclasses import dataclass
     from pathlib import Path
 
     import numpy as np
 
     from tinyharness.hookspecs import hookimpl
     from tinyharness.sut import SUT, SUTDescription, TensorSpec
+    from tinyharness.sut_config import HostConfig, option, positive_int
+
+
+    @dataclass(frozen=True)
+    class BrightnessConfig(HostConfig):
+        bucket: int = option("pixel sum per class bucket (default 40)", positive_int, 40)
 
 
     class BrightnessSUT(SUT):
@@ -28,6 +35,7 @@ PLUGIN = textwrap.dedent('''
         summary = "toy classifier from a third-party plugin"
         runtime = "numpy"
         model_formats = ("onnx",)
+        config_class = BrightnessConfig
 
         def load(self, model: Path) -> None:
             self.x = np.zeros((1, 8, 8, 1), np.float32)
@@ -44,7 +52,7 @@ PLUGIN = textwrap.dedent('''
 
         def infer(self):
             self.y[:] = 0.0
-            self.y[0, int(self.x.sum()) // 40 % 10] = 1.0
+            self.y[0, int(self.x.sum()) // self.config.bucket % 10] = 1.0
 
         def output(self):
             return self.y.copy()
@@ -80,14 +88,21 @@ def test_third_party_sut_is_listed_and_runs(tmp_path):
     rows = {r["name"]: r for r in json.loads(listed.stdout)}
     assert rows["example-brightness"]["plugin"] == "example-brightness"
     assert rows["example-brightness"]["version"]  # numpy's version
+    assert set(rows["example-brightness"]["options"]) == {"threads", "bucket"}
 
     done = _tinyharness(tmp_path, "run", "--sut", "example-brightness", "--mode", "accuracy",
-                        "--json", "--quiet", "--output", str(tmp_path / "out"))
+                        "--sut-option", "bucket=41", "--json", "--quiet", "--output", str(tmp_path / "out"))
     summary = json.loads(done.stdout)
     assert summary["sut"] == "example-brightness" and summary["system"]["runtime"] == "numpy"
+    assert summary["settings"]["sut_config"] == {"threads": None, "bucket": 41}
     assert summary["accuracy"]["count"] == 360
     assert summary["accuracy"]["passed"] is False and done.returncode == 1  # a poor model: INVALID
-    assert "below the target" in summary["invalid_reasons"][0]
+    assert summary["invalid_reasons"][0]["code"] == "accuracy-target"
+
+    refused = _tinyharness(tmp_path, "run", "--sut", "example-brightness", "--sut-option", "bucket=0",
+                           "--output", str(tmp_path / "refused"))
+    assert refused.returncode == 2 and not (tmp_path / "refused").exists()
+    assert refused.stderr.count("\n") == 1 and "bucket=0" in refused.stderr
 
 
 def test_broken_plugin_is_skipped_with_a_warning_and_the_allow_list_silences_it(tmp_path):

@@ -1,74 +1,32 @@
-"""Offline scenario: query size, the samples issued, completion stamps and the probe."""
+"""Offline scenario: query size (LoadGen's formula), the samples issued, completion stamps, the probe,
+parallel lanes, and the measured sections."""
 
 from __future__ import annotations
 
-import time
-from pathlib import Path
+import math
 
 import numpy as np
 import pytest
 
-from tinyharness.scenarios.offline import probe_rate, query_size, run_offline
-from tinyharness.sut import SUT, SUTDescription, TensorSpec
+from fakes import FakeClock, OfflineFake
+from tinyharness import sut as sut_module
+from tinyharness.results import ReasonCode
+from tinyharness.scenarios import offline
+from tinyharness.scenarios.offline import measure, probe_rate, query_size, run_offline
+from tinyharness.sut import SUTError
 
 
-def spin(ns: int) -> None:
-    end = time.perf_counter_ns() + ns
-    while time.perf_counter_ns() < end:
-        pass
+def make_samples(k: int) -> list[np.ndarray]:
+    return [np.full(1, i, dtype=np.float32) for i in range(k)]
 
 
-class OfflineSUT(SUT):
-    """Records the samples of each offline query; per-sample busy time; optional misbehaviour."""
-
-    name = "test-offline"
-    options = ()
-
-    def __init__(self, sample_ns: int = 0, stamp_ns: int | None = None, reverse: bool = False,
-                 leave_zero: bool = False) -> None:
-        super().__init__("offline")
-        self.sample_ns = sample_ns
-        self.stamp_ns = stamp_ns  # synthetic completion spacing instead of the real clock
-        self.reverse = reverse
-        self.leave_zero = leave_zero
-        self.queries: list[list[np.ndarray]] = []
-        self.stamps: list[np.ndarray] = []
-        self.entries: list[int] = []  # perf_counter_ns() when each offline query reached the SUT
-
-    def load(self, model: Path) -> None:
-        pass
-
-    def input_spec(self) -> TensorSpec:
-        return TensorSpec("x", (1,), "float32")
-
-    def output_spec(self) -> TensorSpec:
-        return TensorSpec("y", (1,), "float32")
-
-    def prepare(self, sample: np.ndarray) -> None:
-        pass
-
-    def infer(self) -> None:
-        if self.sample_ns:
-            spin(self.sample_ns)
-
-    def output(self) -> np.ndarray:
-        return np.zeros(1, dtype=np.float32)
-
-    def describe(self) -> SUTDescription:
-        return SUTDescription(self.name, "none", "0", "cpu", "none", "none", None)
-
-    def issue_offline(self, samples, completions) -> None:
-        self.entries.append(time.perf_counter_ns())
-        self.queries.append(list(samples))
-        if self.stamp_ns is None:
-            super().issue_offline(samples, completions)
-        else:
-            base = time.perf_counter_ns()
-            offsets = np.arange(1, len(samples) + 1, dtype=np.int64) * self.stamp_ns
-            completions[:] = base + (offsets[::-1] if self.reverse else offsets)
-        if self.leave_zero:
-            completions[len(completions) // 2] = 0
-        self.stamps.append(completions.copy())
+@pytest.fixture
+def clock(monkeypatch) -> FakeClock:
+    """One fake clock for the offline scenario, the probe and the default issue_offline."""
+    clock = FakeClock()
+    monkeypatch.setattr(offline, "time", clock)
+    monkeypatch.setattr(sut_module, "time", clock)
+    return clock
 
 
 @pytest.mark.parametrize(
@@ -87,99 +45,115 @@ def test_query_size(min_count, duration, qps, expected):
 
 
 def test_run_offline_issues_loaded_samples_in_order_repeated():
-    loaded = [np.full(1, i, dtype=np.float32) for i in range(7)]
-    sut = OfflineSUT()
+    loaded = make_samples(7)
+    sut = OfflineFake("offline")
     run = run_offline(sut, loaded, min_duration_s=0.1, min_query_count=10, expected_qps=1234.0)
-    n = 135  # floor(1.1 * 0.1 * 1234) = floor(135.74)
     assert len(sut.queries) == 1  # no probe when the rate is given
-    issued = sut.queries[0]
-    assert len(issued) == n
-    assert run.count == n
-    for i, sample in enumerate(issued):
-        assert sample is loaded[i % 7]
-    assert run.expected_qps == 1234.0
-    assert run.expected_qps_source == "given"
+    assert run.count == len(sut.queries[0]) == 135  # floor(1.1 * 0.1 * 1234) = floor(135.74)
+    assert all(sample is loaded[i % 7] for i, sample in enumerate(sut.queries[0]))
+    assert (run.expected_qps, run.expected_qps_source) == (1234.0, "given")
 
 
 def test_run_offline_count_binds_with_low_expected_qps():
-    loaded = [np.zeros(1, dtype=np.float32) for _ in range(3)]
-    sut = OfflineSUT()
+    loaded = make_samples(3)
+    sut = OfflineFake("offline")
     run = run_offline(sut, loaded, min_duration_s=0.1, min_query_count=50, expected_qps=10.0)
     assert run.count == 50  # floor(1.1) = 1 < 50
     assert [id(s) for s in sut.queries[0]] == [id(loaded[i % 3]) for i in range(50)]
 
 
-def test_throughput_is_count_over_last_completion():
-    loaded = [np.zeros(1, dtype=np.float32)]
-    sut = OfflineSUT(stamp_ns=1_000_000)  # sample i completes (i + 1) ms after the SUT starts
-    run = run_offline(sut, loaded, min_duration_s=0.0, min_query_count=200, expected_qps=1.0)
-    stamps = sut.stamps[0]
+def test_throughput_is_count_over_last_completion(clock):
+    # sample i completes (i + 1) ms after the issue
+    sut = OfflineFake("offline", stamp_ns=1_000_000, clock=clock)
+    run = run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=200, expected_qps=1.0)
     assert run.count == 200
-    # completions are kept relative to the issue
-    assert np.array_equal(run.completions_ns + run.start_ns, stamps)
-    last = int(stamps.max()) - run.start_ns
-    assert 200_000_000 <= last < 250_000_000
-    assert run.duration_s == pytest.approx(last / 1e9)
-    assert run.throughput_ips == pytest.approx(200 / (last / 1e9))
+    assert np.array_equal(run.completions_ns + run.start_ns, sut.stamps[0])  # kept relative to the issue
+    assert run.duration_s == 0.2 and run.throughput_ips == 1000.0
 
 
-def test_duration_is_the_latest_completion_not_the_last_sample():
-    loaded = [np.zeros(1, dtype=np.float32)]
-    sut = OfflineSUT(stamp_ns=1_000_000, reverse=True)  # the first sample completes last
-    run = run_offline(sut, loaded, min_duration_s=0.0, min_query_count=100, expected_qps=1.0)
+def test_duration_is_the_latest_completion_not_the_last_sample(clock):
+    # the first sample completes last
+    sut = OfflineFake("offline", stamp_ns=1_000_000, reverse=True, clock=clock)
+    run = run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=100, expected_qps=1.0)
     assert run.completions_ns[0] > run.completions_ns[-1]
-    assert run.duration_s >= 0.1
-    assert run.throughput_ips == pytest.approx(100 / run.duration_s)
-    assert run.throughput_ips <= 1000.0
+    assert run.duration_s == 0.1 and run.throughput_ips == 1000.0
 
 
 def test_a_sample_left_without_completion_raises():
-    loaded = [np.zeros(1, dtype=np.float32)]
-    sut = OfflineSUT(leave_zero=True)
-    with pytest.raises(RuntimeError, match="test-offline"):
-        run_offline(sut, loaded, min_duration_s=0.0, min_query_count=20, expected_qps=1.0)
+    sut = OfflineFake("offline", leave_zero=True)
+    with pytest.raises(RuntimeError, match="fake-offline"):
+        run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=20, expected_qps=1.0)
 
 
-def _span_s(sut: OfflineSUT, query: int) -> float:
-    """Seconds from the SUT receiving offline query ``query`` to its last completion (a lower bound
-    of the harness's span, which starts just before the call)."""
-    return (int(sut.stamps[query].max()) - sut.entries[query]) / 1e9
+def test_completions_stamped_before_the_issue_raise(clock):
+    sut = OfflineFake("offline")
+    sut.issue_offline = lambda samples, completions: completions.fill(1)  # a clock of its own
+    with pytest.raises(RuntimeError, match="before the issue"):
+        run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=5, expected_qps=1.0)
 
 
-def test_probe_path_meets_the_minimum_duration():
-    loaded = [np.full(1, i, dtype=np.float32) for i in range(5)]
-    sut = OfflineSUT(sample_ns=100_000)  # 100 us per sample: at most 10 000 samples/s
-    min_duration = 0.1
-    run = run_offline(sut, loaded, min_duration_s=min_duration, min_query_count=1)
+# -- the probe ------------------------------------------------------------------------------------
+
+def test_probe_grows_queries_until_one_lasts_long_enough(clock):
+    sut = OfflineFake("offline", infer_ns=100_000, clock=clock)  # 100 us per sample: 10 000 samples/s
+    rate = probe_rate(sut, make_samples(1), min_probe_s=0.3)
+    # 64 samples last 6.4 ms: x min(16, ceil(0.3 / 0.0064)) -> 1024 last 102.4 ms: x3 -> 3072 last 0.3072 s
+    assert [len(q) for q in sut.queries] == [64, 1024, 3072]
+    assert rate == pytest.approx(10_000.0)
+
+
+def test_probe_path_sizes_the_query_from_the_probed_rate(clock):
+    loaded = make_samples(5)
+    sut = OfflineFake("offline", infer_ns=100_000, clock=clock)
+    run = run_offline(sut, loaded, min_duration_s=0.1, min_query_count=1)
     assert run.expected_qps_source == "probe"
-    assert len(sut.queries) >= 2  # at least one probe query, then the run
-    # expected_qps = 1.15 x the rate of the last probe query (n / its span)
-    n_probe = len(sut.queries[-2])
-    span = _span_s(sut, -2)
-    assert span >= 0.3 - 1e-3  # the probe stops at a query of >= 0.3 s (default min_probe_s)
-    assert 1.15 * n_probe / (span + 2e-3) <= run.expected_qps <= 1.15 * n_probe / span
-    assert run.expected_qps <= 11_500 * 1.001  # the rate can't beat 100 us per sample
-    # N = floor(1.1 x min duration x expected_qps)
-    assert run.count == int(1.1 * min_duration * run.expected_qps)
-    # at the probed speed that lasts 1.1 x 1.15 x min duration; allow for a machine under load
-    assert run.duration_s >= 0.5 * min_duration
-    assert run.duration_s < 1.0
-    # the run query also holds the loaded samples in order
-    issued = sut.queries[-1]
-    assert all(s is loaded[i % 5] for i, s in enumerate(issued))
+    assert run.expected_qps == pytest.approx(11_500.0)  # 1.15 x the probed 10 000 samples/s
+    assert run.count == len(sut.queries[-1]) == math.floor(1.1 * 0.1 * run.expected_qps)
+    assert run.duration_s == pytest.approx(run.count * 100e-6) and run.duration_s >= 0.1
+    assert all(s is loaded[i % 5] for i, s in enumerate(sut.queries[-1]))
 
 
-def test_probe_rate_grows_until_long_enough():
-    loaded = [np.zeros(1, dtype=np.float32)]
-    sut = OfflineSUT(sample_ns=200_000)  # 5000 samples/s at most
-    rate = probe_rate(sut, loaded, min_probe_s=0.05)
+def test_probe_on_the_real_clock_cannot_beat_the_busy_time():
+    sut = OfflineFake("offline", infer_ns=200_000)  # at most 5000 samples/s
+    rate = probe_rate(sut, make_samples(1), min_probe_s=0.05)
     sizes = [len(q) for q in sut.queries]
     assert sizes[0] == 64
-    assert all(b >= 2 * a for a, b in zip(sizes, sizes[1:]))  # at least doubling
-    assert all(b <= 16 * a for a, b in zip(sizes, sizes[1:]))  # at most x16 per step
-    for q in range(len(sizes) - 1):  # every earlier probe query was too short
-        assert _span_s(sut, q) < 0.05
-    last = _span_s(sut, -1)
-    assert last >= 0.05 - 1e-3  # the last one lasted min_probe_s
-    assert sizes[-1] / (last + 2e-3) <= rate <= sizes[-1] / last
-    assert rate <= 5000 * 1.001
+    assert all(2 * a <= b <= 16 * a for a, b in zip(sizes, sizes[1:]))  # x2 to x16 per step
+    spans = [(int(s.max()) - entry) / 1e9 for s, entry in zip(sut.stamps, sut.entries)]
+    assert all(span < 0.05 for span in spans[:-1])  # each earlier query was too short...
+    assert rate <= sizes[-1] / 0.05  # ...and the last lasted min_probe_s
+    # the harness's span starts before the SUT's: no faster than the SUT saw, nor than 200 us each
+    assert rate <= sizes[-1] / spans[-1] <= 5000 * 1.000001
+
+
+# -- lanes ----------------------------------------------------------------------------------------
+
+def test_lanes_run_strided_samples_in_order_each_completion_after_the_issue():
+    loaded = make_samples(10)
+    sut = OfflineFake("offline", lanes=3, infer_ns=20_000)
+    run = run_offline(sut, loaded, min_duration_s=0.0, min_query_count=100, expected_qps=1.0)
+    for k in range(3):  # lane k runs samples k, k + 3, k + 6, ... in that order
+        assert sut.lane_log[k] == [float(i % 10) for i in range(k, 100, 3)]
+        lane = run.completions_ns[k::3]
+        assert np.all(np.diff(lane) >= 20_000)  # monotonic: each after the lane's previous busy time
+    assert np.all(run.completions_ns >= 20_000)
+
+
+def test_a_lane_that_raises_is_a_sut_error():
+    sut = OfflineFake("offline", lanes=2, fail_after=0)
+    sut._lane = lambda k: (np.zeros(1, np.float32), sut.infer)  # each lane calls the failing infer()
+    with pytest.raises(SUTError, match="device fell over"):
+        run_offline(sut, make_samples(2), min_duration_s=0.0, min_query_count=8, expected_qps=1.0)
+
+
+# -- sections and reasons -------------------------------------------------------------------------
+
+def test_measure_reports_a_short_query(clock):
+    sut = OfflineFake("offline", stamp_ns=1_000_000, clock=clock)
+    run = run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=50, expected_qps=1.0)
+    m = measure(run, min_duration_s=0.2, min_query_count=100)  # 50 samples in 50 ms
+    assert [r.code for r in m.reasons] == [ReasonCode.MIN_DURATION, ReasonCode.MIN_QUERIES]
+    assert "--expected-qps" in m.reasons[0].message
+    assert (m.offline.samples, m.offline.duration_s, m.throughput_ips) == (50, 0.05, 1000.0)
+    assert not m.offline.min_duration_met and not m.offline.min_queries_met
+    assert measure(run, min_duration_s=0.05, min_query_count=50).reasons == []

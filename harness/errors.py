@@ -9,7 +9,10 @@ class RunFailed(Exception):
     """The run started but could not finish (a SUT raised, the run was interrupted): exit code 1."""
 
 
-def first_line(exc: BaseException) -> str:
-    """The first non-empty line of an exception's message (runtimes' errors run to many lines)."""
+def first_line(exc: BaseException, skip: tuple[str, ...] = ()) -> str:
+    """The first informative line of an exception's message (runtimes' errors run to many lines):
+    the first non-empty one not starting with a ``skip`` prefix (OpenVINO's "Exception from
+    src/..." lines are source locations), else the first non-empty one."""
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    return lines[0] if lines else type(exc).__name__
+    useful = [ln for ln in lines if not ln.startswith(skip)] if skip else lines
+    return (useful or lines or [type(exc).__name__])[0]

@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from tinyharness.errors import UsageError
+from tinyharness.errors import UsageError, first_line
 from tinyharness.settings import Scenario
 from tinyharness.sut import SUT, SUTDescription, TensorSpec, issue_in_lanes, offline_rate
 
@@ -31,14 +31,7 @@ from .config import OpenVINOConfig
 WARMUP = 10
 # Ops between a graph edge and the node that (de)quantizes it that do not change values.
 _PASSTHROUGH = {"Convert", "Reshape", "Transpose", "Squeeze", "Unsqueeze"}
-
-
-def first_line(exc: BaseException) -> str:
-    """The first informative line of an OpenVINO error (its "Exception from src/..." lines are
-    source locations)."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if not ln.startswith("Exception from ")]
-    return (useful or lines or [type(exc).__name__])[0]
+SOURCE_LOCATIONS = ("Exception from ",)  # OpenVINO error lines that only name a source file
 
 
 def _const(port) -> np.ndarray | None:
@@ -134,7 +127,8 @@ class OpenVINOCPU(SUT):
         try:
             graph = core.read_model(str(model))
         except Exception as exc:  # corrupt or unsupported file: the user's input
-            raise UsageError(f"cannot load {model}: openvino: {first_line(exc)}") from None
+            raise UsageError(f"cannot load {model}: openvino: "
+                             f"{first_line(exc, SOURCE_LOCATIONS)}") from None
         if len(graph.inputs) != 1 or len(graph.outputs) != 1:
             raise UsageError(f"{model.name}: SUT {self.name!r} supports one input and one output, "
                              f"the model has {len(graph.inputs)} and {len(graph.outputs)}")
@@ -182,7 +176,7 @@ class OpenVINOCPU(SUT):
             self._compiled = core.compile_model(graph, "CPU", config)
         except Exception as exc:
             raise UsageError(f"cannot compile {model} for CPU: openvino: "
-                             f"{first_line(exc)}") from None
+                             f"{first_line(exc, SOURCE_LOCATIONS)}") from None
         nireq = 1
         if hint == "THROUGHPUT":
             nireq = (self.config.nireq

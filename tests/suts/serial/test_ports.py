@@ -4,7 +4,6 @@ and the protocol probe against the scripted FakeDUT (and the emulator, when it i
 from __future__ import annotations
 
 import json
-import time
 from types import SimpleNamespace
 
 import pytest
@@ -92,10 +91,10 @@ def test_probe_errors_are_clear_and_bounded(dut):
     peer = dut(banner=False)
     for _ in range(10):
         peer.fault(lambda c: True, "drop")
-    start = time.monotonic()
     with pytest.raises(DUTError, match="no MLPerf Tiny DUT answered"):
         ports.probe(peer.port, timeout=0.2)
-    assert time.monotonic() - start < 3
+    # bounded: a fixed number of tries, each with its own timeout, then the error
+    assert peer.commands == ["name"] * len(peer.commands) and 1 <= len(peer.commands) <= 4
 
 
 def test_dut_probe_against_the_emulator(shared_data):

@@ -214,17 +214,16 @@ def test_fault_error(dut):
 @pytest.mark.parametrize("dut", [Faults(ready_delay=0.5)], indirect=True)
 def test_fault_ready_delay(dut):
     _, ser = dut
+    sent = time.monotonic()  # before the write: the DUT cannot answer earlier than this
     ser.write(b"name%")
-    t0 = time.monotonic()
     first = b""
-    while b"\n" not in first and time.monotonic() - t0 < 2:
+    while b"\n" not in first and time.monotonic() - sent < 2:
         first += ser.read(1)
-    named = time.monotonic()
     assert first == b"m-name-dut-[unspecified]\r\n"
     assert read_until_ready(ser, 2) == READY
-    # the reply came at once, the m-ready line only after the injected delay (a lower bound the
-    # emulator's sleep guarantees, however loaded the machine)
-    assert time.monotonic() - named >= 0.45
+    # m-ready only after the injected 0.5 s: a lower bound the emulator's sleep guarantees,
+    # however loaded the machine (the reply itself comes at once; no upper bound is asserted)
+    assert time.monotonic() - sent >= 0.5
 
 
 @pytest.mark.parametrize("dut", [Faults(disconnect=2)], indirect=True)

@@ -43,9 +43,11 @@ def package_cmd(runs, submitter, division, systems, output) -> None:
     manifest.json                                                 (sha256 and size of each file)
 
     A run of mode 'all' gives both accuracy and performance; separate accuracy and performance
-    runs of one benchmark on one SUT are combined when they used the same model. Only MLPerf Tiny
-    benchmarks (kws01, vww01, ic01, ic02, ad01) can be packaged. The package is checked with
-    'tinyharness check' before it is written.
+    runs of one benchmark on one SUT are combined when they used the same model. Only
+    single-stream runs of the MLPerf Tiny benchmarks (kws01, vww01, ic01, ic02, ad01) can be
+    packaged; the closed division needs a reference model (or a model on a device), the open one
+    accepts a run INVALID only for its accuracy. 'tinyharness check' applies the same rules, and
+    checks the package before it is written.
     """
     from ..submission.package import build
 

@@ -2,7 +2,9 @@
 
 Each broken rule is one :class:`Violation` (``path-in-package: rule: message``); all of them are
 collected, never only the first. The result lines are read with the patterns of the MLCommons
-checker (mlperf-tiny.md section 7.3): from the start of a line, the last matching line wins.
+checker (:mod:`.result_lines`); the embedded runs are read through the run model and judged by
+the rules the packager applies (:mod:`.eligibility`). Nothing in a package is trusted: whatever
+it holds becomes violations, never an exception.
 """
 
 from __future__ import annotations
@@ -13,16 +15,19 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from . import system_json
+from ..errors import UsageError
+from ..results.summary import RunSummary
+from . import eligibility, system_json
 from .archive import MANIFEST, Limits, Violation, inventory, opened, verify_manifest
-from .package import (AUC, BENCHMARK_OF, EMBEDDED, MEDIAN, SHORT, TEST_FILES, TESTS, TOP1, last_value,
-                      number, parse_windows)
+from .layout import BENCHMARK_OF, EMBEDDED, SHORT, TEST_FILES, TESTS
+from .result_lines import AUC, MEDIAN, TOP1, last_value, number, parse_windows
+
+Provider = tuple[str, RunSummary]  # (embedded run folder, relative to the package; its summary)
 
 
-def _num(value: Any) -> float | None:
-    """A JSON number as a float; None for anything else (a schema-valid summary may still hold a
-    string where a number belongs)."""
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+def _close(a: float, b: float, tolerance: float) -> bool:
+    """Within ``tolerance``; never for a NaN (JSON as Python reads it allows one in a summary)."""
+    return abs(a - b) <= tolerance
 
 
 def check_package(path: Path, limits: Limits = Limits()) -> list[Violation]:
@@ -42,6 +47,7 @@ class Checker:
         self.files: list[str] = []  # every regular file, relative POSIX path
         self.fileset: set[str] = set()
         self.texts: dict[str, str | None] = {}
+        self.judged: set[str] = set()  # embedded runs already judged by the eligibility rules
         from ..benchmark import load_benchmarks
 
         self.benchmarks = load_benchmarks()
@@ -164,33 +170,7 @@ class Checker:
                 continue
             bench = self.benchmarks[BENCHMARK_OF[official]]
             present[bench.id] = model
-            for name in sorted(os.listdir(self.root / rel)):
-                if name not in TESTS:
-                    self.add(f"{rel}/{name}", "layout", "unexpected: a model folder holds accuracy/ "
-                                                        "and performance/")
-            providers = {}
-            for test in TESTS:
-                where = f"{rel}/{test}"
-                summary = providers[test] = self.provider(where, test, runs.get(model, {}), bench, division)
-                if not (self.root / where).is_dir():
-                    self.add(where, "required-tests", f"missing: MLPerf Tiny requires {test} results "
-                                                      f"for {model}")
-                    continue
-                self.test_folder(where)
-                if f"{where}/results.txt" in self.fileset and summary is not None:
-                    text = self.text(f"{where}/results.txt")
-                    if text is not None:
-                        (self.accuracy if test == "accuracy" else self.performance)(
-                            where, text, bench, division, summary)
-            acc, perf = providers["accuracy"], providers["performance"]
-            if acc is not None and perf is not None:
-                if acc[1]["model"]["sha256"] != perf[1]["model"]["sha256"]:
-                    self.add(rel, "model-mismatch", "the accuracy and performance runs used different "
-                             f"models (sha256 {str(acc[1]['model']['sha256'])[:12]}... and "
-                             f"{str(perf[1]['model']['sha256'])[:12]}...)")
-                if acc[1]["sut"] != perf[1]["sut"]:
-                    self.add(rel, "model-mismatch", f"accuracy from SUT {acc[1]['sut']!r}, performance "
-                                                    f"from SUT {perf[1]['sut']!r}")
+            self.model_results(rel, bench, runs.get(model, {}), division)
         for bench_id, model in present.items():
             for needed in self.benchmarks[bench_id].requires:
                 if needed not in present:
@@ -200,10 +180,42 @@ class Checker:
             self.add(f"{division}/{submitter}/{EMBEDDED}/{system}/{model}", "layout",
                      f"embedded runs for {model!r}, which has no results/{system}/{model}/ folder")
 
-    def embedded(self, division: str, submitter: str, system: str) -> dict[str, dict[str, Any]]:
+    def model_results(self, rel: str, bench, runs: dict[str, RunSummary | None], division: str) -> None:
+        """One model folder: its test folders, each against the embedded run that provides it."""
+        for name in sorted(os.listdir(self.root / rel)):
+            if name not in TESTS:
+                self.add(f"{rel}/{name}", "layout", "unexpected: a model folder holds accuracy/ "
+                                                    "and performance/")
+        providers: dict[str, Provider | None] = {}
+        for test in TESTS:
+            where = f"{rel}/{test}"
+            provider = providers[test] = self.provider(where, test, runs, bench, division)
+            if not (self.root / where).is_dir():
+                self.add(where, "required-tests", f"missing: MLPerf Tiny requires {test} results "
+                                                  f"for {rel.rsplit('/', 1)[1]}")
+                continue
+            self.test_folder(where)
+            if f"{where}/results.txt" in self.fileset and provider is not None:
+                text = self.text(f"{where}/results.txt")
+                if text is not None:
+                    (self.accuracy if test == "accuracy" else self.performance)(
+                        where, text, bench, division, provider)
+        acc, perf = providers["accuracy"], providers["performance"]
+        if acc is not None and perf is not None:
+            self.same_model(rel, acc[1], perf[1])
+
+    def same_model(self, rel: str, acc: RunSummary, perf: RunSummary) -> None:
+        if acc.model.sha256 != perf.model.sha256:
+            self.add(rel, "model-mismatch", "the accuracy and performance runs used different "
+                     f"models (sha256 {str(acc.model.sha256)[:12]}... and {str(perf.model.sha256)[:12]}...)")
+        if acc.sut != perf.sut:
+            self.add(rel, "model-mismatch", f"accuracy from SUT {acc.sut!r}, performance from SUT "
+                                            f"{perf.sut!r}")
+
+    def embedded(self, division: str, submitter: str, system: str) -> dict[str, dict[str, RunSummary | None]]:
         """{model folder: {run folder rel path: summary (None when unusable)}}, each run checked."""
         base = self.root / division / submitter / EMBEDDED / system
-        found: dict[str, dict[str, Any]] = {}
+        found: dict[str, dict[str, RunSummary | None]] = {}
         if not base.is_dir():
             return found
         for model in sorted(os.listdir(base)):
@@ -212,7 +224,8 @@ class Checker:
                 found.setdefault(model, {})[rel] = self.embedded_run(rel)
         return found
 
-    def embedded_run(self, rel: str) -> dict | None:
+    def embedded_run(self, rel: str) -> RunSummary | None:
+        """The run's typed summary when the run folder is sound, else None (and violations)."""
         from ..logs import check_run_directory
 
         path = self.root / rel
@@ -224,20 +237,33 @@ class Checker:
         except Exception as exc:  # a hostile summary can break the run checker's assumptions
             problems = [f"summary.json: cannot be checked ({type(exc).__name__}: {exc})"]
         for problem in problems:
-            name, _, message = problem.partition(": ")
-            self.add(f"{rel}/{name}", "run-dir", message)
+            self.run_dir(rel, problem)
         status = self.json(f"{rel}/status.json") if f"{rel}/status.json" in self.fileset else None
         if isinstance(status, dict) and isinstance(status.get("files"), list):
             known = {"status.json", *map(str, status["files"])}
             for name in sorted(os.listdir(path)):
                 if name not in known:
                     self.add(f"{rel}/{name}", "run-dir", "not one of the run's files (status.json)")
-        summary = self.json(f"{rel}/summary.json") if f"{rel}/summary.json" in self.fileset else None
-        return summary if isinstance(summary, dict) and not problems else None
+        doc = self.json(f"{rel}/summary.json") if f"{rel}/summary.json" in self.fileset else None
+        if problems or not isinstance(doc, dict):
+            return None
+        try:
+            return RunSummary.from_dict(doc, "summary.json")
+        except UsageError as exc:  # schema-valid, yet not a summary this tinyharness reads
+            self.run_dir(rel, str(exc))
+        except Exception as exc:  # never crash on a package: anything else is a violation too
+            self.run_dir(rel, f"summary.json: cannot be read ({type(exc).__name__}: {exc})")
+        return None
 
-    def provider(self, where: str, test: str, runs: dict[str, Any], bench, division: str):
+    def run_dir(self, rel: str, problem: str) -> None:
+        """A 'file: message' problem of the run folder ``rel`` as a violation at that file."""
+        name, _, message = problem.partition(": ")
+        self.add(f"{rel}/{name}", "run-dir", message)
+
+    def provider(self, where: str, test: str, runs: dict[str, RunSummary | None], bench,
+                 division: str) -> Provider | None:
         """(run rel path, summary) of the one sound embedded run that provides ``test``, else None."""
-        fits = [(rel, s) for rel, s in runs.items() if isinstance(s, dict) and s.get("mode") in (test, "all")]
+        fits = [(rel, s) for rel, s in runs.items() if s is not None and test in s.tests]
         if not fits:
             if (self.root / where).is_dir() and not any(s is None for s in runs.values()):
                 self.add(where, "run-missing", f"no sound embedded run provides these {test} results")
@@ -248,20 +274,13 @@ class Checker:
             return None
         rel, summary = fits[0]
         at = f"{rel}/summary.json"
-        if summary["benchmark"] != bench.id:
-            self.add(at, "benchmark", f"a {summary['benchmark']} run filed under {bench.id} results")
+        if summary.benchmark != bench.id:
+            self.add(at, "benchmark", f"a {summary.benchmark} run filed under {bench.id} results")
             return None
-        if summary["scenario"] != "single-stream":
-            self.add(at, "run-invalid", "MLPerf Tiny results come from the single-stream scenario")
-        reasons = list(summary["invalid_reasons"]) + list(summary["errors"])
-        if division == "open":
-            reasons = [r for r in reasons if not str(r).startswith(("accuracy ", "AUC "))]
-        if not summary["valid"] and reasons:
-            self.add(at, "run-invalid", f"the run is INVALID: {reasons[0]}")
-        model = summary["model"]
-        if division == "closed" and model["found_in"] != "device" and not model["reference"]:
-            self.add(at, "closed-model", f"{Path(model['path']).name} is not one of the rule set's "
-                                         "reference models; the closed division requires one")
+        if rel not in self.judged:  # a mode-all run provides both tests: judge it once
+            self.judged.add(rel)
+            for rule, message in eligibility.problems(summary, division):
+                self.add(at, rule, message)
         return rel, summary
 
     def test_folder(self, where: str) -> None:
@@ -285,7 +304,7 @@ class Checker:
             if doc is not None and not (isinstance(doc, list) and all(isinstance(d, dict) for d in doc)):
                 self.add(f"{where}/results.json", "results-json", "expected a JSON list of step objects")
 
-    def accuracy(self, where: str, text: str, bench, division: str, provider) -> None:
+    def accuracy(self, where: str, text: str, bench, division: str, provider: Provider) -> None:
         rel, (run, summary) = f"{where}/results.txt", provider
         label, pattern = ("Top 1%", TOP1) if bench.metric == "top1" else ("AUC", AUC)
         raw = last_value(pattern, text)
@@ -296,44 +315,52 @@ class Checker:
         elif division == "closed" and value < bench.target:
             self.add(rel, "quality-target", f"{label} = {raw} is below the closed-division target "
                                             f"{bench.target:g}")
-        acc, at = summary.get("accuracy"), f"{run}/summary.json"
-        if not acc or acc.get("value") is None:
-            self.add(at, "accuracy-mismatch", "the embedded run has no accuracy result")
-            return
-        if value is not None and abs(value - acc["value"]) > (0.05 if bench.metric == "top1" else 5e-4) + 1e-9:
-            self.add(rel, "accuracy-mismatch", f"{label} = {raw} but the embedded run measured "
-                                               f"{acc['value']}")
-        if acc["count"] != summary["dataset"]["count"]:
-            self.add(at, "accuracy-coverage", f"the accuracy pass covered {acc['count']} of the "
-                     f"{summary['dataset']['count']} samples of the label file; it must cover all")
+        acc, at = summary.accuracy, f"{run}/summary.json"
+        if acc is None or acc.value is None:
+            return  # 'result-missing' (eligibility): nothing to compare with
+        tolerance = (0.05 if bench.metric == "top1" else 5e-4) + 1e-9  # half the printed digit
+        if value is not None and not _close(value, acc.value, tolerance):
+            self.add(rel, "accuracy-mismatch", f"{label} = {raw} but the embedded run measured {acc.value}")
+        if acc.count != summary.dataset.count:
+            self.add(at, "accuracy-coverage", f"the accuracy pass covered {acc.count} of the "
+                     f"{summary.dataset.count} samples of the label file; it must cover all")
 
-    def performance(self, where: str, text: str, bench, division: str, provider) -> None:
+    def performance(self, where: str, text: str, bench, division: str, provider: Provider) -> None:
         rel, (run, summary) = f"{where}/results.txt", provider
-        at, rules = f"{run}/summary.json", bench.single_stream
         windows, problems = parse_windows(text)
         for problem in problems:
             self.add(rel, "results-txt", problem)
-        shown = summary.get("windows") or {}
-        details = [{"number": i, "inferences": d.get("inferences"), "runtime_s": _num(d.get("runtime_s"))}
-                   for i, d in enumerate(shown.get("details") or [], start=1)]
-        for path, items in ((rel, windows), (at, details)):
-            if len(items) != rules.windows:
-                self.add(path, "windows-count", f"{len(items)} performance windows; MLPerf Tiny "
-                                                f"requires exactly {rules.windows}")
-            for w in items:
-                runtime = w.get("runtime_s")
-                if runtime is not None and runtime < rules.window_min_s:
-                    self.add(path, "window-duration", f"window {w['number']} ran "
-                             f"{runtime:.6f} s; each window must run at least {rules.window_min_s:g} s")
+        shown = summary.windows  # None: reported as 'result-missing' (eligibility)
+        details = [{"number": i, "inferences": d.inferences, "runtime_s": d.runtime_s}
+                   for i, d in enumerate(shown.details if shown else [], start=1)]
+        self.window_rules(rel, windows, bench)
+        if shown is not None:
+            self.window_rules(f"{run}/summary.json", details, bench)
         for w in windows:
             n, runtime, tp = w.get("inferences"), w.get("runtime_s"), w.get("throughput_ips")
             if None not in (n, runtime, tp) and runtime > 0 and abs(tp - n / runtime) > 1e-3 + 1e-4 * tp:
                 self.add(rel, "window-arithmetic", f"window {w['number']}: {n} inferences in "
                                                    f"{runtime} s is not {tp} inf./sec.")
         if len(windows) != len(details) or any(
-                w.get("inferences") != d.get("inferences") or w.get("runtime_s") is None
-                or abs(w["runtime_s"] - (d["runtime_s"] or -1)) > 1e-6 for w, d in zip(windows, details)):
+                w.get("inferences") != d["inferences"] or w.get("runtime_s") is None
+                or not _close(w["runtime_s"], d["runtime_s"], 1e-6) for w, d in zip(windows, details)):
             self.add(rel, "window-mismatch", "the windows differ from the embedded run's summary.json")
+        self.median(rel, text, windows, shown.median_throughput_ips if shown else None)
+
+    def window_rules(self, path: str, windows: list[dict[str, Any]], bench) -> None:
+        """MLPerf Tiny's window rules (count, 10 s each) on windows read from ``path``."""
+        rules = bench.single_stream
+        if len(windows) != rules.windows:
+            self.add(path, "windows-count", f"{len(windows)} performance windows; MLPerf Tiny "
+                                            f"requires exactly {rules.windows}")
+        for w in windows:
+            runtime = w.get("runtime_s")
+            if runtime is not None and runtime < rules.window_min_s:
+                self.add(path, "window-duration", f"window {w['number']} ran "
+                         f"{runtime:.6f} s; each window must run at least {rules.window_min_s:g} s")
+
+    def median(self, rel: str, text: str, windows: list[dict[str, Any]], recorded: float | None) -> None:
+        """The median line: present, the median of the windows, and the run's own median."""
         raw = last_value(MEDIAN, text)
         median = number(raw) if raw is not None else None
         if median is None:
@@ -344,6 +371,6 @@ class Checker:
         if tps and abs(statistics.median(tps) - median) > 1.5e-3:
             self.add(rel, "median-mismatch", f"median throughput {raw} is not the median of the "
                                              f"windows ({statistics.median(tps):.3f})")
-        if abs((_num(shown.get("median_throughput_ips")) or -1) - median) > 1.5e-3:
+        if recorded is None or not _close(recorded, median, 1.5e-3):
             self.add(rel, "median-mismatch", f"median throughput {raw} differs from the embedded "
-                     f"run's {shown.get('median_throughput_ips')}")
+                     f"run's {recorded}")

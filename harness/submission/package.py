@@ -1,6 +1,6 @@
 """``tinyharness package``: run directories into an MLPerf Tiny submission tree (a folder or a
-deterministic tar.gz), and the result-line format that both the packager writes and the checker
-reads (mlperf-tiny.md section 7).
+deterministic tar.gz). The result lines are :mod:`.result_lines`, the rules a run must meet
+:mod:`.eligibility`; the package is checked by :mod:`.check` before it is written.
 
 Layout::
 
@@ -18,110 +18,36 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..errors import UsageError
-from .archive import MANIFEST, sha256_file, write_manifest  # noqa: F401 (part of this module's API)
-
-SHORT = {"kws01": "kws", "vww01": "vww", "ic01": "ic", "ic02": "ic2", "ad01": "ad"}
-BENCHMARK_OF = {short: bench for bench, short in SHORT.items()}
-TESTS = ("accuracy", "performance")
-TEST_FILES = ("log.txt", "results.json", "results.txt")
-EMBEDDED = "tinyharness"
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")  # no spaces: the MLCommons checker warns on them
-
-# The MLCommons checker's patterns (section 7.3), matched from the start of a line; last line wins.
-TOP1 = re.compile(r".* Top[- ]1%?\s?[:=] ([\d.]+)")  # "Top 1% = 85.4" (new), "Top-1: 91.1%" (old)
-AUC = re.compile(r".* AUC\s?[:=] ([\d.]+)")  # "AUC = 0.862" (new), "AUC: 0.93" (old)
-MEDIAN = re.compile(r".* Median throughput is +([\d.]+) inf\./sec\.")
-# Per-window blocks (the MLCommons checker ignores them; tinyharness checks them): both runners.
-WINDOW = re.compile(r"^(?:.*: )?Performance results for window (\d+):?\s*$")
-INFERENCES = re.compile(r"^(?:.*: )?\s*# Inferences\s*:\s*(\d+)\s*$")
-RUNTIME = re.compile(r"^(?:.*: )?\s*Runtime\s*:\s*([\d.]+) sec\.\s*$")
-THROUGHPUT = re.compile(r"^(?:.*: )?\s*Throughput\s*:\s*([\d.eE+-]+) inf\./sec\.\s*$")
-DASHES = "-" * 57
-
-
-def number(text: str) -> float | None:
-    try:
-        return float(text)
-    except (TypeError, ValueError):
-        return None
-
-
-def last_value(pattern: re.Pattern, text: str) -> str | None:
-    """The number captured by the last line that ``pattern`` matches, as the checker reads it."""
-    found = None
-    for line in text.splitlines():
-        if m := pattern.match(line):
-            found = m.group(1)
-    return found
-
-
-def parse_windows(text: str) -> tuple[list[dict[str, Any]], list[str]]:
-    """The per-window blocks of a performance results.txt, and what is wrong with them."""
-    windows: list[dict[str, Any]] = []
-    for line in text.splitlines():
-        if m := WINDOW.match(line):
-            windows.append({"number": int(m.group(1))})
-        elif windows and (m := INFERENCES.match(line)):
-            windows[-1]["inferences"] = int(m.group(1))
-        elif windows and (m := RUNTIME.match(line)):
-            windows[-1]["runtime_s"] = number(m.group(1))
-        elif windows and (m := THROUGHPUT.match(line)):
-            windows[-1]["throughput_ips"] = number(m.group(1))
-    problems = [f"window {w['number']}: no parseable {', '.join(k)} line" for w in windows
-                if (k := [k for k in ("inferences", "runtime_s", "throughput_ips") if w.get(k) is None])]
-    return windows, problems
+from ..results.read import read_summary
+from ..results.summary import RunSummary
+from . import archive, check, eligibility, result_lines, system_json
+from .layout import EMBEDDED, NAME, SHORT, TESTS
 
 
 # -- what goes into a test folder ---------------------------------------------------------------
-def stamp(summary: dict[str, Any]) -> str:
-    """The runner's ``MMDD.HHMMSS`` line prefix, from the time the run finished (UTC)."""
-    when = datetime.fromisoformat(summary["finished"] or summary["started"])
-    return when.strftime("%m%d.%H%M%S")
-
-
-def accuracy_txt(summary: dict[str, Any]) -> str:
-    acc = summary["accuracy"]
-    line = (f"Top 1% = {acc['value']:2.1f}" if acc["metric"] == "top1" else f"AUC = {acc['value']:.3f}")
-    return f"{stamp(summary)} ulp-mlperf: {line}\n"
-
-
-def performance_txt(summary: dict[str, Any], window_min_s: float) -> str:
-    out = []
-    for number_, w in enumerate(summary["windows"]["details"], start=1):
-        out += [f"Performance results for window {number_}", f"    # Inferences : {w['inferences']}",
-                f"    Runtime: {w['runtime_s']:.6f} sec.", f"    Throughput: {w['throughput_ips']:.3f} inf./sec."]
-        if w["runtime_s"] >= window_min_s:
-            out.append("    Runtime requirements have been met.")
-    prefix = f"{stamp(summary)} ulp-mlperf: "
-    median = summary["windows"]["median_throughput_ips"]
-    out += [prefix + DASHES, f"{prefix}Median throughput is {median:10.3f} inf./sec.", prefix + DASHES]
-    return "\n".join(out) + "\n"
-
-
 def _step(entry_file: str, label: int | None, classes: int, mode: str, infer: dict, windows: int | None,
           window_bytes: int | None) -> dict[str, Any]:
+    """One step of the MLCommons runner's results.json (section 7.1)."""
     return {"file": entry_file, "classes": str(classes), "class": None if label is None else str(label),
             "bytes_to_send": window_bytes, "stride": None, "total_length": windows, "mode": mode,
             "infer": infer}
 
 
-def accuracy_json(run: Path, summary: dict[str, Any], bench) -> list[dict[str, Any]]:
+def accuracy_json(run: Path, summary: RunSummary, bench) -> list[dict[str, Any]]:
     """One step per file, in label-file order: its (dequantized) outputs or, for AD, its score
     (the mean of its window scores) with the window scores themselves."""
     log = json.loads((run / "accuracy.json").read_text())
-    spec = summary["accuracy"]["output"]
-    dtype = np.dtype(spec["dtype"]).newbyteorder("<")
+    spec = summary.accuracy.output
+    dtype = np.dtype(spec.dtype).newbyteorder("<")
     files: dict[str, dict[str, Any]] = {}
     for entry in log:
         item = files.setdefault(entry["file"], {"label": entry["label"], "outputs": [], "scores": []})
@@ -129,9 +55,8 @@ def accuracy_json(run: Path, summary: dict[str, Any], bench) -> list[dict[str, A
             item["scores"].append(entry["score"])
         else:
             raw = np.frombuffer(bytes.fromhex(entry["data"]), dtype=dtype).astype(np.float64)
-            item["outputs"].append((raw - spec["zero_point"]) * spec["scale"] if spec["scale"] else raw)
+            item["outputs"].append((raw - spec.zero_point) * spec.scale if spec.scale else raw)
     steps = []
-    window_bytes = int(np.prod(bench.sample_shape)) * np.dtype(bench.sample_dtype).itemsize
     for name, item in files.items():
         if item["scores"]:
             infer = {"results": [round(float(np.mean(item["scores"])), 6)],
@@ -141,37 +66,33 @@ def accuracy_json(run: Path, summary: dict[str, Any], bench) -> list[dict[str, A
             infer = {"results": [round(float(v), 6) for v in np.mean(item["outputs"], axis=0)],
                      "iterations": 1, "warmups": 0, "total_inferences": len(item["outputs"])}
         steps.append(_step(name, item["label"], len(bench.labels), "accuracy", infer,
-                           len(item["scores"]) or None, window_bytes if bench.windowed else None))
+                           len(item["scores"]) or None, bench.sample_bytes if bench.windowed else None))
     return steps
 
 
-def performance_json(run: Path, summary: dict[str, Any], bench) -> list[dict[str, Any]]:
+def performance_json(run: Path, summary: RunSummary, bench) -> list[dict[str, Any]]:
     """One step per window: iterations, elapsed time and throughput (the ``infer N W`` step)."""
     labels = {}
     if (run / "accuracy.json").is_file():
         labels = {e["file"]: e["label"] for e in json.loads((run / "accuracy.json").read_text())}
-    window_bytes = int(np.prod(bench.sample_shape)) * np.dtype(bench.sample_dtype).itemsize
-    return [_step(w["file"], labels.get(w["file"]), len(bench.labels), "performance",
-                  {"results": [], "iterations": w["inferences"], "total_inferences": w["inferences"],
-                   "elapsed_time": w["runtime_s"], "throughput": w["throughput_ips"],
-                   "attempts": w["attempts"]},
-                  None, window_bytes if bench.windowed else None)
-            for w in summary["windows"]["details"]]
+    return [_step(w.file, labels.get(w.file), len(bench.labels), "performance",
+                  {"results": [], "iterations": w.inferences, "total_inferences": w.inferences,
+                   "elapsed_time": w.runtime_s, "throughput": w.throughput_ips, "attempts": w.attempts},
+                  None, bench.sample_bytes if bench.windowed else None)
+            for w in summary.windows.details]
 
 
-def log_txt(run: Path, summary: dict[str, Any], results_txt: str) -> str:
-    head = (f"tinyharness run {run.name}: {summary['benchmark']} on {summary['sut']}, "
-            f"{summary['scenario']}, mode {summary['mode']}\n")
+def log_txt(run: Path, summary: RunSummary, results_txt: str) -> str:
+    head = (f"tinyharness run {run.name}: {summary.benchmark} on {summary.sut}, "
+            f"{summary.scenario}, mode {summary.mode}\n")
     parts = [head] + [f"==> {name} <==\n{(run / name).read_text(encoding='utf-8')}"
                       for name in ("summary.txt", "detail.txt")]
     return "\n".join(parts) + f"\n==> results.txt <==\n{results_txt}"
 
 
-def write_test_folder(folder: Path, test: str, run: Path, summary: dict[str, Any], bench) -> None:
-    if test == "accuracy":
-        txt, steps = accuracy_txt(summary), accuracy_json(run, summary, bench)
-    else:
-        txt, steps = performance_txt(summary, bench.single_stream.window_min_s), performance_json(run, summary, bench)
+def write_test_folder(folder: Path, test: str, run: Path, summary: RunSummary, bench) -> None:
+    txt = result_lines.render(summary, test)
+    steps = (accuracy_json if test == "accuracy" else performance_json)(run, summary, bench)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.txt").write_text(txt, encoding="utf-8")
     (folder / "results.json").write_text(json.dumps(steps, indent=1) + "\n", encoding="utf-8")
@@ -182,17 +103,18 @@ def write_test_folder(folder: Path, test: str, run: Path, summary: dict[str, Any
 @dataclass
 class LoadedRun:
     path: Path
-    summary: dict[str, Any]
-    files: list[str]
+    summary: RunSummary
+    files: list[str]  # what is copied into the package: status.json and the files it lists
 
-    @property
-    def tests(self) -> tuple[str, ...]:
-        mode = self.summary["mode"]
-        return TESTS if mode == "all" else (mode,)
+
+def _one_line(path: Path, problems: list[str]) -> UsageError:
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return UsageError(f"run {path.name}: {problems[0]}{more}")
 
 
 def load_run(path: Path, division: str) -> LoadedRun:
-    """A finished, sound, VALID MLPerf Tiny run directory, or a one-line UsageError naming it."""
+    """A finished, sound MLPerf Tiny run directory that can stand as a result in ``division``,
+    or a one-line UsageError naming it."""
     from ..logs import check_run_directory
 
     path = Path(path)
@@ -200,21 +122,11 @@ def load_run(path: Path, division: str) -> LoadedRun:
         raise UsageError(f"run {path}: not a run directory")
     problems = check_run_directory(path)
     if problems:
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise UsageError(f"run {path.name}: {problems[0]}{more}")
-    summary = json.loads((path / "summary.json").read_text(encoding="utf-8"))
-    bench = summary["benchmark"]
-    if bench not in SHORT:
-        raise UsageError(f"run {path.name}: {bench} is not an MLPerf Tiny benchmark (digits01 is the "
-                         "embedded quick start); only " + ", ".join(SHORT) + " runs can be packaged")
-    if summary["scenario"] != "single-stream":
-        raise UsageError(f"run {path.name}: a {summary['scenario']} run; MLPerf Tiny results come from "
-                         "single-stream runs")
-    reasons = summary["invalid_reasons"] + summary["errors"]
-    if division == "open":  # an accuracy below target is accepted in the open division
-        reasons = [r for r in reasons if not r.startswith(("accuracy ", "AUC "))]
-    if not summary["valid"] and reasons:
-        raise UsageError(f"run {path.name}: the result is INVALID ({reasons[0]})")
+        raise _one_line(path, problems)
+    summary = read_summary(path)
+    problems = [message for _, message in eligibility.problems(summary, division)]
+    if problems:
+        raise _one_line(path, problems)
     status = json.loads((path / "status.json").read_text(encoding="utf-8"))
     files = ["status.json", *status["files"]]
     for name in files:
@@ -234,11 +146,11 @@ def plan(runs: list[LoadedRun], systems: dict[str, Path]) -> dict[tuple[str, str
                              "give one --system SUT=FILE per SUT")
     groups: dict[tuple[str, str], dict[str, LoadedRun]] = {}
     for run in runs:
-        key = (systems[run.summary["sut"]].stem, run.summary["benchmark"])
-        for test in run.tests:
+        key = (systems[run.summary.sut].stem, run.summary.benchmark)
+        for test in run.summary.tests:
             other = groups.setdefault(key, {}).get(test)
             if other is not None:
-                raise UsageError(f"run {run.path.name}: {key[1]} {test} results on {run.summary['sut']} "
+                raise UsageError(f"run {run.path.name}: {key[1]} {test} results on {run.summary.sut} "
                                  f"also come from run {other.path.name}; give only one")
             groups[key][test] = run
     for (system, bench), tests in groups.items():
@@ -246,9 +158,9 @@ def plan(runs: list[LoadedRun], systems: dict[str, Path]) -> dict[tuple[str, str
             if test not in tests:
                 given = next(iter(tests.values()))
                 raise UsageError(f"run {given.path.name}: {bench} has no {test} run on "
-                                 f"{given.summary['sut']}; MLPerf Tiny needs accuracy and performance")
+                                 f"{given.summary.sut}; MLPerf Tiny needs accuracy and performance")
         acc, perf = tests["accuracy"], tests["performance"]
-        if acc.summary["model"]["sha256"] != perf.summary["model"]["sha256"]:
+        if acc.summary.model.sha256 != perf.summary.model.sha256:
             raise UsageError(f"run {perf.path.name}: its model differs from the one of accuracy run "
                              f"{acc.path.name} (sha256); both must run the same model")
     return groups
@@ -258,8 +170,6 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
           output: Path) -> Path:
     """Build the package at ``output`` (a folder, or a tar.gz when the name ends so), after
     checking it with the same rules as ``tinyharness check``."""
-    from . import archive, check, system_json
-
     division = division.lower()
     if division not in ("closed", "open"):
         raise UsageError(f"--division must be closed or open, not {division!r}")
@@ -274,47 +184,16 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
     names = [r.path.name for r in runs]
     if len(set(names)) != len(names):
         raise UsageError(f"two run directories are both named {next(n for n in names if names.count(n) > 1)}")
-    systems, docs = {}, {}
-    default = next((f for sut, f in system_files if sut is None), None)
-    for run in runs:
-        sut = run.summary["sut"]
-        file = next((f for s, f in system_files if s == sut), default)
-        if file is None:
-            raise UsageError(f"run {run.path.name}: no --system for SUT {sut!r}; give --system {sut}=FILE")
-        if not NAME.match(Path(file).stem):
-            raise UsageError(f"system file {file}: its name (the system id) may hold letters, digits, "
-                             "'.', '_' and '-' only")
-        systems[sut] = Path(file)
-    for sut, file in systems.items():
-        doc = dict(system_json.load(file))
-        for key, value in (("Submitter", submitter), ("Division", system_json.DIVISIONS[division])):
-            if doc.get(key) and doc[key].lower() != value.lower():
-                raise UsageError(f"system description {file}: {key} is {doc[key]!r}, the package says {value!r}")
-            doc[key] = value
-        docs[file.stem] = doc
+    systems = assign_systems(runs, system_files)
+    docs = {file.stem: system_doc(file, submitter, division) for file in systems.values()}
     groups = plan(runs, systems)
-    from ..benchmark import load_benchmarks
-
-    benchmarks = load_benchmarks()
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
     try:
-        top = staging / division / submitter
-        for system, doc in docs.items():
-            (top / "systems").mkdir(parents=True, exist_ok=True)
-            (top / "systems" / f"{system}.json").write_bytes(system_json.render(doc))
-        for (system, bench_id), tests in sorted(groups.items()):
-            short, bench = SHORT[bench_id], benchmarks[bench_id]
-            for test, run in tests.items():
-                write_test_folder(top / "results" / system / short / test, test, run.path, run.summary, bench)
-            for run in {id(r): r for r in tests.values()}.values():
-                target = top / EMBEDDED / system / short / run.path.name
-                target.mkdir(parents=True)
-                for name in run.files:
-                    shutil.copyfile(run.path / name, target / name, follow_symlinks=False)
-        write_manifest(staging)
+        stage(staging / division / submitter, docs, groups)
+        archive.write_manifest(staging)
         found = check.Checker(staging).run()
-        if found:
+        if found:  # a bug here, not in the runs: they passed the same rules above
             more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
             raise UsageError(f"the package would not pass 'tinyharness check': {found[0]}{more}")
         if archive.is_archive_name(output):
@@ -322,8 +201,54 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
         else:
             os.chmod(staging, 0o755)
             os.rename(staging, output)
-            return output
     finally:
         if staging.exists():
             shutil.rmtree(staging)
     return output
+
+
+def assign_systems(runs: list[LoadedRun], system_files: list[tuple[str | None, Path]]) -> dict[str, Path]:
+    """{SUT: system description file}: the file given for the SUT, else the plain --system one."""
+    systems = {}
+    default = next((f for sut, f in system_files if sut is None), None)
+    for run in runs:
+        sut = run.summary.sut
+        file = next((f for s, f in system_files if s == sut), default)
+        if file is None:
+            raise UsageError(f"run {run.path.name}: no --system for SUT {sut!r}; give --system {sut}=FILE")
+        if not NAME.match(Path(file).stem):
+            raise UsageError(f"system file {file}: its name (the system id) may hold letters, digits, "
+                             "'.', '_' and '-' only")
+        systems[sut] = Path(file)
+    return systems
+
+
+def system_doc(file: Path, submitter: str, division: str) -> dict[str, Any]:
+    """The system description as packaged: Submitter and Division filled in from the options
+    (a file that says otherwise is refused)."""
+    doc = dict(system_json.load(file))
+    for key, value in (("Submitter", submitter), ("Division", system_json.DIVISIONS[division])):
+        if doc.get(key) and doc[key].lower() != value.lower():
+            raise UsageError(f"system description {file}: {key} is {doc[key]!r}, the package says {value!r}")
+        doc[key] = value
+    return doc
+
+
+def stage(top: Path, docs: dict[str, dict[str, Any]],
+          groups: dict[tuple[str, str], dict[str, LoadedRun]]) -> None:
+    """Write the submitter folder ``top``: system descriptions, test folders and the runs."""
+    from ..benchmark import load_benchmarks
+
+    benchmarks = load_benchmarks()
+    for system, doc in docs.items():
+        (top / "systems").mkdir(parents=True, exist_ok=True)
+        (top / "systems" / f"{system}.json").write_bytes(system_json.render(doc))
+    for (system, bench_id), tests in sorted(groups.items()):
+        short, bench = SHORT[bench_id], benchmarks[bench_id]
+        for test, run in tests.items():
+            write_test_folder(top / "results" / system / short / test, test, run.path, run.summary, bench)
+        for run in {id(r): r for r in tests.values()}.values():  # a mode-all run once
+            target = top / EMBEDDED / system / short / run.path.name
+            target.mkdir(parents=True)
+            for name in run.files:
+                shutil.copyfile(run.path / name, target / name, follow_symlinks=False)

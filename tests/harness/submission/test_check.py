@@ -8,6 +8,7 @@ is what catches the edit, not the checksum.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -16,11 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from test_package import SUBMITTER, build_package, cli  # the shared session build
+from test_package import SERIAL_RUN, SUBMITTER, build_package, cli  # the shared session build
 from tinyharness.benchmark import load_benchmarks
+from tinyharness.results.read import read_summary
+from tinyharness.results.sections import Window, Windows
+from tinyharness.results.summary import RunSummary
 from tinyharness.submission import archive
 from tinyharness.submission import package as pkg
+from tinyharness.submission import result_lines as rl
 from tinyharness.submission.check import Checker, check_package
+from tinyharness.submission.layout import TEST_FILES
 
 # -- the MLCommons checker's patterns on the new (MLCommons) and old (EEMBC) runner forms ----------
 NEW_ACCURACY = "0412.093015 ulp-mlperf: Top 1% = 91.4\n0412.093015 ulp-mlperf: AUC = 0.981\n"
@@ -41,46 +47,68 @@ OLD_PERFORMANCE = "".join(
 
 
 def test_accuracy_patterns_read_both_runner_forms():
-    assert pkg.last_value(pkg.TOP1, NEW_ACCURACY) == "91.4"
-    assert pkg.last_value(pkg.AUC, NEW_ACCURACY) == "0.981"
-    assert pkg.last_value(pkg.TOP1, OLD_ACCURACY) == "88.6"
-    assert pkg.last_value(pkg.AUC, OLD_ACCURACY) == "0.97"
+    assert rl.last_value(rl.TOP1, NEW_ACCURACY) == "91.4"
+    assert rl.last_value(rl.AUC, NEW_ACCURACY) == "0.981"
+    assert rl.last_value(rl.TOP1, OLD_ACCURACY) == "88.6"
+    assert rl.last_value(rl.AUC, OLD_ACCURACY) == "0.97"
 
 
 def test_the_patterns_need_a_prefix_and_the_last_line_wins():
-    assert pkg.last_value(pkg.TOP1, "Top 1% = 90.2\n") is None  # nothing before the keyword
-    assert pkg.last_value(pkg.AUC, "x AUC = 0.5\nx AUC = 0.9\n") == "0.9"
-    assert pkg.last_value(pkg.TOP1, "x Top1 = 90.2\nx Top 1 % = 90\n") is None
-    assert pkg.last_value(pkg.TOP1, "x Top 1 = 90.2\nx Top 1%: 91.0\n") == "91.0"
-    assert pkg.last_value(pkg.MEDIAN, "x Median throughput is 1.2.3 inf./sec.\n") == "1.2.3"
-    assert pkg.number("1.2.3") is None  # matched, but not a number: reported as unparseable
+    assert rl.last_value(rl.TOP1, "Top 1% = 90.2\n") is None  # nothing before the keyword
+    assert rl.last_value(rl.AUC, "x AUC = 0.5\nx AUC = 0.9\n") == "0.9"
+    assert rl.last_value(rl.TOP1, "x Top1 = 90.2\nx Top 1 % = 90\n") is None
+    assert rl.last_value(rl.TOP1, "x Top 1 = 90.2\nx Top 1%: 91.0\n") == "91.0"
+    assert rl.last_value(rl.MEDIAN, "x Median throughput is 1.2.3 inf./sec.\n") == "1.2.3"
+    assert rl.number("1.2.3") is None  # matched, but not a number: reported as unparseable
 
 
 def test_performance_patterns_read_both_runner_forms():
     for text, runtime, median in ((NEW_PERFORMANCE, 10.1, "29.126"), (OLD_PERFORMANCE, 12.8, "50.000")):
-        windows, problems = pkg.parse_windows(text)
+        windows, problems = rl.parse_windows(text)
         assert problems == [] and len(windows) == 5
         assert windows[0]["runtime_s"] == runtime
-        assert pkg.last_value(pkg.MEDIAN, text) == median
-    windows, _ = pkg.parse_windows(OLD_PERFORMANCE)
+        assert rl.last_value(rl.MEDIAN, text) == median
+    windows, _ = rl.parse_windows(OLD_PERFORMANCE)
     assert [w["number"] for w in windows] == [2, 4, 6, 8, 10] and windows[0]["inferences"] == 640
     broken = NEW_PERFORMANCE.replace("    Runtime: 10.300000 sec.\n", "    Runtime: soon\n")
-    windows, problems = pkg.parse_windows(broken)
+    windows, problems = rl.parse_windows(broken)
     assert problems == ["window 3: no parseable runtime_s line"]
 
 
+def rendered_summary(**changes) -> RunSummary:
+    """The schema-1 serial run's summary (typed), with 5 windows of 300 inferences in 10.1 s to
+    10.5 s (median 29.126 inf./sec.), top-1 90.24 % and the given changes."""
+    base = read_summary(SERIAL_RUN)
+    windows = Windows.from_windows([Window.measured(n - 1, f"f{n}.bin", 300, int((10 + n / 10) * 1e9), 1)
+                                    for n in range(1, 6)], 10.0)
+    fields = dict(finished="2026-04-12T09:31:00+00:00", started="2026-04-12T09:30:00+00:00",
+                  accuracy=dataclasses.replace(base.accuracy, value=90.24), windows=windows)
+    return dataclasses.replace(base, **{**fields, **changes})
+
+
 def test_the_checker_renders_what_it_parses():
-    summary = {"finished": "2026-04-12T09:31:00+00:00", "started": "2026-04-12T09:30:00+00:00",
-               "accuracy": {"metric": "top1", "value": 90.24},
-               "windows": {"median_throughput_ips": 29.126, "details": [
-                   {"inferences": 300, "runtime_s": 10 + n / 10, "throughput_ips": round(300 / (10 + n / 10), 3)}
-                   for n in range(1, 6)]}}
-    assert pkg.accuracy_txt(summary) == "0412.093100 ulp-mlperf: Top 1% = 90.2\n"
-    text = pkg.performance_txt(summary, 10.0)
-    assert pkg.parse_windows(text)[0] == pkg.parse_windows(NEW_PERFORMANCE)[0]
+    summary = rendered_summary()
+    assert rl.render(summary, "accuracy") == "0412.093100 ulp-mlperf: Top 1% = 90.2\n"
+    text = rl.render(summary, "performance")
+    assert rl.parse_windows(text)[0] == rl.parse_windows(NEW_PERFORMANCE)[0]
     assert text.endswith(NEW_PERFORMANCE.split("Runtime requirements have been met.\n")[-1])
-    summary["accuracy"] = {"metric": "auc", "value": 0.86249}
-    assert pkg.accuracy_txt(summary) == "0412.093100 ulp-mlperf: AUC = 0.862\n"
+    auc = rendered_summary(accuracy=dataclasses.replace(summary.accuracy, metric="auc", value=0.86249))
+    assert rl.render(auc, "accuracy") == "0412.093100 ulp-mlperf: AUC = 0.862\n"
+    with pytest.raises(ValueError):
+        rl.render(summary, "energy")
+
+
+def test_the_runtime_line_follows_the_runs_window_length():
+    summary = rendered_summary()
+    assert rl.render(summary, "performance").count("Runtime requirements have been met.") == 5
+    longer = dataclasses.replace(summary.windows, window_min_s=10.25)  # windows 1 and 2 fall short
+    assert rl.render(dataclasses.replace(summary, windows=longer), "performance").count(
+        "Runtime requirements have been met.") == 3
+
+
+def test_the_stamp_is_when_the_run_finished_or_else_started():
+    assert rl.stamp(rendered_summary()) == "0412.093100"
+    assert rl.stamp(rendered_summary(finished=None)) == "0412.093000"
 
 
 # -- rules on the real package ---------------------------------------------------------------------
@@ -144,7 +172,7 @@ def test_any_single_altered_byte_is_caught(pkgcopy):
             found = manifest_rules(pkgcopy)
             path.write_bytes(original)
             assert found, (rel, at)
-            if rel == pkg.MANIFEST:  # a changed manifest: a bad entry or malformed JSON
+            if rel == archive.MANIFEST:  # a changed manifest: a bad entry or malformed JSON
                 assert rules(found) & {"manifest", "json"}, found
             else:
                 assert any(v.path == rel and v.rule == "manifest" and "altered" in v.message
@@ -167,14 +195,14 @@ def test_an_altered_byte_inside_the_archive_is_caught(pkgcopy, tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", pkg.TEST_FILES)
+@pytest.mark.parametrize("name", TEST_FILES)
 def test_a_removed_required_file_is_caught(pkgcopy, name):
     (pkgcopy / AD / "performance" / name).unlink()
     found = Checker(pkgcopy).run()
     rel = f"{AD}/performance/{name}"
     assert any(v.path == rel and v.rule == "required-files" and "missing" in v.message for v in found), found
     assert any(v.path == rel and v.rule == "manifest" for v in found)
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     assert {v.rule for v in Checker(pkgcopy).run()} == {"required-files"}
 
 
@@ -193,10 +221,11 @@ def test_a_shortened_window_is_caught_by_the_10_second_rule_alone(pkgcopy):
         summary["windows"]["latency_ms"] = round(1000 / summary["windows"]["median_throughput_ips"], 6)
 
     summary = edit_summary(run, shorten)
-    pkg.write_test_folder(pkgcopy / KWS / "performance", "performance", run, summary, bench)
+    pkg.write_test_folder(pkgcopy / KWS / "performance", "performance", run, RunSummary.from_dict(summary),
+                          bench)
     text = (pkgcopy / KWS / "performance" / "results.txt").read_text()
     assert "Runtime: 9.500000 sec." in text and text.count("Runtime requirements have been met.") == 4
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert rules(found) == {"window-duration"}, found
     assert {v.path for v in found} == {f"{KWS}/performance/results.txt", f"{run.relative_to(pkgcopy).as_posix()}/summary.json"}
@@ -209,7 +238,7 @@ def test_four_windows_are_caught(pkgcopy):
     text = path.read_text()
     start = text.index("Performance results for window 5")
     path.write_text(text[:start] + text[text.index(" ulp-mlperf: ---", start) - 11:])
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert "windows-count" in rules(found) and "window-mismatch" in rules(found)
     assert any(v.path == f"{AD}/performance/results.txt" and "4 performance windows" in v.message for v in found)
@@ -219,8 +248,9 @@ def test_four_windows_are_caught(pkgcopy):
 def test_a_missed_quality_target_is_caught_in_the_closed_division(pkgcopy):
     run = embedded(pkgcopy, "host-tflite", "kws")
     summary = edit_summary(run, lambda s: s["accuracy"].update(value=85.0))
-    pkg.write_test_folder(pkgcopy / KWS / "accuracy", "accuracy", run, summary, load_benchmarks()["kws01"])
-    pkg.write_manifest(pkgcopy)
+    pkg.write_test_folder(pkgcopy / KWS / "accuracy", "accuracy", run, RunSummary.from_dict(summary),
+                          load_benchmarks()["kws01"])
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert rules(found) == {"quality-target"}, found
     assert str(found[0]) == (f"{KWS}/accuracy/results.txt: quality-target: Top 1% = 85.0 is below the "
@@ -231,7 +261,7 @@ def test_a_missed_quality_target_is_caught_in_the_closed_division(pkgcopy):
 def test_accuracy_over_part_of_the_label_list_is_caught(pkgcopy):
     run = embedded(pkgcopy, "host-ort", "kws")
     edit_summary(run, lambda s: s["dataset"].update(count=2000))
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert rules(found) == {"accuracy-coverage"}, found
     assert "covered 1000 of the 2000 samples" in found[0].message
@@ -243,7 +273,7 @@ def test_an_unparseable_or_missing_result_line_is_caught(pkgcopy):
     acc.write_text(acc.read_text().replace("AUC = 1.000", "AUC = 1.0.0"))
     perf = pkgcopy / AD / "performance" / "results.txt"
     perf.write_text("".join(ln for ln in perf.read_text().splitlines(True) if "Median" not in ln))
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert rules(found) == {"results-txt"}, found
     assert {v.path for v in found} == {f"{AD}/accuracy/results.txt", f"{AD}/performance/results.txt"}
@@ -253,7 +283,7 @@ def test_an_unparseable_or_missing_result_line_is_caught(pkgcopy):
 def test_ic2_without_ic_is_caught(pkgcopy):
     for part in ("results", "tinyharness"):
         os.rename(pkgcopy / TOP / part / "host-ort" / "kws", pkgcopy / TOP / part / "host-ort" / "ic2")
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert any(v.rule == "requires" and v.path == f"{TOP}/results/host-ort/ic2" and "need ic results" in v.message
                for v in found), found
@@ -268,7 +298,7 @@ def test_ic2_without_ic_is_caught(pkgcopy):
 def test_a_bad_system_description_is_caught(pkgcopy, change, rule):
     path = pkgcopy / TOP / "systems" / "host-ort.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
-    pkg.write_manifest(pkgcopy)
+    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert rules(found) == {rule} and found[0].path == f"{TOP}/systems/host-ort.json", found
 

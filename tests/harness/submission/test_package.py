@@ -24,9 +24,11 @@ import numpy as np
 import pytest
 
 from tinyharness.cli import main
+from tinyharness.fileio import sha256_of
+from tinyharness.submission import archive, system_json
 from tinyharness.submission import check as checker
-from tinyharness.submission import package as pkg
-from tinyharness.submission import system_json
+from tinyharness.submission import result_lines as rl
+from tinyharness.submission.layout import SHORT
 
 REPO = Path(__file__).resolve().parents[3]
 SHARED = REPO.parent / "shared" / "mlperf_tiny"
@@ -39,6 +41,8 @@ RUNS = {  # key -> (benchmark, SUT)
 }
 SYSTEMS = {"tflite-cpu": "host-tflite", "onnxruntime-cpu": "host-ort", "openvino-cpu": "host-openvino"}
 SUBMITTER = "ACME"
+FIXTURES = REPO / "tests" / "fixtures" / "schema1"  # run directories the previous version wrote
+SERIAL_RUN = FIXTURES / "20261201-224022_kws01_serial_single-stream"  # VALID, device-timed kws01
 
 
 # -- building the runs and the package once per session -------------------------------------------
@@ -197,7 +201,7 @@ def test_the_tree_holds_exactly_the_submission_files(built):
     assert sorted(listed) == [f for f in files if f != "manifest.json"]
     for rel, entry in listed.items():
         assert entry["size"] == (root / rel).stat().st_size
-        assert entry["sha256"] == pkg.sha256_file(root / rel)
+        assert entry["sha256"] == sha256_of(root / rel)
     assert not [p for p in root.rglob("*") if p.is_symlink() or p.name == "__pycache__"
                 or (p.is_dir() and not any(p.iterdir()))]
     with tarfile.open(built["archive"]) as tar:
@@ -210,22 +214,22 @@ def test_results_txt_holds_the_lines_the_checker_parses(built):
     top = built["folder"] / "closed" / SUBMITTER / "results"
     for key, (bench, sut) in RUNS.items():
         summary = json.loads((built["runs"][key] / "summary.json").read_text())
-        folder = top / SYSTEMS[sut] / pkg.SHORT[bench]
+        folder = top / SYSTEMS[sut] / SHORT[bench]
         acc = (folder / "accuracy" / "results.txt").read_text()
         stamp = r"\d{4}\.\d{6} ulp-mlperf: "
         if bench == "kws01":
             assert re.fullmatch(stamp + r"Top 1% = \d+\.\d\n", acc), acc
-            assert float(pkg.last_value(pkg.TOP1, acc)) == round(summary["accuracy"]["value"], 1)
+            assert float(rl.last_value(rl.TOP1, acc)) == round(summary["accuracy"]["value"], 1)
         else:
             assert re.fullmatch(stamp + r"AUC = 1\.000\n", acc), acc
         perf = (folder / "performance" / "results.txt").read_text()
-        windows, problems = pkg.parse_windows(perf)
+        windows, problems = rl.parse_windows(perf)
         assert not problems and len(windows) == 5
         assert perf.count("Runtime requirements have been met.") == 5
         assert [w["inferences"] for w in windows] == [d["inferences"] for d in summary["windows"]["details"]]
         median_line = [ln for ln in perf.splitlines() if "Median throughput" in ln]
         assert re.fullmatch(stamp + r"Median throughput is [ \d]{5,}\d\.\d{3} inf\./sec\.", median_line[0])
-        assert float(pkg.last_value(pkg.MEDIAN, perf)) == summary["windows"]["median_throughput_ips"]
+        assert float(rl.last_value(rl.MEDIAN, perf)) == summary["windows"]["median_throughput_ips"]
         lines = perf.splitlines()
         assert lines[-1] == lines[-3] and lines[-1].endswith("-" * 57)  # framed by dashed lines
 
@@ -235,7 +239,7 @@ def test_results_json_and_log_txt(built):
     top = built["folder"] / "closed" / SUBMITTER / "results"
     for key, (bench, sut) in RUNS.items():
         run = built["runs"][key]
-        folder = top / SYSTEMS[sut] / pkg.SHORT[bench]
+        folder = top / SYSTEMS[sut] / SHORT[bench]
         acc = json.loads((folder / "accuracy" / "results.json").read_text())
         perf = json.loads((folder / "performance" / "results.json").read_text())
         labels = [ln.split(",") for ln in (Path(json.loads((run / "summary.json").read_text())["dataset"]["path"])
@@ -300,7 +304,7 @@ def test_separate_accuracy_and_performance_runs_are_combined(built, tmp_path):
     summary = json.loads(summary_path.read_text())
     summary["model"]["sha256"] = "0" * 64
     summary_path.write_text(json.dumps(summary))
-    pkg.write_manifest(root)
+    archive.write_manifest(root)
     found = checker.check_package(root)
     assert {v.rule for v in found} == {"model-mismatch"}, found
     assert found[0].path == f"closed/{SUBMITTER}/results/host-tflite/kws"
@@ -332,8 +336,8 @@ def refusal_cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
         "digits01-closed": ([edited("digits", benchmark="digits01")], "not an MLPerf Tiny benchmark"),
         "not-done": ([edited("failed-run", "status.json", state="failed", error="boom")], "not 'done'"),
         "unsound": ([str(missing)], "accuracy.json"),
-        "invalid": ([edited("invalid-run", valid=False, invalid_reasons=["window 3 ran 9.000 s, needs at "
-                                                                         "least 10 s"])], "INVALID"),
+        "invalid": ([edited("invalid-run", valid=False, invalid_reasons=[{
+            "code": "window-duration", "message": "window 3 ran 9.000 s, needs at least 10 s"}])], "INVALID"),
         "offline": ([edited("offline-run", scenario="offline")], "single-stream"),
         "accuracy-only": ([edited("acc-only", mode="accuracy")], "no performance run"),
         "two-providers": ([str(run), edited("same-again")], "also come from run"),

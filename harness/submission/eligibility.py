@@ -1,0 +1,59 @@
+"""Which runs can stand as MLPerf Tiny results: the one set of rules that ``tinyharness package``
+refuses runs by and ``tinyharness check`` reports embedded runs by.
+
+Each rule broken is ``(rule, message)``; the rule is the checker's violation name, the message a
+sentence without the run's name (each caller says where).
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePath
+from typing import TYPE_CHECKING
+
+from .layout import SHORT
+
+if TYPE_CHECKING:
+    from ..results.summary import RunSummary
+
+SCENARIO = "single-stream"  # MLPerf Tiny measures one query at a time
+
+
+def problems(summary: "RunSummary", division: str) -> list[tuple[str, str]]:
+    """Every reason ``summary``'s run cannot provide results in ``division`` ("closed"/"open")."""
+    found: list[tuple[str, str]] = []
+    if summary.benchmark not in SHORT:
+        found.append(("benchmark", f"{summary.benchmark} is not an MLPerf Tiny benchmark (digits01 is the "
+                      f"embedded quick start); only {', '.join(SHORT)} runs are MLPerf Tiny results"))
+    if summary.scenario != SCENARIO:
+        found.append(("run-invalid", f"a run of the {summary.scenario} scenario; MLPerf Tiny results "
+                                     f"come from {SCENARIO} runs"))
+    found += _validity(summary, division)
+    model = summary.model
+    if division == "closed" and not model.on_device and not model.reference:
+        # A device's model cannot be hashed here; the system description names it instead.
+        found.append(("closed-model", f"{PurePath(model.path).name} is not one of the rule set's "
+                                      "reference models; the closed division requires one"))
+    found += _measured(summary)
+    return found
+
+
+def _validity(summary: "RunSummary", division: str) -> list[tuple[str, str]]:
+    """The run's own verdict; the open division accepts an accuracy below the target (the run
+    model decides which reasons those are, by code)."""
+    blocking = summary.blocking_reasons(division)
+    if blocking:
+        return [("run-invalid", f"the run is INVALID: {blocking[0]}")]
+    if not summary.valid and not summary.invalid_reasons:  # no reason at all: not a runner's summary
+        return [("run-invalid", "the run is INVALID and summary.json gives no reason")]
+    return []
+
+
+def _measured(summary: "RunSummary") -> list[tuple[str, str]]:
+    """The values the result lines are made of (an undefined AUC passes the open division's
+    verdict, but there is no number to report)."""
+    found = []
+    if "accuracy" in summary.tests and (summary.accuracy is None or summary.accuracy.value is None):
+        found.append(("result-missing", "the run measured no accuracy value for its accuracy test"))
+    if "performance" in summary.tests and summary.windows is None:
+        found.append(("result-missing", "the run measured no performance windows for its performance test"))
+    return found

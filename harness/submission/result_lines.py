@@ -1,0 +1,101 @@
+"""The MLCommons result lines: the ``results.txt`` of an accuracy or performance test folder, as
+the packager writes them and the checkers (the MLCommons one and ``tinyharness check``) read them
+(mlperf-tiny.md section 7.3).
+
+The patterns are the MLCommons checker's: matched from the start of a line, and the last matching
+line wins. The writer follows the MLCommons runner (a ``MMDD.HHMMSS ulp-mlperf: `` prefix, top-1
+with one decimal, AUC with three).
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..results.summary import RunSummary
+
+TOP1 = re.compile(r".* Top[- ]1%?\s?[:=] ([\d.]+)")  # "Top 1% = 85.4" (new), "Top-1: 91.1%" (old)
+AUC = re.compile(r".* AUC\s?[:=] ([\d.]+)")  # "AUC = 0.862" (new), "AUC: 0.93" (old)
+MEDIAN = re.compile(r".* Median throughput is +([\d.]+) inf\./sec\.")
+# Per-window blocks (the MLCommons checker ignores them; tinyharness checks them): both runners.
+WINDOW = re.compile(r"^(?:.*: )?Performance results for window (\d+):?\s*$")
+INFERENCES = re.compile(r"^(?:.*: )?\s*# Inferences\s*:\s*(\d+)\s*$")
+RUNTIME = re.compile(r"^(?:.*: )?\s*Runtime\s*:\s*([\d.]+) sec\.\s*$")
+THROUGHPUT = re.compile(r"^(?:.*: )?\s*Throughput\s*:\s*([\d.eE+-]+) inf\./sec\.\s*$")
+DASHES = "-" * 57
+
+
+# -- reading ---------------------------------------------------------------------------------------
+def number(text: str) -> float | None:
+    """A matched value as a float; None when it is not one (the patterns accept '1.2.3')."""
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return None
+
+
+def last_value(pattern: re.Pattern, text: str) -> str | None:
+    """The number captured by the last line that ``pattern`` matches, as the checker reads it."""
+    found = None
+    for line in text.splitlines():
+        if m := pattern.match(line):
+            found = m.group(1)
+    return found
+
+
+def parse_windows(text: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """The per-window blocks of a performance results.txt, and what is wrong with them."""
+    windows: list[dict[str, Any]] = []
+    for line in text.splitlines():
+        if m := WINDOW.match(line):
+            windows.append({"number": int(m.group(1))})
+        elif windows and (m := INFERENCES.match(line)):
+            windows[-1]["inferences"] = int(m.group(1))
+        elif windows and (m := RUNTIME.match(line)):
+            windows[-1]["runtime_s"] = number(m.group(1))
+        elif windows and (m := THROUGHPUT.match(line)):
+            windows[-1]["throughput_ips"] = number(m.group(1))
+    problems = [f"window {w['number']}: no parseable {', '.join(k)} line" for w in windows
+                if (k := [k for k in ("inferences", "runtime_s", "throughput_ips") if w.get(k) is None])]
+    return windows, problems
+
+
+# -- writing ---------------------------------------------------------------------------------------
+def stamp(summary: "RunSummary") -> str:
+    """The runner's ``MMDD.HHMMSS`` line prefix, from the time the run finished (UTC)."""
+    return datetime.fromisoformat(summary.finished or summary.started).strftime("%m%d.%H%M%S")
+
+
+def render(summary: "RunSummary", test: str) -> str:
+    """The results.txt of ``test`` ("accuracy" or "performance") for a run that measured it."""
+    if test == "accuracy":
+        return _accuracy(summary)
+    if test == "performance":
+        return _performance(summary)
+    raise ValueError(f"no result lines for test {test!r}; MLPerf Tiny has accuracy and performance")
+
+
+def _accuracy(summary: "RunSummary") -> str:
+    acc = summary.accuracy
+    if acc is None or acc.value is None:
+        raise ValueError("the run measured no accuracy value")
+    line = f"Top 1% = {acc.value:2.1f}" if acc.metric == "top1" else f"AUC = {acc.value:.3f}"
+    return f"{stamp(summary)} ulp-mlperf: {line}\n"
+
+
+def _performance(summary: "RunSummary") -> str:
+    windows = summary.windows
+    if windows is None:
+        raise ValueError("the run measured no performance windows")
+    out = []
+    for n, w in enumerate(windows.details, start=1):
+        out += [f"Performance results for window {n}", f"    # Inferences : {w.inferences}",
+                f"    Runtime: {w.runtime_s:.6f} sec.", f"    Throughput: {w.throughput_ips:.3f} inf./sec."]
+        if w.runtime_s >= windows.window_min_s:
+            out.append("    Runtime requirements have been met.")
+    prefix = f"{stamp(summary)} ulp-mlperf: "
+    out += [prefix + DASHES, f"{prefix}Median throughput is {windows.median_throughput_ips:10.3f} inf./sec.",
+            prefix + DASHES]
+    return "\n".join(out) + "\n"

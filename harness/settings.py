@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from .benchmark import Benchmark
 
 
-class _Choice(str, Enum):
+class Choice(str, Enum):
     """A closed set of names; the value is what the command line and the logs use."""
 
     def __str__(self) -> str:
@@ -26,7 +26,7 @@ class _Choice(str, Enum):
         return format(self.value, spec)
 
     @classmethod
-    def parse(cls, text: "str | _Choice"):
+    def parse(cls, text: "str | Choice"):
         try:
             return cls(text)
         except ValueError:
@@ -34,12 +34,12 @@ class _Choice(str, Enum):
                              f"{', '.join(m.value for m in cls)}") from None
 
 
-class Scenario(_Choice):
+class Scenario(Choice):
     SINGLE_STREAM = "single-stream"
     OFFLINE = "offline"
 
 
-class Mode(_Choice):
+class Mode(Choice):
     PERFORMANCE = "performance"
     ACCURACY = "accuracy"
     ALL = "all"

@@ -19,28 +19,24 @@ import abc
 import math
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, ClassVar, Mapping, Sequence
 
 import numpy as np
 
 from .errors import UsageError
-from .settings import Scenario
-from .sut_config import SUTConfig, HostConfig
+from .settings import Choice, Scenario
+from .sut_config import HostConfig, SUTConfig
 
 if TYPE_CHECKING:
     from .benchmark import Benchmark
 
 
-class Timing(str, Enum):
+class Timing(Choice):
     """Whose clock measures an inference."""
 
     HOST = "host"  # the harness times infer() with time.perf_counter_ns
     DEVICE = "device"  # the SUT reports its own elapsed time (a microcontroller's m-lap-us)
-
-    def __str__(self) -> str:
-        return self.value
 
 
 @dataclass(frozen=True)

@@ -24,10 +24,9 @@ SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 
 
-@dataclass
-class Measurement:
-    """What one pass over the QSL adds to a run: sections, the rules it broke, and what to store
-    beside the summary (``latencies.npy``, ``accuracy.json``)."""
+@dataclass(kw_only=True)
+class Sections:
+    """The measured sections of a run; each pass fills some of them."""
 
     latency_us: Latency | None = None
     early_stopping: EarlyStoppingResult | None = None
@@ -37,16 +36,23 @@ class Measurement:
     throughput_ips: float | None = None
     offline: Offline | None = None
     accuracy: Accuracy | None = None
+
+
+SECTIONS = tuple(f.name for f in dataclasses.fields(Sections))
+
+
+@dataclass(kw_only=True)
+class Measurement(Sections):
+    """What one pass over the QSL adds to a run: sections, the rules it broke, and what to store
+    beside the summary (``latencies.npy``, ``accuracy.json``)."""
+
     reasons: list[Reason] = field(default_factory=list)
     latencies_ns: Any = None  # numpy int64: per-query latencies, or offline completion times
     accuracy_log: list[dict[str, Any]] | None = None
 
-    SECTIONS = ("latency_us", "early_stopping", "qps", "performance", "windows", "throughput_ips",
-                "offline", "accuracy")
-
 
 @dataclass(kw_only=True)
-class RunSummary:
+class RunSummary(Sections):
     """One run: what was asked, what ran, what was measured, and whether it is VALID."""
 
     schema_version: int = SCHEMA_VERSION
@@ -60,24 +66,22 @@ class RunSummary:
     started: str
     finished: str | None = None
     settings: Settings
-    latency_us: Latency | None = None
-    early_stopping: EarlyStoppingResult | None = None
-    qps: QPS | None = None
-    performance: Performance | None = None
-    windows: Windows | None = None
-    throughput_ips: float | None = None
-    offline: Offline | None = None
-    accuracy: Accuracy | None = None
     harness_overhead_us: float | None = None
     system: System
     model: Model
     dataset: DatasetInfo
     files: dict[str, str] = field(default_factory=dict)
 
+    # summary.json's key order: what the run was and its verdict, then what it measured, then
+    # where it ran (dataclass inheritance would put the sections first)
+    KEYS = ("schema_version", "benchmark", "sut", "scenario", "mode", "valid", "invalid_reasons",
+            "errors", "started", "finished", "settings", *SECTIONS, "harness_overhead_us", "system",
+            "model", "dataset", "files")
+
     # -- building ---------------------------------------------------------------------------------
     def add(self, measured: Measurement) -> None:
         """Merge a pass's sections and reasons (a section a pass leaves as None is kept)."""
-        for name in Measurement.SECTIONS:
+        for name in SECTIONS:
             value = getattr(measured, name)
             if value is not None:
                 setattr(self, name, value)
@@ -109,7 +113,8 @@ class RunSummary:
 
     # -- (de)serialising --------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self, dict_factory=_plain)
+        plain = dataclasses.asdict(self, dict_factory=_plain)
+        return {key: plain[key] for key in self.KEYS}
 
     @classmethod
     def from_dict(cls, document: Any, where: str = "summary.json") -> "RunSummary":

@@ -11,6 +11,8 @@ import abc
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
+from ..results import Reason, ReasonCode
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -53,3 +55,17 @@ def load_performance_set(qsl: "QSL", ctx: Context) -> list["np.ndarray"]:
     ctx.event("loaded_qsl_set", [int(i) for i in chosen])
     ctx.event("generic_message", "Starting performance mode")
     return [qsl.sample(int(i)) for i in chosen]
+
+
+def minimum_reasons(duration_s: float, count: int, min_duration_s: float, min_count: int, *,
+                    last: str, unit: str, hint: str = "") -> list[Reason]:
+    """LoadGen's two minimums of a performance run: its duration (measured to ``last``, e.g. the
+    last query's issue) and its count of ``unit`` (queries, samples)."""
+    out = []
+    if duration_s < min_duration_s:
+        out.append(Reason(ReasonCode.MIN_DURATION, f"min duration not met: {last} at {duration_s:.3f} s, "
+                          f"needs {min_duration_s:g} s{hint}"))
+    if count < min_count:
+        out.append(Reason(ReasonCode.MIN_QUERIES, f"min {unit[:-1]} count not met: {count} {unit}, "
+                          f"needs {min_count}"))
+    return out

@@ -14,10 +14,10 @@ from typing import Sequence
 
 import numpy as np
 
-from ..results import Measurement, Reason, ReasonCode
+from ..results import Measurement
 from ..results.sections import Offline
 from ..sut import SUT
-from .base import Pass, load_performance_set
+from .base import Pass, load_performance_set, minimum_reasons
 
 
 @dataclass(frozen=True)
@@ -83,13 +83,8 @@ def run_offline(sut: SUT, loaded: Sequence[np.ndarray], min_duration_s: float,
 
 
 def measure(run: OfflineRun, min_duration_s: float, min_query_count: int) -> Measurement:
-    reasons = []
-    if run.duration_s < min_duration_s:
-        reasons.append(Reason(ReasonCode.MIN_DURATION, f"min duration not met: last sample completed "
-                              f"at {run.duration_s:.3f} s, needs {min_duration_s:g} s; raise --expected-qps"))
-    if run.count < min_query_count:
-        reasons.append(Reason(ReasonCode.MIN_QUERIES, f"min sample count not met: {run.count}, "
-                              f"needs {min_query_count}"))
+    reasons = minimum_reasons(run.duration_s, run.count, min_duration_s, min_query_count,
+                              last="last sample completed", unit="samples", hint="; raise --expected-qps")
     offline = Offline(run.count, round(run.duration_s, 6), round(run.expected_qps, 3),
                       run.expected_qps_source, run.duration_s >= min_duration_s,
                       run.count >= min_query_count)

@@ -20,7 +20,7 @@ import numpy as np
 from ..results import Measurement, Reason, ReasonCode
 from ..results.sections import QPS, EarlyStoppingResult, Latency, Performance
 from ..sut import SUT
-from .base import Pass, load_performance_set
+from .base import Pass, load_performance_set, minimum_reasons
 from .windows import WindowsPass
 
 ProgressFn = Callable[[int, float], None]  # (queries so far, elapsed seconds)
@@ -101,13 +101,8 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
 
 def query_reasons(run: QueryRun, early: EarlyStoppingResult, min_duration_s: float,
                   min_query_count: int) -> list[Reason]:
-    out = []
-    if run.duration_s < min_duration_s:
-        out.append(Reason(ReasonCode.MIN_DURATION, f"min duration not met: last query issued at "
-                          f"{run.duration_s:.3f} s, needs {min_duration_s:g} s"))
-    if run.count < min_query_count:
-        out.append(Reason(ReasonCode.MIN_QUERIES, f"min query count not met: {run.count} queries, "
-                          f"needs {min_query_count}"))
+    out = minimum_reasons(run.duration_s, run.count, min_duration_s, min_query_count,
+                          last="last query issued", unit="queries")
     if not early.met:
         out.append(Reason(ReasonCode.EARLY_STOPPING, f"early stopping not met: {run.count} queries, "
                           f"needs at least {early.min_queries} for a p90 estimate "

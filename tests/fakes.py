@@ -31,6 +31,11 @@ def spin(ns: int) -> None:
         pass
 
 
+def make_samples(k: int) -> list[np.ndarray]:
+    """k one-value float32 samples, 0 .. k-1: which sample a query used is its value."""
+    return [np.full(1, i, dtype=np.float32) for i in range(k)]
+
+
 class FakeClock:
     """A ``perf_counter_ns`` that moves only when a fake SUT given it works. Patch it in as a
     module's ``time`` (``monkeypatch.setattr(single_stream, "time", clock)``) to get exact times."""

@@ -8,16 +8,12 @@ import math
 import numpy as np
 import pytest
 
-from fakes import FakeClock, OfflineFake
+from fakes import FakeClock, OfflineFake, make_samples
 from tinyharness import sut as sut_module
 from tinyharness.results import ReasonCode
 from tinyharness.scenarios import offline
 from tinyharness.scenarios.offline import measure, probe_rate, query_size, run_offline
 from tinyharness.sut import SUTError
-
-
-def make_samples(k: int) -> list[np.ndarray]:
-    return [np.full(1, i, dtype=np.float32) for i in range(k)]
 
 
 @pytest.fixture

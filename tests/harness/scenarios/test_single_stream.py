@@ -9,14 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fakes import FakeClock, FakeSUT
+from fakes import FakeClock, FakeSUT, make_samples
 from tinyharness.results import ReasonCode
 from tinyharness.scenarios import single_stream
 from tinyharness.scenarios.single_stream import measure, run_queries
-
-
-def make_samples(k: int) -> list[np.ndarray]:
-    return [np.full(1, i, dtype=np.float32) for i in range(k)]
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 # pytest puts this folder on sys.path (rootdir import mode, no __init__.py)
-from test_model_store import model_entry, serving, url_path
+from model_server import model_entry, serving, url_path
 from tinyharness.fileio import sha256_of
 
 

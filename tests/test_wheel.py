@@ -29,7 +29,10 @@ def test_wheel_installs_and_runs_the_embedded_benchmark(tmp_path):
                      "tinyharness/reference_models/digits01/digits01_int8.tflite",
                      "tinyharness/reference_models/digits01/digits01_float.onnx",
                      "tinyharness/reference_models/build_digits01.py",
-                     "tinyharness/datasets/digits01/y_labels.csv", "tinyharness/suts/null.py"):
+                     "tinyharness/datasets/digits01/y_labels.csv", "tinyharness/suts/null/__init__.py",
+                     "tinyharness/suts/null/sut.py", "tinyharness/suts/serial/cli.py",
+                     "tinyharness/cli/__init__.py", "tinyharness/results/summary.py",
+                     "tinyharness/scenarios/windows.py", "tinyharness/submission/result_lines.py"):
         assert required in names
     assert not any(n.startswith("datasets/") for n in names), "no top-level 'datasets' package"
 
@@ -49,6 +52,11 @@ def test_wheel_installs_and_runs_the_embedded_benchmark(tmp_path):
     assert listing.returncode == 0, listing.stderr
     digits = {r["id"]: r for r in json.loads(listing.stdout)}["digits01"]
     assert digits["dataset_present"] and all(digits["model_formats"].values())
+    suts = subprocess.run([exe, "suts", "--json"], capture_output=True, text=True, cwd=work, timeout=120)
+    names = {r["name"] for r in json.loads(suts.stdout)}  # every built-in plugin's entry point
+    assert {"null", "onnxruntime-cpu", "openvino-cpu", "tflite-cpu", "serial"} <= names, suts.stderr
+    helped = subprocess.run([exe, "--help"], capture_output=True, text=True, cwd=work, timeout=120)
+    assert "dut " in helped.stdout  # the serial plugin's commands (register_commands)
 
     run = subprocess.run([exe, "run", "--sut", "null", "--min-duration", "0.2", "--json", "--quiet"],
                          capture_output=True, text=True, cwd=work, timeout=300)

@@ -1,1 +1,1 @@
-"""Built-in SUT plugins. Each module registers its SUT through the ``register_suts`` hook."""
+"""Built-in SUT plugins. Each package registers its SUT through the ``register_suts`` hook."""

@@ -14,7 +14,7 @@ import click
 
 from .. import __version__
 from ..errors import RunFailed, UsageError
-from . import compare, listing, models, report, run, submission
+from . import compare, listing, models, report, run, show, submission
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -29,9 +29,9 @@ def cli() -> None:
     """
 
 
-for command in (run.run, listing.suts, listing.benchmarks, models.models, compare.compare_command,
-                report.report_command, submission.package_cmd, submission.check_cmd,
-                submission.system):
+for command in (run.run, show.show, listing.suts, listing.benchmarks, models.models,
+                compare.compare_command, report.report_command, submission.package_cmd,
+                submission.check_cmd, submission.system):
     cli.add_command(command)
 
 

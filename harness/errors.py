@@ -1,4 +1,15 @@
-"""Error kinds and how the CLI maps them to exit codes."""
+"""Error kinds and the exit codes scripts can rely on.
+
+=====  ==============================================================================
+ 0     success: a VALID result, a clean check, no regression
+ 1     an INVALID result, check violations, a compare regression (``--fail-above``)
+ 2     a usage or input error (one line on stderr)
+ 3     the run failed: the SUT, the device or the runtime raised; its directory says so
+ 130   interrupted (Ctrl-C); the run directory is marked ``interrupted``
+=====  ==============================================================================
+"""
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 
 
 class UsageError(Exception):
@@ -6,7 +17,11 @@ class UsageError(Exception):
 
 
 class RunFailed(Exception):
-    """The run started but could not finish (a SUT raised, the run was interrupted): exit code 1."""
+    """The run started but could not finish (a SUT, device or runtime error): exit code 3."""
+
+
+class RunInterrupted(RunFailed):
+    """The run was interrupted by the user: exit code 130."""
 
 
 def first_line(exc: BaseException, skip: tuple[str, ...] = ()) -> str:

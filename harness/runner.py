@@ -16,7 +16,7 @@ from pathlib import Path
 from . import results
 from .benchmark import get_benchmark
 from .dataset import Dataset
-from .errors import RunFailed, UsageError
+from .errors import RunFailed, RunInterrupted, UsageError
 from .fileio import sha256_of
 from .logs import DetailLog, RunDirectory
 from .model_store import ModelStore
@@ -241,4 +241,6 @@ class Run:
         run_dir.set_status("interrupted" if interrupted else "failed", message)
         if isinstance(exc, UsageError):
             raise exc
+        if interrupted:
+            raise RunInterrupted(f"run interrupted; partial results in {run_dir.path}") from exc
         raise RunFailed(f"run failed ({message}); partial results in {run_dir.path}") from exc

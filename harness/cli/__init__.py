@@ -1,8 +1,9 @@
 """The ``tinyharness`` command line: one module per command group. Help texts are the reference
 documentation (docs/cli.md is generated from them).
 
-Exit codes: 0 valid result (or success), 1 invalid or failed run (or violations found), 2 usage
-or input error. Commands import what they need when they run, so ``tinyharness --help`` loads no
+Exit codes (errors.py): 0 success or a VALID result, 1 an INVALID result, check violations or a
+compare regression, 2 usage or input error, 3 run failed (SUT, device or runtime error),
+130 interrupted. Commands import what they need when they run, so ``tinyharness --help`` loads no
 runtime; plugins add commands through the ``register_commands`` hook.
 """
 
@@ -13,7 +14,8 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import RunFailed, UsageError
+from ..errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, RunFailed, RunInterrupted,
+                      UsageError)
 from . import compare, listing, models, report, run, show, submission
 
 
@@ -26,6 +28,11 @@ def cli() -> None:
     \b
     Quick start (no download; the embedded digits01 benchmark):
       tinyharness run --scenario single-stream --sut openvino-cpu
+
+    \b
+    Exit codes: 0 success (a VALID result), 1 an INVALID result, check violations or a
+    compare regression, 2 usage or input error, 3 run failed (SUT, device or runtime
+    error), 130 interrupted.
     """
 
 
@@ -59,18 +66,21 @@ _add_plugin_commands()
 def main(argv: list[str] | None = None) -> None:
     try:
         cli.main(args=argv, prog_name="tinyharness", standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("tinyharness: aborted", err=True)
-        sys.exit(1)
+    except click.exceptions.Abort:  # click's own Ctrl-C at a prompt
+        click.echo("tinyharness: interrupted", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except click.ClickException as exc:
         exc.show()
-        sys.exit(2 if exc.exit_code == 2 else exc.exit_code)
+        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
     except UsageError as exc:
         click.echo(f"tinyharness: error: {exc}", err=True)
-        sys.exit(2)
+        sys.exit(EXIT_USAGE)
+    except RunInterrupted as exc:
+        click.echo(f"tinyharness: {exc}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     except RunFailed as exc:
         click.echo(f"tinyharness: {exc}", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_FAILED)
     except KeyboardInterrupt:
         click.echo("tinyharness: interrupted", err=True)
-        sys.exit(1)
+        sys.exit(EXIT_INTERRUPTED)

@@ -83,6 +83,14 @@ class Performance:
 
 # -- MLPerf Tiny windows ---------------------------------------------------------------------------
 @dataclass(frozen=True)
+class ShortRun:
+    """An attempt at a window that came out shorter than the rules ask (then re-run longer)."""
+
+    inferences: int
+    runtime_s: float
+
+
+@dataclass(frozen=True)
 class Window:
     """One MLPerf Tiny performance window: one sample inferred N times back to back."""
 
@@ -92,13 +100,15 @@ class Window:
     runtime_s: float
     throughput_ips: float
     attempts: int
+    short_runs: list[ShortRun] = field(default_factory=list)  # the attempts before this one
 
     @classmethod
     def measured(cls, sample_index: int, file: str, inferences: int, elapsed_ns: int,
-                 attempts: int) -> "Window":
+                 short_runs: Sequence[ShortRun] = ()) -> "Window":
         runtime_s = elapsed_ns / 1e9
         return cls(sample_index, file, inferences, _r(runtime_s, 6),
-                   _r(inferences / runtime_s if runtime_s > 0 else 0.0), attempts)
+                   _r(inferences / runtime_s if runtime_s > 0 else 0.0), len(short_runs) + 1,
+                   list(short_runs))
 
 
 @dataclass(frozen=True)
@@ -130,13 +140,24 @@ class Windows:
 
 # -- offline ---------------------------------------------------------------------------------------
 @dataclass(frozen=True)
+class ShortQuery:
+    """An offline query that completed before the minimum duration (then re-sized and re-run)."""
+
+    samples: int
+    duration_s: float
+    expected_qps: float
+
+
+@dataclass(frozen=True)
 class Offline:
     samples: int
     duration_s: float
     expected_qps: float
-    expected_qps_source: str  # "given" (--expected-qps) or "probe"
+    expected_qps_source: str  # "given" (--expected-qps), "probe", or "recalibrated" after a short query
     min_duration_met: bool
     min_queries_met: bool
+    attempts: int = 1
+    short_runs: list[ShortQuery] = field(default_factory=list)  # the queries before this one
 
 
 # -- accuracy --------------------------------------------------------------------------------------

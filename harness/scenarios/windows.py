@@ -10,13 +10,14 @@ lasts long enough, as a user tunes N per device.
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import math
 import time
 from typing import TYPE_CHECKING, Protocol
 
 from ..results import Measurement
-from ..results.sections import Window, Windows
+from ..results.sections import ShortRun, Window, Windows
 from ..sut import Timing
 from .base import Pass
 
@@ -27,13 +28,16 @@ if TYPE_CHECKING:
     from ..sut import SUT
 
 WARMUP = 10
-ATTEMPTS = 4  # a window still short after this many tries is reported as it is (INVALID)
+ATTEMPTS = 6  # a window still short after this many tries is reported as it is (INVALID)
 MAX_PROBE = 10_000  # inferences in the largest device-clock probe
+PROBE_SHARE = 0.05  # a device window's calibration run lasts about this share of the window
+MARGIN = 1.03  # N is sized for this multiple of the window: short by noise only rarely
 
 
 class Timer(Protocol):
-    def probe(self, sut: "SUT") -> float:
-        """Nanoseconds one inference of the prepared sample takes, roughly (after any warm-up)."""
+    def probe(self, sut: "SUT", target_ns: float) -> float:
+        """Nanoseconds one inference of the prepared sample takes (after any warm-up), measured
+        well enough to size a window of ``target_ns``."""
 
     def time(self, sut: "SUT", n: int) -> int:
         """Nanoseconds ``n`` back-to-back inferences of the prepared sample take."""
@@ -45,7 +49,7 @@ class HostTimer:
     def __init__(self, latency_estimate_ns: float = 0.0, warmup: int = WARMUP) -> None:
         self.estimate, self.warmup = latency_estimate_ns, warmup
 
-    def probe(self, sut: "SUT") -> float:
+    def probe(self, sut: "SUT", target_ns: float) -> float:
         infer, clock = sut.infer, time.perf_counter_ns
         t = clock()
         for _ in range(self.warmup):
@@ -73,13 +77,19 @@ class DeviceTimer:
     def __init__(self, warmup: int = WARMUP) -> None:
         self.warmup = warmup
 
-    def probe(self, sut: "SUT") -> float:
+    def probe(self, sut: "SUT", target_ns: float) -> float:
         # A coarse device clock (µs ticks) may read 0 for a fast model: grow the probe until it
         # reads something, so N is not sized from a zero.
         n = 1
-        while (elapsed := sut.run_window(n, 0)) <= 0 and n < MAX_PROBE:
+        while (elapsed := sut.run_window(n, self.warmup)) <= 0 and n < MAX_PROBE:
             n *= 10
-        return max(elapsed / n, 1.0)
+        per = max(elapsed / n, 1.0)
+        # One warmed-up inference misjudges a long loop (windows meant for 10 s ran 18-24 s):
+        # calibrate on a run of about PROBE_SHARE of the window.
+        longer = min(math.ceil(PROBE_SHARE * target_ns / per), MAX_PROBE)
+        if longer > n:
+            per = max(sut.run_window(longer, 0) / longer, 1.0)
+        return per
 
     def time(self, sut: "SUT", n: int) -> int:
         return sut.run_window(n, self.warmup)
@@ -88,17 +98,21 @@ class DeviceTimer:
 def run_window(sut: "SUT", sample: "np.ndarray", index: int, file: str, min_window_s: float,
                timer: Timer) -> Window:
     """One window: N calibrated from the timer's probe so the window lasts ``min_window_s``; a
-    window that still came out short is run again with a larger N."""
+    window that came out short is recalibrated from its own pace and run again (at most
+    ATTEMPTS times; each short attempt is kept in the result)."""
     sut.prepare(sample)
     target_ns = min_window_s * 1e9
-    n = max(1, math.ceil(1.05 * target_ns / timer.probe(sut)))
-    attempts = 0
+    n = max(1, math.ceil(MARGIN * target_ns / timer.probe(sut, target_ns)))
+    short: list[ShortRun] = []
     while True:
-        attempts += 1
         elapsed = timer.time(sut, n)
-        if elapsed >= target_ns or attempts >= ATTEMPTS:
-            return Window.measured(index, file, n, elapsed, attempts)
-        n = math.ceil(n * 1.1 * target_ns / max(elapsed, 1))
+        if elapsed >= target_ns or len(short) + 1 >= ATTEMPTS:
+            return Window.measured(index, file, n, elapsed, short)
+        short.append(ShortRun(n, round(elapsed / 1e9, 6)))
+        # The pace just measured, with a margin that grows with each shortfall: a window comes
+        # out short when the machine's load changes under it (its pace can double on a shared
+        # 2-core host), and a longer window only costs time.
+        n = math.ceil(n * (1.1 + 0.2 * len(short)) * target_ns / max(elapsed, 1))
 
 
 def timer_for(sut: "SUT", latency_estimate_ns: float = 0.0) -> Timer:
@@ -128,6 +142,6 @@ class WindowsPass(Pass):
                                 settings.window_min_s, timer)
             done.append(window)
             progress.update(len(done))
-            self.ctx.event("window_result", vars(window).copy())
+            self.ctx.event("window_result", dataclasses.asdict(window))
         windows = Windows.from_windows(done, settings.window_min_s)
         return Measurement(windows=windows, reasons=windows.reasons(settings.windows))

@@ -153,3 +153,52 @@ def test_measure_reports_a_short_query(clock):
     assert (m.offline.samples, m.offline.duration_s, m.throughput_ips) == (50, 0.05, 1000.0)
     assert not m.offline.min_duration_met and not m.offline.min_queries_met
     assert measure(run, min_duration_s=0.05, min_query_count=50).reasons == []
+
+
+# -- a short query is re-sized, not left INVALID -----------------------------------------------------
+
+class SpeedsUp(OfflineFake):
+    """Runs ``infer_ns`` per sample for the probe's queries, 4x faster once a query is large: the
+    probe underestimates the rate, as a cold cache or a busy neighbour makes it do."""
+
+    def busy(self, ns: int) -> None:
+        super().busy(ns // 4 if len(self.queries[-1]) > 5000 else ns)
+
+
+def test_a_probed_query_that_came_out_short_is_resized_from_its_own_rate(clock):
+    sut = SpeedsUp("offline", infer_ns=100_000, clock=clock)  # probe: 10 000/s, real: 40 000/s
+    run = run_offline(sut, make_samples(3), min_duration_s=1.0, min_query_count=1)
+    first = run.short_runs[0]
+    assert first.samples == math.floor(1.1 * 1.0 * 11_500) and first.duration_s < 1.0  # 12 650 in 0.32 s
+    assert run.expected_qps_source == "recalibrated" and run.duration_s >= 1.0
+    assert run.expected_qps == pytest.approx(1.1 * first.samples / first.duration_s)
+    m = measure(run, 1.0, 1)
+    assert m.reasons == [] and m.offline.attempts == 2 and m.offline.short_runs == [first]
+
+
+def test_a_given_rate_is_never_overridden_and_the_reason_names_one_that_passes(clock):
+    sut = OfflineFake("offline", infer_ns=100_000, clock=clock)  # 10 000 samples/s
+    run = run_offline(sut, make_samples(1), min_duration_s=1.0, min_query_count=1, expected_qps=5000.0)
+    assert len(sut.queries) == 1 and run.short_runs == ()  # 5 500 samples in 0.55 s, as asked
+    [reason] = measure(run, 1.0, 1).reasons
+    assert reason.code is ReasonCode.MIN_DURATION
+    assert "--expected-qps 11000 would pass (this query did 10000 samples/s)" in reason.message
+    again = run_offline(OfflineFake("offline", infer_ns=100_000, clock=clock), make_samples(1),
+                        min_duration_s=1.0, min_query_count=1, expected_qps=11000.0)
+    assert again.duration_s >= 1.0  # the named setting does pass
+
+
+def test_recalibration_is_bounded(clock, monkeypatch):
+    class NeverLongEnough(OfflineFake):  # every query completes in 1 ms, whatever its size
+        def issue_offline(self, samples, completions) -> None:
+            self.queries.append(list(samples))
+            completions[:] = self.now() + 1_000_000
+    monkeypatch.setattr(offline, "probe_rate", lambda sut, loaded: 1000.0)
+    sut = NeverLongEnough("offline", clock=clock)
+    run = run_offline(sut, make_samples(1), min_duration_s=0.002, min_query_count=1)
+    assert len(sut.queries) == offline.ATTEMPTS and len(run.short_runs) == offline.ATTEMPTS - 1
+    assert run.duration_s < 0.002 and [len(q) for q in sut.queries] == sorted(len(q) for q in sut.queries)
+
+
+def test_the_query_size_is_bounded():
+    assert query_size(1, 3.0, 1e12) == offline.MAX_QUERY  # a wild probe cannot ask for terabytes

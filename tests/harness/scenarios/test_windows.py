@@ -34,7 +34,7 @@ class ScriptedTimer:
         self.probe_ns, self.per_inference_ns, self.cap_ns = probe_ns, per_inference_ns, cap_ns
         self.asked: list[int] = []
 
-    def probe(self, sut) -> float:
+    def probe(self, sut, target_ns: float) -> float:
         return self.probe_ns
 
     def time(self, sut, n: int) -> int:
@@ -48,23 +48,24 @@ class ScriptedTimer:
 def test_n_from_the_probe_when_the_probe_is_right():
     timer = ScriptedTimer(probe_ns=1_000_000, per_inference_ns=1_000_000)
     window = run_window(FakeSUT(), SAMPLE, 3, "f.bin", 1.0, timer)
-    assert timer.asked == [1050]  # ceil(1.05 x 1 s / 1 ms)
-    assert (window.sample_index, window.file, window.inferences, window.attempts) == (3, "f.bin", 1050, 1)
-    assert window.runtime_s == 1.05 and window.throughput_ips == 1000.0
+    assert timer.asked == [1030]  # ceil(1.03 x 1 s / 1 ms)
+    assert (window.sample_index, window.file, window.inferences, window.attempts) == (3, "f.bin", 1030, 1)
+    assert window.runtime_s == 1.03 and window.throughput_ips == 1000.0 and window.short_runs == []
 
 
 def test_n_grows_until_the_window_is_long_enough():
     timer = ScriptedTimer(probe_ns=40_000_000, per_inference_ns=3_000_000)  # the probe is too slow
     window = run_window(FakeSUT(), SAMPLE, 0, "a.bin", 1.0, timer)
-    # ceil(1.05 s / 40 ms) = 27 inferences last 81 ms; then ceil(27 x 1.1 x 1 s / 81 ms) = 367
-    assert timer.asked == [27, 367]
-    assert window.attempts == 2 and window.inferences == 367 and window.runtime_s == 1.101
+    # ceil(1.03 s / 40 ms) = 26 inferences last 78 ms; then ceil(26 x 1.3 x 1 s / 78 ms) = 434
+    assert timer.asked == [26, 434]
+    assert window.attempts == 2 and window.inferences == 434 and window.runtime_s == 1.302
+    assert [(r.inferences, r.runtime_s) for r in window.short_runs] == [(26, 0.078)]  # kept, shown
 
 
 def test_a_window_still_short_after_every_attempt_is_reported_as_it_is():
     timer = ScriptedTimer(probe_ns=1_000_000, per_inference_ns=1_000_000, cap_ns=500_000_000)
     window = run_window(FakeSUT(), SAMPLE, 0, "a.bin", 1.0, timer)
-    assert len(timer.asked) == window.attempts == ATTEMPTS
+    assert len(timer.asked) == window.attempts == ATTEMPTS == len(window.short_runs) + 1
     assert timer.asked == sorted(timer.asked) and window.runtime_s == 0.5
 
 
@@ -77,10 +78,10 @@ def test_the_sample_is_prepared_once_before_the_window():
 # -- the host clock -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize(("estimate_ns", "inferences", "attempts"), [
-    (50_000, 840, 1),  # right: ceil(1.05 x 40 ms / 50 us)
-    (1e12, 880, 2),  # too large: 1 inference, then ceil(1 x 1.1 x 40 ms / 50 us)
-    # too small: bounded by half the warm-up's pace (25 us), not the 8400 that 5 us would ask for
-    (5_000, 1680, 1),
+    (50_000, 824, 1),  # right: ceil(1.03 x 40 ms / 50 us)
+    (1e12, 1040, 2),  # too large: 1 inference, then ceil(1 x 1.3 x 40 ms / 50 us)
+    # too small: bounded by half the warm-up's pace (25 us), not the 8240 that 5 us would ask for
+    (5_000, 1648, 1),
 ], ids=["right", "too-large", "too-small"])
 def test_host_timer_calibrates_from_the_estimate_and_the_warmup(clock, estimate_ns, inferences, attempts):
     sut = FakeSUT(clock=clock, infer_ns=50_000)
@@ -101,16 +102,18 @@ def test_host_timer_on_the_real_clock_brackets_the_inferences():
 
 # -- the device clock -----------------------------------------------------------------------------
 
-def test_device_timer_probes_once_without_warmup_then_runs_n_with_it():
+def test_device_timer_probes_warm_then_calibrates_on_a_longer_run():
     sut = DeviceFake(device_ns=2_000_000)
-    window = run_window(sut, SAMPLE, 0, "a.bin", 0.1, DeviceTimer())
-    assert sut.windows_run == [(1, 0), (53, 10)]  # ceil(1.05 x 0.1 s / 2 ms) = 53
-    assert window.inferences == 53 and window.throughput_ips == 500.0
+    window = run_window(sut, SAMPLE, 0, "a.bin", 1.0, DeviceTimer())
+    # one warmed-up inference, a calibration run of 5 % of the window (25 x 2 ms), then
+    # ceil(1.03 x 1 s / 2 ms) = 515 with the warm-up
+    assert sut.windows_run == [(1, 10), (25, 0), (515, 10)]
+    assert window.inferences == 515 and window.throughput_ips == 500.0
     assert sut.infer_calls == 0  # the host never times a device-timed SUT
 
 
 def test_device_clock_reading_zero_for_one_inference_is_probed_as_one_ns():
-    assert DeviceTimer().probe(DeviceFake(device_ns=0)) == 1
+    assert DeviceTimer().probe(DeviceFake(device_ns=0), 1e9) == 1
 
 
 def test_a_coarse_device_clock_does_not_ask_for_an_endless_window():

@@ -18,13 +18,16 @@ from .benchmark import get_benchmark
 from .dataset import Dataset
 from .errors import RunFailed, RunInterrupted, UsageError
 from .fileio import sha256_of
+from .host import HostSampler
 from .logs import DetailLog, RunDirectory
 from .model_store import ModelStore
+from .native_output import captured
 from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds
 from .results import Measurement, RunSummary, render
 from .results.sections import DatasetInfo, Model, Settings, SUTInfo, System
+from .results.stability import Stability
 from .scenarios.accuracy import AccuracyPass
 from .scenarios.base import Context, Pass
 from .scenarios.offline import OfflinePass
@@ -116,7 +119,7 @@ class Run:
             summary.harness_overhead_us = self._overhead()
             context = Context(self.settings, self.seeds, self.benchmark, progress, detail.event)
             for step in self.passes(sut, context):
-                self._record(step.run(sut, qsl), summary, run_dir)
+                self._record(self._measure(step, sut, qsl), summary, run_dir)
             self._finish(summary, sut, detail)
             self._write(run_dir, summary, detail)
             run_dir.set_status("done")
@@ -139,7 +142,13 @@ class Run:
     def _load(self, detail: DetailLog) -> SUT:
         sut = self.sut_cls(self.settings.scenario, self.config, benchmark=self.benchmark)
         t = time.perf_counter_ns()
-        sut.load(self.model)
+        output = captured()  # runtimes print to the process's stderr: keep it in the logs instead
+        try:
+            with output:
+                sut.load(self.model)
+        finally:  # also when load fails: the runtime's message is kept for the failed run
+            for line in output.lines():
+                detail.event("runtime_output", line)
         detail.event("sut_load_ms", round((time.perf_counter_ns() - t) / 1e6, 3))
         detail.event("sut_name", sut.describe().to_dict())
         return sut
@@ -194,6 +203,21 @@ class Run:
     def _dataset_info(self) -> DatasetInfo:
         d = self.dataset
         return DatasetInfo(d.id, str(d.folder.resolve()), d.sha256(), len(d))
+
+    @staticmethod
+    def _measure(step: Pass, sut: SUT, qsl: QSL) -> Measurement:
+        """Run a pass; around a performance pass, sample the host (outside any timed region) and
+        judge how steady the measurement was."""
+        if isinstance(step, AccuracyPass):
+            return step.run(sut, qsl)
+        sampler = HostSampler()
+        sampler.start()
+        measured = step.run(sut, qsl)
+        host = sampler.stop()
+        latencies = measured.latencies_ns if measured.latency_us is not None else None
+        windows = measured.windows.throughput_ips if measured.windows is not None else None
+        measured.stability = Stability.from_run(latencies, windows, host)
+        return measured
 
     def _record(self, measured: Measurement, summary: RunSummary, run_dir: RunDirectory) -> None:
         summary.add(measured)

@@ -41,6 +41,8 @@ def text(s: "RunSummary") -> str:
     out += [f"{label} : {value}" for label, value in headline(s)]
     out.append(f"Result is : {verdict(s)}")
     out.extend(f"  - {reason}" for reason in s.invalid_reasons)
+    if s.stability is not None:
+        out += s.stability.lines()
     if s.latency_us is not None:
         out += [LINE, "Latency (us)", LINE]
         out += [f"{key:>6} : {getattr(s.latency_us, key)}" for key in LATENCY_KEYS]
@@ -84,4 +86,6 @@ def markdown(s: "RunSummary") -> str:
     out += [f"| {_md(label)} | {_md(value)} |" for label, value in rows]
     if s.invalid_reasons or s.errors:
         out += ["", *(f"- {_md(r)}" for r in [*s.invalid_reasons, *s.errors])]
+    if s.stability is not None and (s.stability.warnings or s.stability.notes):
+        out += ["", *(f"- {_md(line)}" for line in s.stability.lines()[1:])]
     return "\n".join(out) + "\n"

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import UsageError
 from .reasons import Reason
+from .stability import Stability
 from .sections import (QPS, Accuracy, DatasetInfo, EarlyStoppingResult, Latency, Model, Offline,
                        Performance, Settings, System, Windows)
 
@@ -36,6 +37,7 @@ class Sections:
     throughput_ips: float | None = None
     offline: Offline | None = None
     accuracy: Accuracy | None = None
+    stability: Stability | None = None  # how steady the performance pass was (never a reason)
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Sections))
@@ -127,14 +129,26 @@ class RunSummary(Sections):
         if version not in READABLE_VERSIONS:
             raise UsageError(f"{where}: schema_version {version!r} is not one this tinyharness reads "
                              f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade tinyharness")
-        config = dacite.Config(type_hooks={Reason: Reason.from_value, float: _number},
-                               strict=False)
         try:
-            summary = dacite.from_dict(cls, dict(document), config=config)
+            summary = dacite.from_dict(cls, dict(document), config=_config())
         except (dacite.DaciteError, TypeError, ValueError) as exc:
             raise UsageError(f"{where}: not a tinyharness run summary: {exc}") from None
         summary.schema_version = SCHEMA_VERSION
         return summary
+
+
+def _config():
+    import dacite
+
+    return dacite.Config(type_hooks={Reason: Reason.from_value, float: _number}, strict=False)
+
+
+def read_section(cls: type, document: Any) -> Any:
+    """One section (a dataclass of :mod:`.sections` or :mod:`.stability`) from its JSON form, as
+    :meth:`RunSummary.from_dict` reads it; dacite's errors (wrong types, missing keys) pass through."""
+    import dacite
+
+    return dacite.from_dict(cls, document, config=_config())
 
 
 def _number(value: Any) -> Any:

@@ -93,7 +93,7 @@ class AccuracyPass(Pass):
 
     def run(self, sut: SUT, qsl: QSL) -> Measurement:
         ctx, bench = self.ctx, self.ctx.benchmark
-        ctx.progress.phase(self.name, qsl.total_count)
+        ctx.progress.phase(self.name, qsl.total_count, unit="sample")
         ctx.event("generic_message", "Starting accuracy mode")
         auc, device = bench.metric == "auc", sut.timing is Timing.DEVICE
         run = run_accuracy(sut, qsl, sut.output_spec() if auc and not device else None,

@@ -131,7 +131,7 @@ class SingleStreamPass(Pass):
     def run(self, sut: SUT, qsl) -> Measurement:
         ctx, s = self.ctx, self.ctx.settings
         loaded = load_performance_set(qsl, ctx)
-        ctx.progress.phase(self.name, s.min_duration_s)
+        ctx.progress.phase(self.name, s.min_duration_s, unit="s")
         run = run_queries(sut, loaded, ctx.seeds.sample_index_rng_seed, s.min_duration_s,
                           s.min_query_count, s.max_duration_s,
                           progress=lambda n, t: ctx.progress.update(min(t, s.min_duration_s), f"{n} queries"))

@@ -133,7 +133,7 @@ class WindowsPass(Pass):
         settings, progress = self.ctx.settings, self.ctx.progress
         timer = timer_for(sut, self.latency_estimate_ns)
         clock = "device-timed" if sut.timing is Timing.DEVICE else "host-timed"
-        progress.phase(f"{self.name} ({clock})", settings.windows)
+        progress.phase(f"{self.name} ({clock})", settings.windows, unit="window")
         firsts = qsl.dataset.first_of_groups(settings.windows)
         qsl.load(firsts)
         done = []

@@ -153,6 +153,9 @@ def check_run_directory(path: Path) -> list[str]:
             problems.append(f"latencies.npy: unreadable: {exc}")
         else:
             expected = (summary["latency_us"] or {}).get("count") or (summary["offline"] or {}).get("samples")
+            repetitions = summary.get("repetitions")
+            if isinstance(repetitions, dict):  # --repeat: every repetition's values back to back
+                expected = sum(r.get("queries", 0) for r in repetitions.get("runs", []))
             if latencies.dtype != np.int64 or len(latencies) != expected:
                 problems.append(f"latencies.npy: {len(latencies)} {latencies.dtype} values, "
                                 f"summary.json says {expected}")

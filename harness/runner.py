@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from . import results
 from .benchmark import get_benchmark
 from .dataset import Dataset
 from .errors import RunFailed, RunInterrupted, UsageError
@@ -25,8 +24,8 @@ from .native_output import captured
 from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds
-from .results import Measurement, RunSummary, render
-from .results.sections import DatasetInfo, Model, Settings, SUTInfo, System
+from .results import Measurement, Reason, ReasonCode, RunSummary, render
+from .results.sections import DatasetInfo, Model, Repetitions, Settings, SUTInfo, System
 from .results.stability import Stability
 from .scenarios.accuracy import AccuracyPass
 from .scenarios.base import Context, Pass
@@ -54,6 +53,7 @@ class RunRequest:
     expected_qps: float | None = None
     seed: int = 0
     sut_options: dict[str, str] = field(default_factory=dict)
+    repeat: int = 1
 
 
 class Run:
@@ -65,7 +65,7 @@ class Run:
         self.sut_cls = registry().get(request.sut)
         self.settings = TestSettings.resolve(b, request.scenario, request.mode, request.seed,
                                              request.min_duration_s, request.min_query_count,
-                                             request.expected_qps)
+                                             request.expected_qps, request.repeat)
         if self.settings.scenario not in self.sut_cls.scenarios:
             raise UsageError(f"SUT {request.sut!r} does not support the {self.settings.scenario} scenario")
         self.config = self.sut_cls.parse_options(request.sut_options)
@@ -93,16 +93,16 @@ class Run:
 
     # -- the plan ---------------------------------------------------------------------------------
     def passes(self, sut: SUT, context: Context) -> list[Pass]:
-        plan: list[Pass] = []
-        if self.settings.runs_accuracy:
-            plan.append(AccuracyPass(context))
+        """The plan: the accuracy pass, then the performance pass ``--repeat`` times."""
+        plan: list[Pass] = [AccuracyPass(context)] if self.settings.runs_accuracy else []
         if self.settings.runs_performance:
             if self.settings.scenario is Scenario.OFFLINE:
-                plan.append(OfflinePass(context))
+                performance = OfflinePass
             elif sut.timing is Timing.DEVICE:  # the device clock: the windows alone
-                plan.append(WindowsPass(context))
+                performance = WindowsPass
             else:
-                plan.append(SingleStreamPass(context))
+                performance = SingleStreamPass
+            plan += [performance(context) for _ in range(self.settings.repeat)]
         return plan
 
     def execute(self, progress: Progress) -> tuple[RunSummary, RunDirectory]:
@@ -118,8 +118,15 @@ class Run:
             summary = self._begin(sut, started)
             summary.harness_overhead_us = self._overhead()
             context = Context(self.settings, self.seeds, self.benchmark, progress, detail.event)
+            repetitions = []
             for step in self.passes(sut, context):
-                self._record(self._measure(step, sut, qsl), summary, run_dir)
+                measured = self._measure(step, sut, qsl)
+                if isinstance(step, AccuracyPass):
+                    self._record(measured, summary, run_dir)
+                else:
+                    repetitions.append(measured)
+            if repetitions:
+                self._record_performance(repetitions, summary, run_dir)
             self._finish(summary, sut, detail)
             self._write(run_dir, summary, detail)
             run_dir.set_status("done")
@@ -187,8 +194,7 @@ class Run:
                           scenario=str(self.settings.scenario), mode=str(self.settings.mode),
                           started=started, settings=settings, system=system,
                           model=self._model_info(d), dataset=self._dataset_info(),
-                          invalid_reasons=[results.Reason(results.ReasonCode.OVERRIDE, o)
-                                           for o in self.settings.overrides])
+                          invalid_reasons=[Reason(ReasonCode.OVERRIDE, o) for o in self.settings.overrides])
 
     def _model_info(self, description: dict) -> Model:
         if self.model is None:  # on the device: what it says it runs
@@ -218,6 +224,26 @@ class Run:
         windows = measured.windows.throughput_ips if measured.windows is not None else None
         measured.stability = Stability.from_run(latencies, windows, host)
         return measured
+
+    def _record_performance(self, runs: list[Measurement], summary: RunSummary,
+                            run_dir: RunDirectory) -> None:
+        """The first repetition gives the sections; every repetition's reasons count (tagged
+        after the first); latencies.npy holds all of them back to back."""
+        first = runs[0]
+        if len(runs) > 1:
+            self._merge_repetitions(runs, summary)
+        self._record(first, summary, run_dir)
+
+    @staticmethod
+    def _merge_repetitions(runs: list[Measurement], summary: RunSummary) -> None:
+        import numpy as np
+
+        first = runs[0]
+        summary.repetitions = Repetitions.of([m.repetition(i) for i, m in enumerate(runs, start=1)])
+        for index, m in enumerate(runs[1:], start=2):
+            first.reasons += [Reason(r.code, f"repetition {index}: {r.message}") for r in m.reasons]
+        if first.latencies_ns is not None:
+            first.latencies_ns = np.concatenate([m.latencies_ns for m in runs])
 
     def _record(self, measured: Measurement, summary: RunSummary, run_dir: RunDirectory) -> None:
         summary.add(measured)

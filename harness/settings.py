@@ -57,6 +57,7 @@ class TestSettings:
     max_duration_s: float = 0.0  # 0 = unlimited; a guard against a runaway SUT
     offline_expected_qps: float | None = None  # samples/s; None = calibrate with a short probe
     overrides: tuple[str, ...] = field(default=())
+    repeat: int = 1  # performance passes in one invocation (each a full LoadGen run)
 
     __test__ = False  # not a pytest test class, despite the name
 
@@ -65,13 +66,15 @@ class TestSettings:
         object.__setattr__(self, "mode", Mode.parse(self.mode))
         if self.min_duration_s < 0 or self.min_query_count < 1:
             raise UsageError("--min-duration must be >= 0 and --min-queries >= 1")
+        if not isinstance(self.repeat, int) or self.repeat < 1:
+            raise UsageError(f"--repeat must be a whole number >= 1, not {self.repeat!r}")
         if self.offline_expected_qps is not None and self.offline_expected_qps <= 0:
             raise UsageError("--expected-qps must be > 0")
 
     @classmethod
     def resolve(cls, benchmark: "Benchmark", scenario: Scenario | str, mode: Mode | str, seed: int,
                 min_duration_s: float | None = None, min_query_count: int | None = None,
-                offline_expected_qps: float | None = None) -> "TestSettings":
+                offline_expected_qps: float | None = None, repeat: int = 1) -> "TestSettings":
         scenario, mode = Scenario.parse(scenario), Mode.parse(mode)
         rules = benchmark.rules_for(scenario)
         overrides = []
@@ -95,7 +98,8 @@ class TestSettings:
                              f"(rule set {benchmark.id} requires {benchmark.single_stream.window_min_s:g} s)")
         return cls(scenario=scenario, mode=mode, min_duration_s=duration, min_query_count=count,
                    windows=windows, window_min_s=window_s, seed=seed,
-                   offline_expected_qps=offline_expected_qps, overrides=tuple(overrides))
+                   offline_expected_qps=offline_expected_qps, overrides=tuple(overrides),
+                   repeat=repeat)
 
     @property
     def runs_performance(self) -> bool:

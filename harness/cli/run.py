@@ -51,14 +51,22 @@ def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--sut-option", "sut_options", multiple=True, metavar="K=V",
               help="Option for the SUT, repeatable (e.g. threads=1). Each SUT lists its options in "
               "'tinyharness suts'.")
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+              help="Run the performance scenario K times (each from a fresh warm-up) and report "
+              "each repetition and their spread; the headline figures are repetition 1's.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display and no text summary.")
 def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, min_queries,
-        expected_qps, seed, sut_options, as_json, quiet) -> None:
+        expected_qps, seed, sut_options, repeat, as_json, quiet) -> None:
     """Run a benchmark on a SUT and write a run directory of schema-validated logs.
 
     The run directory (OUTPUT/<time>_<benchmark>_<sut>_<scenario>) holds summary.json,
     summary.txt, detail.txt (:::MLLOG events), accuracy.json, latencies.npy and status.json.
+    A short window or offline query is recalibrated and re-run before a result is called
+    INVALID; every performance result says how steady it was (warnings, not INVALID).
+
+    Exit codes: 0 VALID, 1 INVALID, 2 usage or input error, 3 run failed (SUT, device or
+    runtime error; the run directory says so), 130 interrupted.
     """
     from ..progress import Progress
     from ..runner import Run, RunRequest
@@ -66,7 +74,7 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
     request = RunRequest(benchmark=benchmark, sut=sut, scenario=scenario, mode=mode, model=model,
                          dataset=dataset, output=output, min_duration_s=min_duration,
                          min_query_count=min_queries, expected_qps=expected_qps, seed=seed,
-                         sut_options=parse_sut_options(sut_options))
+                         sut_options=parse_sut_options(sut_options), repeat=repeat)
     prepared = Run(request)
     with Progress(enabled=not quiet) as progress:
         summary, run_dir = prepared.execute(progress)

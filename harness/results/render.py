@@ -35,6 +35,25 @@ def headline(s: "RunSummary") -> list[tuple[str, str]]:
     return out
 
 
+def _series(values: list, digits: int = 3) -> str:
+    return " / ".join("n/a" if v is None else f"{v:.{digits}f}" for v in values)
+
+
+def repetition_lines(s: "RunSummary") -> list[str]:
+    """Each repetition's headline figures and how far they spread (--repeat)."""
+    reps, spread = s.repetitions.runs, s.repetitions.spread
+    out = [f"Repetitions : {s.repetitions.count} (the figures above are repetition 1)"]
+    if any(r.p50_us is not None for r in reps):
+        out.append(f"  p50 (us)        : {_series([r.p50_us for r in reps])}  max/min "
+                   f"{spread.p50_max_over_min}, CV {spread.p50_cv}")
+        out.append(f"  p90 (us)        : {_series([r.p90_us for r in reps])}  max/min "
+                   f"{spread.p90_max_over_min}")
+    if any(r.throughput_ips is not None for r in reps):
+        out.append(f"  throughput (/s) : {_series([r.throughput_ips for r in reps], 1)}  max/min "
+                   f"{spread.throughput_max_over_min}, CV {spread.throughput_cv}")
+    return out
+
+
 def text(s: "RunSummary") -> str:
     out = [LINE, "tinyharness results summary", LINE, f"Benchmark : {s.benchmark}",
            f"SUT       : {s.sut}", f"Scenario  : {s.scenario}", f"Mode      : {s.mode}"]
@@ -43,6 +62,8 @@ def text(s: "RunSummary") -> str:
     out.extend(f"  - {reason}" for reason in s.invalid_reasons)
     if s.stability is not None:
         out += s.stability.lines()
+    if s.repetitions is not None:
+        out += repetition_lines(s)
     if s.latency_us is not None:
         out += [LINE, "Latency (us)", LINE]
         out += [f"{key:>6} : {getattr(s.latency_us, key)}" for key in LATENCY_KEYS]

@@ -204,6 +204,62 @@ class Accuracy:
         return [Reason(ReasonCode.ACCURACY_TARGET, f"{prefix}{shown} is below the target {self.target:g}")]
 
 
+# -- repetitions -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Repetition:
+    """One of ``--repeat K`` performance passes, in headline figures; its per-query values are
+    the ``queries`` entries of latencies.npy after those of the repetitions before it."""
+
+    index: int
+    queries: int
+    p50_us: float | None
+    p90_us: float | None
+    p90_early_stopping_us: float | None
+    throughput_ips: float | None  # offline samples/s, or the median window throughput
+    duration_s: float
+    reasons: list[Reason] = field(default_factory=list)
+
+
+def _max_over_min(values: list[float]) -> float | None:
+    return _r(max(values) / min(values), 4) if len(values) > 1 and min(values) > 0 else None
+
+
+def _cv(values: list[float]) -> float | None:
+    if len(values) < 2 or statistics.fmean(values) <= 0:
+        return None
+    return _r(statistics.stdev(values) / statistics.fmean(values), 4)
+
+
+@dataclass(frozen=True)
+class Spread:
+    """How far the repetitions of one invocation disagree: the run-to-run noise of this SUT on
+    this machine, which no single run's percentiles can show."""
+
+    p50_max_over_min: float | None
+    p90_max_over_min: float | None
+    throughput_max_over_min: float | None
+    p50_cv: float | None
+    throughput_cv: float | None
+
+    @classmethod
+    def of(cls, runs: Sequence[Repetition]) -> "Spread":
+        p50 = [r.p50_us for r in runs if r.p50_us is not None]
+        p90 = [r.p90_us for r in runs if r.p90_us is not None]
+        ips = [r.throughput_ips for r in runs if r.throughput_ips is not None]
+        return cls(_max_over_min(p50), _max_over_min(p90), _max_over_min(ips), _cv(p50), _cv(ips))
+
+
+@dataclass(frozen=True)
+class Repetitions:
+    count: int
+    runs: list[Repetition]
+    spread: Spread
+
+    @classmethod
+    def of(cls, runs: Sequence[Repetition]) -> "Repetitions":
+        return cls(len(runs), list(runs), Spread.of(runs))
+
+
 # -- provenance ------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SUTInfo:
@@ -286,3 +342,4 @@ class Settings:
     sut_config: dict[str, Any] | None = None  # as parsed by the SUT's config (schema 2)
     max_duration_s: float = 0.0
     offline_expected_qps: float | None = None
+    repeat: int = 1  # performance passes in the invocation (--repeat)

@@ -19,7 +19,7 @@ from ..errors import UsageError
 from .reasons import Reason
 from .stability import Stability
 from .sections import (QPS, Accuracy, DatasetInfo, EarlyStoppingResult, Latency, Model, Offline,
-                       Performance, Settings, System, Windows)
+                       Performance, Repetition, Repetitions, Settings, System, Windows)
 
 SCHEMA_VERSION = 2
 READABLE_VERSIONS = (1, 2)
@@ -52,6 +52,20 @@ class Measurement(Sections):
     latencies_ns: Any = None  # numpy int64: per-query latencies, or offline completion times
     accuracy_log: list[dict[str, Any]] | None = None
 
+    def repetition(self, index: int) -> Repetition:
+        """This performance pass as repetition ``index`` of ``--repeat``."""
+        lat, win, off = self.latency_us, self.windows, self.offline
+        if off is not None:
+            duration, ips = off.duration_s, self.throughput_ips
+        elif self.performance is not None:
+            duration, ips = self.performance.duration_s, win.median_throughput_ips if win else None
+        else:  # device-timed: the windows alone
+            duration = round(sum(w.runtime_s for w in win.details), 6) if win else 0.0
+            ips = win.median_throughput_ips if win else None
+        return Repetition(index, 0 if self.latencies_ns is None else len(self.latencies_ns),
+                          lat.p50 if lat else None, lat.p90 if lat else None,
+                          lat.p90_early_stopping if lat else None, ips, duration, list(self.reasons))
+
 
 @dataclass(kw_only=True)
 class RunSummary(Sections):
@@ -68,6 +82,7 @@ class RunSummary(Sections):
     started: str
     finished: str | None = None
     settings: Settings
+    repetitions: Repetitions | None = None  # --repeat K > 1; the sections above are repetition 1
     harness_overhead_us: float | None = None
     system: System
     model: Model
@@ -77,8 +92,8 @@ class RunSummary(Sections):
     # summary.json's key order: what the run was and its verdict, then what it measured, then
     # where it ran (dataclass inheritance would put the sections first)
     KEYS = ("schema_version", "benchmark", "sut", "scenario", "mode", "valid", "invalid_reasons",
-            "errors", "started", "finished", "settings", *SECTIONS, "harness_overhead_us", "system",
-            "model", "dataset", "files")
+            "errors", "started", "finished", "settings", *SECTIONS, "repetitions",
+            "harness_overhead_us", "system", "model", "dataset", "files")
 
     # -- building ---------------------------------------------------------------------------------
     def add(self, measured: Measurement) -> None:

@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..results import Reason, ReasonCode
 
+WARMUP = 10  # untimed inferences before a timed run (a window's, a repetition's)
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -69,3 +71,11 @@ def minimum_reasons(duration_s: float, count: int, min_duration_s: float, min_co
         out.append(Reason(ReasonCode.MIN_QUERIES, f"min {unit[:-1]} count not met: {count} {unit}, "
                           f"needs {min_count}"))
     return out
+
+
+def warm_up(sut: "SUT", sample: "np.ndarray", inferences: int = WARMUP) -> None:
+    """Untimed inferences before a timed run, so that every repetition of ``--repeat`` starts
+    from the same warm state (caches, lazy initialisation, the CPU's clock)."""
+    sut.prepare(sample)
+    for _ in range(inferences):
+        sut.infer()

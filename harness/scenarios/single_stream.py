@@ -20,7 +20,7 @@ import numpy as np
 from ..results import Measurement, Reason, ReasonCode
 from ..results.sections import QPS, EarlyStoppingResult, Latency, Performance
 from ..sut import SUT
-from .base import Pass, load_performance_set, minimum_reasons
+from .base import Pass, load_performance_set, minimum_reasons, warm_up
 from .windows import WindowsPass
 
 ProgressFn = Callable[[int, float], None]  # (queries so far, elapsed seconds)
@@ -131,6 +131,7 @@ class SingleStreamPass(Pass):
     def run(self, sut: SUT, qsl) -> Measurement:
         ctx, s = self.ctx, self.ctx.settings
         loaded = load_performance_set(qsl, ctx)
+        warm_up(sut, loaded[0])
         ctx.progress.phase(self.name, s.min_duration_s, unit="s")
         run = run_queries(sut, loaded, ctx.seeds.sample_index_rng_seed, s.min_duration_s,
                           s.min_query_count, s.max_duration_s,

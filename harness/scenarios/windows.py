@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 from ..results import Measurement
 from ..results.sections import ShortRun, Window, Windows
 from ..sut import Timing
-from .base import Pass
+from .base import WARMUP, Pass
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from ..qsl import QSL
     from ..sut import SUT
 
-WARMUP = 10
 ATTEMPTS = 6  # a window still short after this many tries is reported as it is (INVALID)
 MAX_PROBE = 10_000  # inferences in the largest device-clock probe
 PROBE_SHARE = 0.05  # a device window's calibration run lasts about this share of the window

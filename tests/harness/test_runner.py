@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from fakes import FakeSUT, registered
@@ -90,3 +91,48 @@ def test_an_unsupported_scenario_is_refused(tmp_path):
     with registered(SingleStreamOnly):
         with pytest.raises(UsageError, match="does not support the offline scenario"):
             Run(RunRequest(sut=SingleStreamOnly.name, scenario="offline", output=tmp_path))
+
+
+# -- --repeat ---------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("sut", "scenario"), [("fake", "single-stream"), ("fake-offline", "offline"),
+                                                ("fake-device", "single-stream")])
+def test_repeat_keeps_every_repetition(fake_suts, tmp_path, sut, scenario):
+    from tinyharness.logs import check_run_directory
+
+    run = Run(RunRequest(sut=sut, scenario=scenario, mode="performance", output=tmp_path,
+                         min_duration_s=0.05, repeat=3, sut_options={"infer_ns": "2000"}))
+    summary, run_dir = run.execute(Progress(enabled=False))
+    reps = summary.repetitions
+    assert reps.count == 3 and [r.index for r in reps.runs] == [1, 2, 3]
+    assert summary.settings.repeat == 3 and all(r.duration_s > 0 for r in reps.runs)
+    assert check_run_directory(run_dir.path) == []  # the schema, and latencies.npy's length
+    if sut == "fake-device":  # windows only: no per-query values to store
+        assert all(r.queries == 0 and r.p50_us is None for r in reps.runs)
+        assert not (run_dir.path / "latencies.npy").exists()
+    else:
+        latencies = np.load(run_dir.path / "latencies.npy")
+        assert len(latencies) == sum(r.queries for r in reps.runs) > reps.runs[0].queries
+    # repetition 1 gives the headline sections
+    if summary.latency_us is not None:
+        assert summary.latency_us.p50 == reps.runs[0].p50_us
+    assert reps.runs[0].throughput_ips == (summary.throughput_ips if scenario == "offline"
+                                          else summary.windows.median_throughput_ips)
+    spread = reps.spread
+    assert spread.throughput_max_over_min >= 1.0 and spread.throughput_cv >= 0.0
+
+
+def test_each_repetitions_broken_rules_count_and_say_which(fake_suts, tmp_path):
+    run = Run(RunRequest(sut="fake", mode="performance", output=tmp_path, min_duration_s=0.0,
+                         min_query_count=1, repeat=2))
+    summary, _ = run.execute(Progress(enabled=False))
+    overrides = [r for r in summary.invalid_reasons if r.code.value == "override"]
+    early = [r.message for r in summary.invalid_reasons if r.code.value == "early-stopping"]
+    assert overrides and early and any(m.startswith("repetition 2: early stopping not met") for m in early)
+    assert summary.repetitions.runs[1].reasons  # and in the repetition's own entry
+
+
+def test_repeat_must_be_positive(tmp_path):
+    with pytest.raises(UsageError, match="--repeat must be a whole number >= 1"):
+        Run(RunRequest(repeat=0, output=tmp_path))
+    assert not any(tmp_path.iterdir())

@@ -103,6 +103,8 @@ class SUT(abc.ABC):
       :attr:`Timing.DEVICE` (the SUT times itself, e.g. a microcontroller's ``m-lap-us`` stamps;
       the harness then calls :meth:`run_window` and never uses the host clock for latency).
     - ``needs_model``: False when the model lives on the device (no model file is resolved).
+    - ``reports_runtime_latency``: True when :meth:`runtime_latency_ns` has the runtime's own
+      measure of each inference (recorded beside the harness's latency, never instead of it).
     """
 
     name: ClassVar[str]
@@ -115,6 +117,7 @@ class SUT(abc.ABC):
     config_class: ClassVar[type[SUTConfig]] = HostConfig
     timing: ClassVar[Timing] = Timing.HOST
     needs_model: ClassVar[bool] = True
+    reports_runtime_latency: ClassVar[bool] = False
 
     def __init__(self, scenario: Scenario | str, config: SUTConfig | Mapping[str, str] | None = None,
                  *, benchmark: "Benchmark | None" = None) -> None:
@@ -215,6 +218,13 @@ class SUT(abc.ABC):
         ``iterations`` times back to back, and return the elapsed device time in nanoseconds
         (MLPerf Tiny's ``infer N W``). Called only when ``timing is Timing.DEVICE``."""
         raise NotImplementedError(f"SUT {self.name!r} is host-timed")
+
+    def runtime_latency_ns(self) -> int:
+        """Untimed, single-stream, only when ``reports_runtime_latency``: the runtime's own
+        measure of the last :meth:`infer` in nanoseconds (OpenVINO's ``InferRequest.latency``),
+        read after the harness's clock pair. It lets a user compare with the runtime's own tools
+        (``benchmark_app``) like for like; the harness's latency stays issue to completion."""
+        raise NotImplementedError(f"SUT {self.name!r} reports no runtime latency")
 
     @abc.abstractmethod
     def describe(self) -> SUTDescription:

@@ -67,6 +67,9 @@ def text(s: "RunSummary") -> str:
     if s.latency_us is not None:
         out += [LINE, "Latency (us)", LINE]
         out += [f"{key:>6} : {getattr(s.latency_us, key)}" for key in LATENCY_KEYS]
+        if s.runtime_latency_us is not None:
+            rt = s.runtime_latency_us
+            out.append(f"runtime's own latency (us), p50 / p90 / p99 : {rt.p50} / {rt.p90} / {rt.p99}")
         if s.qps is not None:
             out.append(f"QPS with harness overhead    : {s.qps.with_overhead:.3f}")
             out.append(f"QPS without harness overhead : {s.qps.without_overhead:.3f}")

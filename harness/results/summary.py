@@ -38,6 +38,8 @@ class Sections:
     offline: Offline | None = None
     accuracy: Accuracy | None = None
     stability: Stability | None = None  # how steady the performance pass was (never a reason)
+    # the runtime's own per-query figure (OpenVINO's InferRequest.latency), beside latency_us
+    runtime_latency_us: Latency | None = None
 
 
 SECTIONS = tuple(f.name for f in dataclasses.fields(Sections))

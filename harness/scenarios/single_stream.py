@@ -34,6 +34,7 @@ class QueryRun:
     start_ns: int
     last_issue_ns: int
     end_ns: int
+    runtime_ns: np.ndarray | None = None  # the runtime's own figure per query, where it has one
 
     @property
     def count(self) -> int:
@@ -53,17 +54,58 @@ class QueryRun:
         return 1e9 / float(self.latencies_ns.mean())
 
 
+def _chunk(batch, prepare, infer, clock, out, n, deadline, min_count) -> tuple[int, int, bool]:
+    """The hot loop over one chunk: (queries so far, last issue time, done)."""
+    t0 = 0
+    for sample in batch:
+        prepare(sample)
+        t0 = clock()
+        infer()
+        t1 = clock()
+        out[n] = t1 - t0
+        n += 1
+        if t0 >= deadline and n >= min_count:
+            return n, t0, True
+    return n, t0, False
+
+
+def _chunk_reading(batch, prepare, infer, clock, out, n, deadline, min_count, read, read_out):
+    """:func:`_chunk`, also reading the runtime's own latency after each query's clock pair (a
+    separate loop, so that SUTs without one keep the bare loop)."""
+    t0 = 0
+    for sample in batch:
+        prepare(sample)
+        t0 = clock()
+        infer()
+        t1 = clock()
+        out[n] = t1 - t0
+        read_out[n] = read()
+        n += 1
+        if t0 >= deadline and n >= min_count:
+            return n, t0, True
+    return n, t0, False
+
+
+def _grown(buffer: np.ndarray | None, n: int, size: int) -> np.ndarray | None:
+    if buffer is None or size <= len(buffer):
+        return buffer
+    grown = np.empty(2 * size, dtype=np.int64)
+    grown[:n] = buffer[:n]
+    return grown
+
+
 def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
                 min_duration_s: float, min_query_count: int, max_duration_s: float = 0.0,
                 progress: ProgressFn | None = None) -> QueryRun:
     """Issue single-sample queries, chosen uniformly with replacement from ``samples``, until
     both the minimum duration (measured at issue time) and the minimum count are met."""
     rng = np.random.Generator(np.random.MT19937(sample_index_seed))
-    prepare, infer, clock = sut.prepare, sut.infer, time.perf_counter_ns
+    loop = (sut.prepare, sut.infer, time.perf_counter_ns)
+    clock = loop[2]
     buffer = np.empty(max(min_query_count, 1 << 14), dtype=np.int64)
+    runtime = np.empty_like(buffer) if sut.reports_runtime_latency else None
     chunk = 256  # resized after each chunk to about a fifth of a second of queries
-    n = 0
-    t0 = 0
+    n = t0 = 0
     was_enabled = gc.isenabled()
     gc.disable()
     try:
@@ -72,21 +114,12 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
         hard_stop = start + int(max_duration_s * 1e9) if max_duration_s > 0 else math.inf
         while True:
             batch = [samples[i] for i in rng.integers(0, len(samples), chunk)]
-            if n + chunk > len(buffer):
-                grown = np.empty(2 * (n + chunk), dtype=np.int64)
-                grown[:n] = buffer[:n]
-                buffer = grown
-            done = False
-            for sample in batch:
-                prepare(sample)
-                t0 = clock()
-                infer()
-                t1 = clock()
-                buffer[n] = t1 - t0
-                n += 1
-                if t0 >= deadline and n >= min_query_count:
-                    done = True
-                    break
+            buffer, runtime = _grown(buffer, n, n + chunk), _grown(runtime, n, n + chunk)
+            if runtime is None:
+                n, t0, done = _chunk(batch, *loop, buffer, n, deadline, min_query_count)
+            else:
+                n, t0, done = _chunk_reading(batch, *loop, buffer, n, deadline, min_query_count,
+                                             sut.runtime_latency_ns, runtime)
             now = clock()
             if progress is not None:
                 progress(n, (now - start) / 1e9)
@@ -96,7 +129,8 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
     finally:
         if was_enabled:
             gc.enable()
-    return QueryRun(buffer[:n].copy(), start, t0, now)
+    return QueryRun(buffer[:n].copy(), start, t0, now,
+                    None if runtime is None else runtime[:n].copy())
 
 
 def query_reasons(run: QueryRun, early: EarlyStoppingResult, min_duration_s: float,
@@ -119,7 +153,8 @@ def measure(run: QueryRun, min_duration_s: float, min_query_count: int) -> Measu
         performance=Performance(run.count, round(run.duration_s, 6),
                                 run.duration_s >= min_duration_s, run.count >= min_query_count),
         reasons=query_reasons(run, early, min_duration_s, min_query_count),
-        latencies_ns=run.latencies_ns)
+        latencies_ns=run.latencies_ns,
+        runtime_latency_us=None if run.runtime_ns is None else Latency.from_ns(run.runtime_ns))
 
 
 class SingleStreamPass(Pass):

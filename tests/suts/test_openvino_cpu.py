@@ -172,3 +172,17 @@ def test_missing_runtime_names_the_fix():
     assert_missing_runtime_message(
         MODULE, "OpenVINOCPU", ("openvino",), KWS_TFLITE,
         "SUT 'openvino-cpu' needs openvino: pip install 'tinyharness[openvino]'")
+
+
+def test_runtime_latency_is_recorded_beside_the_harness_latency(sut):
+    """OpenVINO's own per-request figure is read after each query's clock pair; the request runs
+    inside the pair, so it can never exceed the harness's latency of the same query."""
+    from tinyharness.scenarios.single_stream import measure, run_queries
+
+    x = [np.zeros(sut.input_spec().shape, dtype=sut.input_spec().dtype)]
+    run = run_queries(sut, x, 0, min_duration_s=0.0, min_query_count=200)
+    assert run.runtime_ns is not None and len(run.runtime_ns) == run.count == 200
+    assert (run.runtime_ns > 0).all()
+    assert (run.runtime_ns <= run.latencies_ns + 1_000).all()  # 1 us: two clocks' rounding
+    m = measure(run, 0.0, 200)
+    assert m.runtime_latency_us.count == 200 and m.runtime_latency_us.p50 <= m.latency_us.p50

@@ -150,3 +150,24 @@ def test_measure_of_a_run_that_meets_everything(clock):
     m = measure(run, min_duration_s=0.001, min_query_count=100)
     assert run.count == 1001 and m.reasons == []
     assert m.early_stopping.met and m.latency_us.p90_early_stopping == 1.0
+
+
+class Reporting(FakeSUT):
+    """A runtime that measures itself: its figure for query k is k (so order is checkable)."""
+
+    reports_runtime_latency = True
+
+    def runtime_latency_ns(self) -> int:
+        return self.infer_calls
+
+
+def test_a_runtimes_own_latency_is_read_after_each_query_in_order():
+    run = run_queries(Reporting(), make_samples(2), 0, min_duration_s=0.0, min_query_count=300)
+    assert run.runtime_ns.tolist() == list(range(1, 301))  # one read per query, after its infer
+    m = measure(run, 0.0, 300)
+    assert (m.runtime_latency_us.count, m.runtime_latency_us.max) == (300, 0.3)  # ns -> us
+
+
+def test_without_one_there_is_none():
+    run = run_queries(FakeSUT(), make_samples(2), 0, min_duration_s=0.0, min_query_count=10)
+    assert run.runtime_ns is None and measure(run, 0.0, 10).runtime_latency_us is None

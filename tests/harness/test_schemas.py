@@ -125,3 +125,29 @@ def test_accuracy_schema_requires_upper_case_hex():
     assert errors([{"seq_id": 0, "qsl_idx": 3, "data": "0AFF"}], "accuracy") == []
     assert errors([{"seq_id": 0, "qsl_idx": 3, "data": "0aff"}], "accuracy") != []
     assert errors([{"seq_id": 0, "qsl_idx": 3, "data": "0AF"}], "accuracy") != []
+
+
+def test_new_summary_sections_are_checked():
+    """repetitions, stability, runtime_latency_us: present and well formed, or refused."""
+    import json
+    from pathlib import Path
+
+    from tinyharness.schemas import errors
+
+    fixture = Path(__file__).resolve().parents[1] / "fixtures" / "schema1"
+    base = json.loads(next(fixture.glob("*_onnxruntime-cpu_*")).joinpath("summary.json").read_text())
+    run = {"index": 1, "queries": 10, "p50_us": 5.0, "p90_us": 6.0, "p90_early_stopping_us": 6.1,
+           "throughput_ips": 1000.0, "duration_s": 0.1, "reasons": []}
+    spread = {"p50_max_over_min": 1.0, "p90_max_over_min": 1.0, "throughput_max_over_min": 1.0,
+              "p50_cv": 0.0, "throughput_cv": 0.0}
+    good = {"count": 2, "runs": [run, run | {"index": 2}], "spread": spread}
+    assert errors(base | {"repetitions": good}, "summary") == []
+    assert errors(base | {"repetitions": good | {"runs": [run]}}, "summary")  # one is no repetition
+    assert errors(base | {"repetitions": good | {"spread": spread | {"p50_cv": -1}}}, "summary")
+    bad_reason = run | {"reasons": ["a plain string"]}
+    assert errors(base | {"repetitions": good | {"runs": [run, bad_reason]}}, "summary")
+    lat = {"count": 3, "min": 1.0, "mean": 2.0, "p50": 2.0, "p90": 3.0, "p99": 3.0, "max": 3.0}
+    assert errors(base | {"runtime_latency_us": lat}, "summary") == []
+    assert errors(base | {"runtime_latency_us": {"count": 3}}, "summary")
+    assert errors(base | {"stability": {"unstable": True}}, "summary")  # every figure is required
+    assert errors(base | {"unknown_section": 1}, "summary")

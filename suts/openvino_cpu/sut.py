@@ -111,6 +111,7 @@ class OpenVINOCPU(SUT):
     extra = "openvino"
     model_formats = ("tflite", "onnx")  # the upstream reference file first
     config_class = OpenVINOConfig
+    reports_runtime_latency = True  # InferRequest.latency: the C++ side of each request
 
     _requests: list | tuple = ()
     _compiled = None
@@ -211,6 +212,9 @@ class OpenVINOCPU(SUT):
 
     def infer(self) -> None:
         self._run()
+
+    def runtime_latency_ns(self) -> int:
+        return int(self._request.latency * 1e6)  # ms, as a float
 
     def output(self) -> np.ndarray:
         return self._request.get_output_tensor(0).data.copy()

@@ -1,35 +1,83 @@
-"""``tinyharness compare``: B against A, with bootstrap confidence intervals and verdicts."""
+"""``tinyharness compare``: B against A, with confidence intervals that include run-to-run
+variation, verdicts, and an exit code for regressions (``--fail-above``)."""
 
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import click
 
 
+def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[str]]]:
+    from ..compare import parse_pair
+    from ..errors import UsageError
+
+    try:
+        return [parse_pair(v) for v in values]
+    except UsageError as exc:
+        raise click.BadParameter(str(exc).removeprefix("--pair "), ctx, param) from None
+
+
 @click.command("compare")
 @click.argument("a", type=click.Path(exists=True, path_type=Path))
 @click.argument("b", type=click.Path(exists=True, path_type=Path))
+@click.option("--pair", "pairs", multiple=True, metavar="A_RUN=B_RUN", callback=_pairs,
+              help="Compare these runs (a run path or run directory name as printed; several "
+              "replicates separated by commas), e.g. two SUTs or models. Repeatable; the runs it "
+              "names are not paired otherwise.")
+@click.option("--noise-floor", type=click.FloatRange(0, 100, max_open=True), default=5.0,
+              show_default=True, metavar="PCT",
+              help="With one run a side, differences within this many percent are run-to-run noise.")
+@click.option("--fail-above", type=click.FloatRange(min=0), metavar="PCT",
+              help="Exit 1 when, on any metric, B is slower than A (verdict \"B slower\") by more "
+              "than PCT percent with confidence: the slowdown's lower confidence bound (its value "
+              "where there is no interval) exceeds PCT. Slowdown: B's time over A's minus 1, "
+              "(B - A) / A for latency, A / B - 1 for throughput.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 @click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of the bootstrap intervals.")
 @click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True,
               help="Bootstrap resamples per metric.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-def compare_command(a, b, as_json, confidence, resamples, seed) -> None:
+def compare_command(a, b, pairs, noise_floor, fail_above, as_json, confidence, resamples, seed) -> None:
     """Compare runs B against runs A: p50/p90 latency, median window throughput, offline throughput.
 
-    A and B are run directories, folders of runs or submission packages (folder or .tar.gz).
-    Runs pair by (benchmark, scenario); each metric gets (B - A) / A, a bootstrap confidence
-    interval from the stored per-query latencies and a verdict: "B faster", "B slower" or "no
-    significant difference" (the interval includes 0). Offline runs are one query each: a plain
-    ratio, no interval.
+    A and B are run directories, folders of runs or submission packages (folder or .tar.gz). Runs
+    pair by configuration: benchmark, scenario, SUT and model (sha256, else file name; a device's
+    model by benchmark and SUT). Several runs of one configuration on a side, and the repetitions
+    inside a run (run --repeat), are replicates. Each metric gets (B - A) / A, a confidence
+    interval and a verdict.
+
+    With 2 or more replicates a side: a hierarchical bootstrap (runs, then repetitions, then
+    queries or windows, each with replacement; per side the mean of the runs' values), widened for
+    few replicates, so the interval includes run-to-run variation. Verdict "B faster", "B slower"
+    or "no significant difference" (the interval includes 0).
+
+    With one run on a side nothing measures run-to-run variation: a difference within the noise
+    floor, or whose within-run interval reaches into it, is "within run-to-run noise"; offline
+    runs (one value each) are held against the floor without an interval.
+
+    \b
+    Exit codes: 0 no regression (or no --fail-above), 1 a regression beyond --fail-above
+    (the metrics are printed), 2 usage or input error.
     """
     from ..compare import compare, print_table
 
-    result = compare([a], [b], confidence, resamples, seed)
+    result = compare([a], [b], confidence, resamples, seed, noise_floor / 100.0, pairs,
+                     None if fail_above is None else fail_above / 100.0)
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:
         print_table(result)
+    if fail_above is None:
+        return
+    if not result["pairs"]:
+        click.echo("warning: --fail-above checked nothing: no pairs", err=True)
+    for r in result["regressions"]:
+        click.echo(f"regression: {r['benchmark']} {r['scenario']} {r['metric']}: B ({r['b']}) is "
+                   f"{r['slowdown']:+.1%} slower than A ({r['a']}), at least {r['slowdown_low']:+.1%} "
+                   f"with {confidence:.0%} confidence, above --fail-above {fail_above:g}%", err=True)
+    if result["regressions"]:
+        sys.exit(1)

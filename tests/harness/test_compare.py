@@ -1,13 +1,16 @@
-"""``tinyharness compare``: verdicts from bootstrap CIs on stored latencies, pairing, packages.
+"""``tinyharness compare``: pairing by configuration, replicates, the hierarchical bootstrap, the
+noise floor for single runs, --fail-above, packages and schema-1 runs.
 
 Inputs are the schema-1 fixture runs (as the previous version wrote them) and copies of them whose
 summary.json this file writes through the run model, so every input is a run the reader accepts.
+Every random draw is seeded; no test depends on the wall clock.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -16,15 +19,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tinyharness.compare import compare, percentile_draws
+from click.testing import CliRunner
+from tinyharness.cli import cli
+from tinyharness.compare import HIERARCHICAL, NO_DIFFERENCE, SLOWER, WITHIN_NOISE, WITHIN_RUN, compare
+from tinyharness.compare.bootstrap import (Percentile, block_percentile_draws, hierarchical_draws,
+                                           interval, percentile_draws)
+from tinyharness.errors import UsageError
 from tinyharness.results.read import read_run, read_summary
 from tinyharness.results.sections import EarlyStoppingResult, Latency, Window, Windows
+from tinyharness.results.stability import Stability
 from tinyharness.stats import percentile
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema1"
 SINGLE_STREAM = FIXTURES / "20261201-224010_digits01_onnxruntime-cpu_single-stream"
 OFFLINE = FIXTURES / "20261201-224014_digits01_tflite-cpu_offline"
 SERIAL = FIXTURES / "20261201-224022_kws01_serial_single-stream"
+TFLITE_MODEL = read_summary(OFFLINE).model  # digits01_int8.tflite, with its sha256
 
 
 def lognormal_ns(seed: int, n: int = 20_000, scale: float = 1.0) -> np.ndarray:
@@ -32,23 +42,63 @@ def lognormal_ns(seed: int, n: int = 20_000, scale: float = 1.0) -> np.ndarray:
     return (scale * 100_000 * np.random.default_rng(seed).lognormal(0.0, 0.25, n)).astype(np.int64)
 
 
-def synthetic(dest: Path, latencies: np.ndarray, benchmark: str | None = None) -> Path:
+def window_rate(latencies: np.ndarray) -> float:
+    return 1e9 / float(latencies.mean())
+
+
+def synthetic(dest: Path, latencies: np.ndarray, benchmark: str | None = None, *,
+              repetitions: list[np.ndarray] | None = None, **changes) -> Path:
     """A copy of the single-stream fixture whose latencies, statistics and windows agree with
-    ``latencies``, its summary.json written (schema 2) from the run model."""
+    ``latencies``, its summary.json written (schema 2) from the run model; ``changes`` replace
+    summary fields (sut, model, started). With ``repetitions`` (one latency array each, the first
+    is the run's own), latencies.npy holds them back to back and summary.json gets the
+    ``repetitions`` section as the issue-9 design note spells it (written into the JSON document,
+    so the reader's parsing of it is tested too)."""
+    reps = repetitions or [latencies]
+    latencies = reps[0]
     shutil.copytree(SINGLE_STREAM, dest)
-    np.save(dest / "latencies.npy", latencies.astype(np.int64))
+    np.save(dest / "latencies.npy", np.concatenate(reps).astype(np.int64))
     summary = read_summary(dest)
     # Five windows at the run's mean rate, each 0.5 % noisy (seeded by the data itself).
     noise = np.random.default_rng(int(latencies[:10].sum())).normal(1.0, 0.005, 5)
-    rates = [round(1e9 / float(latencies.mean()) * f, 3) for f in noise]
+    rates = [round(window_rate(latencies) * f, 3) for f in noise]
     windows = [Window(i, f"w{i}.bin", 1000, round(1000 / ips, 6), ips, 1) for i, ips in enumerate(rates)]
     summary = dataclasses.replace(
         summary, benchmark=benchmark or summary.benchmark, latency_us=Latency.from_ns(latencies),
         early_stopping=EarlyStoppingResult.from_ns(latencies),
         performance=dataclasses.replace(summary.performance, queries=len(latencies)),
-        windows=Windows.from_windows(windows, summary.windows.window_min_s))
-    (dest / "summary.json").write_text(json.dumps(summary.to_dict(), indent=1))
-    assert read_run(dest).summary == summary  # valid against the run model, read back unchanged
+        windows=Windows.from_windows(windows, summary.windows.window_min_s), **changes)
+    document = summary.to_dict()
+    if repetitions:
+        document["repetitions"] = repetition_section(reps)
+    (dest / "summary.json").write_text(json.dumps(document, indent=1))
+    if not repetitions:
+        assert read_run(dest).summary == summary  # valid against the run model, read back unchanged
+    return dest
+
+
+def repetition_section(reps: list[np.ndarray]) -> dict:
+    us = lambda ns: round(ns / 1e3, 3)  # noqa: E731
+    runs = [{"index": i, "queries": len(r), "p50_us": us(percentile(np.sort(r), 0.5)),
+             "p90_us": us(percentile(np.sort(r), 0.9)), "p90_early_stopping_us": None,
+             "throughput_ips": round(window_rate(r), 3), "duration_s": float(r.sum() / 1e9),
+             "reasons": []} for i, r in enumerate(reps, start=1)]
+    p50 = [r["p50_us"] for r in runs]
+    return {"count": len(reps), "runs": runs,
+            "spread": {"p50_max_over_min": max(p50) / min(p50), "p90_max_over_min": None,
+                       "throughput_max_over_min": None, "p50_cv": float(np.std(p50) / np.mean(p50)),
+                       "throughput_cv": None}}
+
+
+def replicate_set(dest: Path, runs: int, between_sd: float, seed: int, scale: float = 1.0,
+                  n: int = 5_000) -> Path:
+    """``runs`` run directories of one configuration under ``dest``, each run's latencies scaled by
+    its own factor ~ N(1, between_sd) (run-to-run variation) on top of the query-to-query spread."""
+    rng = np.random.default_rng([seed, 99])
+    for i in range(runs):
+        factor = scale * rng.normal(1.0, between_sd)
+        synthetic(dest / f"run{i}", lognormal_ns(seed * 1000 + i, n, factor),
+                  started=f"2026-12-01T22:{i:02d}:00+00:00")
     return dest
 
 
@@ -56,6 +106,11 @@ def metrics(result: dict, pair: int = 0) -> dict[str, dict]:
     return {m["metric"]: m for m in result["pairs"][pair]["metrics"]}
 
 
+def width(row: dict) -> float:
+    return row["ci"][1] - row["ci"][0]
+
+
+# -- the bootstrap ---------------------------------------------------------------------------------
 def test_beta_order_statistic_is_the_resampling_bootstrap():
     """sorted[floor(n*U)], U ~ Beta(k, n+1-k), has the distribution of the LoadGen percentile of a
     literal resample with replacement."""
@@ -68,14 +123,102 @@ def test_beta_order_statistic_is_the_resampling_bootstrap():
     assert np.abs(a - b).max() < 0.015
 
 
-def test_same_distribution_no_difference(tmp_path):
+def test_block_bootstrap_is_exact():
+    """Time blocks drawn with replacement, LoadGen's percentile of their union: the bisection gives
+    the distribution of the literal computation."""
+    values = lognormal_ns(4, n=2_000)
+    blocks = np.array_split(values, 20)
+    rng, reps = np.random.default_rng(1), 20_000
+    literal = []
+    for _ in range(reps):
+        union = np.sort(np.concatenate([blocks[i] for i in rng.integers(0, 20, 20)]))
+        literal.append(union[int(len(union) * 0.9)])
+    exact = block_percentile_draws(np.sort(values), [np.sort(b) for b in blocks], 0.9, reps,
+                                   np.random.default_rng(2))
+    assert np.isin(exact, values).all()
+    for q in (0.025, 0.25, 0.5, 0.75, 0.975):
+        assert np.quantile(exact, q) == pytest.approx(np.quantile(literal, q), rel=0.004)
+
+
+def test_a_drifting_run_is_not_precise(tmp_path):
+    """A run whose host slowed 40 % for its last 30 % (queries alike in time, not independent)
+    against a steady one: the query-by-query bootstrap would call the 10 % difference of their p50
+    certain; the time blocks see parts of the run that disagree, the CI reaches into the floor, and
+    the verdict is run-to-run noise."""
+    steady = lognormal_ns(31, 20_000)
+    drifting = np.concatenate([lognormal_ns(32, 14_000), lognormal_ns(33, 6_000, 1.4)])
+    row = metrics(compare([synthetic(tmp_path / "a", steady)], [synthetic(tmp_path / "b", drifting)]))[
+        "p50 latency"]
+    assert row["relative_difference"] > 0.09 and row["ci"][0] < 0.05 < row["ci"][1], row
+    assert row["verdict"] == WITHIN_NOISE
+    # the same latencies shuffled (independent queries) pin the percentile as before
+    shuffled = np.random.default_rng(0).permutation(drifting)
+    row = metrics(compare([synthetic(tmp_path / "c", steady)], [synthetic(tmp_path / "d", shuffled)]))[
+        "p50 latency"]
+    assert row["ci"][0] > 0.07 and row["verdict"] == SLOWER
+
+
+def test_small_sample_correction_keeps_false_alarms_near_the_nominal_rate():
+    """Identical configurations, 2 or 3 runs a side, each run's location ~ N(1, 0.05): the plain
+    hierarchical bootstrap calls them different far more often than 5 % of the time; the widened
+    interval does not."""
+    def side(rng, runs):
+        return [[Percentile(lognormal_ns(int(rng.integers(1 << 30)), 800, rng.normal(1, 0.05)), 0.5)]
+                for _ in range(runs)]
+
+    for runs in (2, 3):
+        alarms = {False: 0, True: 0}
+        trials = 80
+        for t in range(trials):
+            rng = np.random.default_rng([runs, t])
+            a, b = side(rng, runs), side(rng, runs)
+            draws = [hierarchical_draws(s, 1000, rng) for s in (a, b)]
+            for corrected in alarms:
+                lo, hi = interval(*draws, runs, runs, 0.95, corrected)
+                alarms[corrected] += not lo < 0 < hi
+        assert alarms[False] / trials > 0.15, (runs, alarms)
+        assert alarms[True] / trials <= 0.08, (runs, alarms)
+
+
+# -- single runs: the noise floor ------------------------------------------------------------------
+def test_same_distribution_single_runs_are_within_noise(tmp_path):
     a = synthetic(tmp_path / "a", lognormal_ns(11))
     b = synthetic(tmp_path / "b", lognormal_ns(12))
+    result = compare([a], [b])
+    assert result["noise_floor"] == 0.05 and "hierarchical" in result["method"]
+    m = metrics(result)
+    for name in ("p50 latency", "p90 latency", "median window throughput"):
+        assert m[name]["verdict"] == WITHIN_NOISE, m[name]
+        assert m[name]["method"] == WITHIN_RUN
+        assert m[name]["replicates"] == {"a": {"runs": 1, "repetitions": 1},
+                                         "b": {"runs": 1, "repetitions": 1}}
+    assert result["pairs"][0]["verdict"] == WITHIN_NOISE
+
+
+@pytest.mark.parametrize("scale, verdict", [(1.02, WITHIN_NOISE), (1.3, SLOWER)])
+def test_single_run_a_side_against_the_noise_floor(tmp_path, scale, verdict):
+    """One run a side: a 2 % difference is within run-to-run noise even where the within-run CI
+    excludes 0 (what the previous version called significant); 30 % is slower."""
+    a = synthetic(tmp_path / "a", lognormal_ns(11))
+    b = synthetic(tmp_path / "b", lognormal_ns(12, scale=scale))
     m = metrics(compare([a], [b]))
-    for name in ("p50 latency", "p90 latency"):
-        lo, hi = m[name]["ci"]
-        assert lo < 0 < hi, m[name]
-        assert m[name]["verdict"] == "no significant difference"
+    for name in ("p50 latency", "p90 latency", "median window throughput"):
+        assert m[name]["verdict"] == verdict, m[name]
+        assert m[name]["slowdown"] == pytest.approx(scale - 1, abs=0.02)
+    if scale == 1.02:
+        assert m["p50 latency"]["ci"][0] > 0  # the within-run CI alone would have called it
+        # a floor of 1 % calls the same data slower
+        assert metrics(compare([a], [b], noise_floor=0.01))["p50 latency"]["verdict"] == SLOWER
+
+
+def test_single_run_ci_reaching_into_the_floor_is_noise(tmp_path):
+    """7 % apart on 400 queries a side: the difference is beyond the floor, but the within-run CI
+    reaches into it, so no claim."""
+    a = synthetic(tmp_path / "a", lognormal_ns(21, n=400))
+    b = synthetic(tmp_path / "b", lognormal_ns(22, n=400, scale=1.07))
+    row = metrics(compare([a], [b]))["p50 latency"]
+    assert row["relative_difference"] > 0.05 and row["ci"][0] < 0.05, row
+    assert row["verdict"] == WITHIN_NOISE
 
 
 @pytest.mark.parametrize("scale, verdict, throughput_verdict", [(1.2, "B slower", "B slower"),
@@ -92,8 +235,166 @@ def test_shifted_distribution(tmp_path, scale, verdict, throughput_verdict):
     assert m["median window throughput"]["verdict"] == throughput_verdict
 
 
+def test_every_query_counts_at_100k(tmp_path):
+    """No subsampling: the point values are LoadGen's percentiles of all 100k latencies, and the
+    intervals are narrower than those of 10k queries from the same distribution."""
+    big = [lognormal_ns(seed, n=100_000) for seed in (1, 2)]
+    a, b = (synthetic(tmp_path / name, ns) for name, ns in zip("ab", big))
+    m = metrics(compare([a], [b], resamples=2000))
+    small = metrics(compare([synthetic(tmp_path / "c", big[0][:10_000])],
+                            [synthetic(tmp_path / "d", big[1][:10_000])], resamples=2000))
+    for p, name in ((0.50, "p50 latency"), (0.90, "p90 latency")):
+        assert m[name]["a"] == percentile(np.sort(big[0]), p) / 1e3
+        assert m[name]["b"] == percentile(np.sort(big[1]), p) / 1e3
+        assert width(m[name]) < width(small[name]) and m[name]["verdict"] == WITHIN_NOISE
+
+
+# -- replicates: the hierarchical bootstrap --------------------------------------------------------
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_identical_configurations_replicated_are_not_different(tmp_path, seed):
+    """Five runs a side of one configuration whose runs vary in location (sd 5 %): no metric is
+    called different, and the point difference may well exceed what one run's CI would allow."""
+    a = replicate_set(tmp_path / "a", 5, 0.05, seed)
+    b = replicate_set(tmp_path / "b", 5, 0.05, seed + 100)
+    result = compare([a], [b])
+    assert len(result["pairs"]) == 1 and result["unpaired"] == []
+    m = metrics(result)
+    for name in ("p50 latency", "p90 latency", "median window throughput"):
+        assert m[name]["method"] == HIERARCHICAL
+        assert m[name]["replicates"] == {"a": {"runs": 5, "repetitions": 5},
+                                         "b": {"runs": 5, "repetitions": 5}}
+        assert m[name]["verdict"] == NO_DIFFERENCE, m[name]
+    assert result["pairs"][0]["verdict"] == NO_DIFFERENCE
+    assert len(result["pairs"][0]["a"]["runs"]) == 5
+
+
+def test_replicated_slowdown_is_slower_with_the_truth_in_the_ci(tmp_path):
+    a = replicate_set(tmp_path / "a", 5, 0.05, 1)
+    b = replicate_set(tmp_path / "b", 5, 0.05, 2, scale=1.2)
+    m = metrics(compare([a], [b]))
+    for name in ("p50 latency", "p90 latency", "median window throughput"):
+        assert m[name]["verdict"] == SLOWER, m[name]
+        lo, hi = m[name]["slowdown_ci"]
+        assert lo < 0.20 < hi and lo > 0, m[name]
+    lo, hi = m["p50 latency"]["ci"]  # for latency the slowdown is the relative difference
+    assert lo < 0.20 < hi
+
+
+def test_ci_width_grows_with_between_run_variance(tmp_path):
+    widths = []
+    for sd in (0.0, 0.03, 0.10):
+        a = replicate_set(tmp_path / f"a{sd}", 4, sd, 5)
+        b = replicate_set(tmp_path / f"b{sd}", 4, sd, 6)
+        m = metrics(compare([a], [b]))
+        widths.append([width(m[name]) for name in ("p50 latency", "p90 latency")])
+    for metric in zip(*widths):
+        assert metric[0] < metric[1] < metric[2], widths
+    assert widths[2][0] > 3 * widths[0][0]
+
+
+def test_repetitions_inside_one_run_are_replicates(tmp_path):
+    """One run a side holding five repetitions (latencies.npy back to back, split by
+    ``repetitions.runs[i].queries``): the hierarchical bootstrap over the repetitions; the
+    windows metric uses each repetition's median window throughput. Read from a .tar.gz too."""
+    def repeated(dest, seed, scale):
+        rng = np.random.default_rng(seed)
+        reps = [lognormal_ns(seed * 10 + k, 4_000, scale * rng.normal(1, 0.05)) for k in range(5)]
+        return synthetic(dest, reps[0], repetitions=reps)
+
+    a = repeated(tmp_path / "pa" / "a", 1, 1.0)
+    same, slow = repeated(tmp_path / "same", 2, 1.0), repeated(tmp_path / "slow", 3, 1.2)
+    m = metrics(compare([a], [same]))
+    for name in ("p50 latency", "p90 latency", "median window throughput"):
+        assert m[name]["method"] == HIERARCHICAL
+        assert m[name]["replicates"]["a"] == {"runs": 1, "repetitions": 5}
+        assert m[name]["verdict"] == NO_DIFFERENCE, m[name]
+    result = compare([a], [slow])
+    m = metrics(result)
+    for name in ("p50 latency", "p90 latency", "median window throughput"):
+        assert m[name]["verdict"] == SLOWER, m[name]
+        assert m[name]["slowdown_ci"][0] < 0.2 < m[name]["slowdown_ci"][1], m[name]
+    # the point value is the mean of the repetitions' percentiles, not repetition 1's
+    reps = np.split(np.load(a / "latencies.npy"), np.cumsum([4_000] * 4))
+    assert m["p50 latency"]["a"] == pytest.approx(np.mean([percentile(np.sort(r), 0.5) / 1e3 for r in reps]))
+    with tarfile.open(tmp_path / "a.tar.gz", "w:gz", compresslevel=1) as tar:
+        tar.add(tmp_path / "pa", arcname="pa")
+    assert compare([tmp_path / "a.tar.gz"], [slow])["pairs"][0]["metrics"] == result["pairs"][0]["metrics"]
+
+
+def test_unstable_runs_are_named(tmp_path):
+    """A run whose own stability diagnostics warn is named in the pair's notes (and the table)."""
+    blank = {f.name: None for f in dataclasses.fields(Stability)
+             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+    shaky = Stability(**blank, unstable=True, warnings=["load average 3.2 above 2 cores"])
+    a = synthetic(tmp_path / "a", lognormal_ns(1))
+    b = synthetic(tmp_path / "b", lognormal_ns(2), stability=shaky)
+    result = compare([a], [b])
+    assert result["pairs"][0]["notes"] == ["B run b was unstable: load average 3.2 above 2 cores"]
+    shown = CliRunner().invoke(cli, ["compare", str(a), str(b)], env={"COLUMNS": "200"})
+    assert "B run b was unstable" in shown.output
+
+
+# -- pairing ---------------------------------------------------------------------------------------
+def test_pairing_by_configuration_and_explicit_pairs(tmp_path):
+    """A tflite-cpu run in A pairs with B's tflite-cpu run of the same model, never with B's serial
+    run (same benchmark), an onnxruntime-cpu run or a tflite-cpu run of another model; --pair
+    overrides; the rest is listed unpaired."""
+    other_model = dataclasses.replace(TFLITE_MODEL, sha256="0" * 64, path="/m/digits01_float.tflite")
+    synthetic(tmp_path / "A" / "a_tfl", lognormal_ns(1), sut="tflite-cpu", model=TFLITE_MODEL)
+    synthetic(tmp_path / "B" / "b_tfl", lognormal_ns(2, scale=1.3), sut="tflite-cpu", model=TFLITE_MODEL)
+    synthetic(tmp_path / "B" / "b_float", lognormal_ns(3), sut="tflite-cpu", model=other_model)
+    synthetic(tmp_path / "B" / "b_ort", lognormal_ns(4))
+    serial = shutil.copytree(SERIAL, tmp_path / "B" / "b_serial")
+    summary = dataclasses.replace(read_summary(serial), benchmark="digits01")
+    (serial / "summary.json").write_text(json.dumps(summary.to_dict()))
+
+    result = compare([tmp_path / "A"], [tmp_path / "B"])
+    (pair,) = result["pairs"]
+    assert (pair["a"]["path"], pair["b"]["path"]) == (str(tmp_path / "A" / "a_tfl"),
+                                                      str(tmp_path / "B" / "b_tfl"))
+    assert pair["paired_by"] == "configuration" and pair["b"]["model"] == "digits01_int8.tflite"
+    assert metrics(result)["p50 latency"]["verdict"] == SLOWER
+    assert sorted((u["side"], u["sut"], u["model"]) for u in result["unpaired"]) == [
+        ("B", "onnxruntime-cpu", "digits01_float.onnx"), ("B", "serial", "device"),
+        ("B", "tflite-cpu", "digits01_float.tflite")]
+
+    # --pair by run directory name or path: the tflite-cpu run against the serial one (device-timed:
+    # only the window throughput) and against the onnxruntime run; the other B runs pair as before
+    explicit = compare([tmp_path / "A"], [tmp_path / "B"],
+                       pairs=["a_tfl=b_serial", f"{tmp_path / 'A' / 'a_tfl'}=b_ort"])
+    assert [(p["b"]["sut"], p["paired_by"]) for p in explicit["pairs"]] == [("serial", "--pair"),
+                                                                           ("onnxruntime-cpu", "--pair")]
+    assert list(metrics(explicit, 0)) == ["median window throughput"]
+    assert list(metrics(explicit, 1)) == ["p50 latency", "p90 latency", "median window throughput"]
+    assert sorted(u["path"] for u in explicit["unpaired"]) == [str(tmp_path / "B" / n)
+                                                               for n in ("b_float", "b_tfl")]
+
+    # several runs of one configuration on a side are replicates of one pair, in no order of time
+    synthetic(tmp_path / "A" / "a_tfl2", lognormal_ns(5), sut="tflite-cpu", model=TFLITE_MODEL,
+              started="2020-01-01T00:00:00+00:00")
+    (pair,) = compare([tmp_path / "A"], [tmp_path / "B"])["pairs"]
+    assert [Path(p).name for p in pair["a"]["runs"]] == ["a_tfl2", "a_tfl"]
+    assert pair["metrics"][0]["replicates"]["a"] == {"runs": 2, "repetitions": 2}
+    assert pair["metrics"][0]["method"] == WITHIN_RUN  # B has one run: the noise floor rules
+    # a comma-separated side of --pair is a set of replicates
+    (pair,) = compare([tmp_path / "A"], [tmp_path / "B"], pairs=["a_tfl,a_tfl2=b_ort"])["pairs"][:1]
+    assert pair["metrics"][0]["replicates"]["a"]["runs"] == 2 and pair["b"]["sut"] == "onnxruntime-cpu"
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("a_tfl", "is not A_RUN=B_RUN"), ("nothing=b_tfl", "no run in A named 'nothing'"),
+    ("a_tfl=b_tfl,nothing", "no run in B"), ("a_tfl=offline_run", "needs one benchmark and scenario"),
+])
+def test_bad_pairs_are_usage_errors(tmp_path, spec, message):
+    synthetic(tmp_path / "A" / "a_tfl", lognormal_ns(1))
+    synthetic(tmp_path / "B" / "b_tfl", lognormal_ns(2))
+    shutil.copytree(OFFLINE, tmp_path / "B" / "offline_run")
+    with pytest.raises(UsageError, match=message):
+        compare([tmp_path / "A"], [tmp_path / "B"], pairs=[spec])
+
+
 def test_unpaired_packages_and_determinism(tmp_path):
-    """Packages (folder or .tar.gz, runs nested anywhere) pair by (benchmark, scenario); the rest is
+    """Packages (folder or .tar.gz, runs nested anywhere) pair by configuration; the rest is
     reported as unpaired. A fixed seed gives the same answer."""
     pkg_a, pkg_b = tmp_path / "pkg_a", tmp_path / "pkg_b"
     synthetic(pkg_a / "tinyharness" / "sys-a" / "digits" / "r1", lognormal_ns(1))
@@ -110,35 +411,39 @@ def test_unpaired_packages_and_determinism(tmp_path):
     assert compare([pkg_a], [pkg_b], seed=7)["pairs"][0]["metrics"] == first["pairs"][0]["metrics"]
     assert compare([pkg_a], [tmp_path / "pkg_b.tar.gz"], seed=7) == first
     assert compare([pkg_a], [pkg_b], seed=8)["pairs"][0]["metrics"] != first["pairs"][0]["metrics"]
+    # an archive member names a run for --pair as printed
+    member = next(p["b"]["path"] for p in first["pairs"])
+    assert compare([pkg_a], [tmp_path / "pkg_b.tar.gz"], seed=7, pairs=[f"r1={member}"])["pairs"][0][
+        "metrics"] == first["pairs"][0]["metrics"]
 
 
-def test_offline_plain_ratio(tmp_path):
+# -- offline and the schema-1 runs -----------------------------------------------------------------
+def test_offline_one_value_per_run(tmp_path):
     """Offline against offline (the schema-1 tflite-cpu run): samples/s from the completion times,
-    no CI, and the note says where the query's size came from."""
+    no CI with one run a side, and the note says where the query's size came from; replicated
+    offline runs get a CI from the runs alone."""
     twin = shutil.copytree(OFFLINE, tmp_path / "twin")
     result = compare([OFFLINE], [twin])
     m = metrics(result)["offline throughput"]
     completions = np.load(OFFLINE / "latencies.npy")
     assert m["a"] == pytest.approx(len(completions) / (completions.max() / 1e9))
-    assert m["ci"] is None and m["relative_difference"] == 0.0
-    assert m["verdict"] == "no difference (no CI)" and "one query" in m["note"]
+    assert m["ci"] is None and m["relative_difference"] == 0.0 and m["method"] == "noise floor, no CI"
+    assert m["verdict"] == WITHIN_NOISE and "one query" in m["note"]
     assert "--expected-qps" in m["note"]  # expected_qps_source "given"
-    assert result["pairs"][0]["a"] == {"path": str(OFFLINE), "sut": "tflite-cpu", "valid": False}
-
-
-def test_every_query_counts_at_100k(tmp_path):
-    """No subsampling: the point values are LoadGen's percentiles of all 100k latencies, and the
-    intervals are narrower than those of 10k queries from the same distribution."""
-    big = [lognormal_ns(seed, n=100_000) for seed in (1, 2)]
-    a, b = (synthetic(tmp_path / name, ns) for name, ns in zip("ab", big))
-    m = metrics(compare([a], [b], resamples=2000))
-    small = metrics(compare([synthetic(tmp_path / "c", big[0][:10_000])],
-                            [synthetic(tmp_path / "d", big[1][:10_000])], resamples=2000))
-    for p, name in ((0.50, "p50 latency"), (0.90, "p90 latency")):
-        assert m[name]["a"] == percentile(np.sort(big[0]), p) / 1e3
-        assert m[name]["b"] == percentile(np.sort(big[1]), p) / 1e3
-        width = lambda row: row["ci"][1] - row["ci"][0]  # noqa: E731
-        assert width(m[name]) < width(small[name]) and m[name]["verdict"] == "no significant difference"
+    assert {k: result["pairs"][0]["a"][k] for k in ("path", "sut", "valid")} == {
+        "path": str(OFFLINE), "sut": "tflite-cpu", "valid": False}
+    # a run 30 % slower: beyond the floor, so slower even without a CI
+    for name, factor in (("a1", 1.0), ("a2", 1.01), ("a3", 0.99)):
+        run = shutil.copytree(OFFLINE, tmp_path / "A" / name)
+        np.save(run / "latencies.npy", (completions * factor).astype(np.int64))
+    for name, factor in (("b1", 1.30), ("b2", 1.31), ("b3", 1.29)):
+        run = shutil.copytree(OFFLINE, tmp_path / "B" / name)
+        np.save(run / "latencies.npy", (completions * factor).astype(np.int64))
+    single = metrics(compare([tmp_path / "A" / "a1"], [tmp_path / "B" / "b1"]))["offline throughput"]
+    assert single["verdict"] == SLOWER and single["slowdown"] == pytest.approx(0.30, abs=1e-3)
+    replicated = metrics(compare([tmp_path / "A"], [tmp_path / "B"]))["offline throughput"]
+    assert replicated["method"] == HIERARCHICAL and replicated["verdict"] == SLOWER
+    assert replicated["slowdown_ci"][0] < 0.30 < replicated["slowdown_ci"][1]
 
 
 def test_schema1_single_stream_against_itself():
@@ -151,7 +456,7 @@ def test_schema1_single_stream_against_itself():
     assert m["median window throughput"]["a"] == 142974.848
     for row in m.values():
         assert row["relative_difference"] == 0.0 and row["ci"][0] <= 0 <= row["ci"][1]
-        assert row["verdict"] == "no significant difference"
+        assert row["verdict"] == WITHIN_NOISE
     assert result["unpaired"] == []
 
 
@@ -163,7 +468,7 @@ def test_schema1_device_timed_run_and_missing_latencies(tmp_path):
     (bare / "latencies.npy").unlink()
     m = metrics(compare([SINGLE_STREAM], [bare]))
     assert m["p50 latency"]["a"] == 5.525 and m["p50 latency"]["ci"] is None
-    assert m["p50 latency"]["verdict"] == "no difference (no CI)"
+    assert m["p50 latency"]["verdict"] == WITHIN_NOISE
     assert m["p50 latency"]["note"] == "latencies.npy missing: summary values, no CI"
 
 
@@ -177,12 +482,41 @@ def test_schema1_folder_pairs_every_run():
     json.dumps(result)  # JSON-ready, as --json prints it
 
 
+# -- the command line ------------------------------------------------------------------------------
+def test_fail_above_exit_codes(tmp_path):
+    """--fail-above: 1 when a metric is slower by more than PCT with confidence (and says which), 0
+    when not, 2 for a bad value."""
+    a = synthetic(tmp_path / "a", lognormal_ns(11))
+    near = synthetic(tmp_path / "near", lognormal_ns(12, scale=1.02))
+    slow = synthetic(tmp_path / "slow", lognormal_ns(13, scale=1.3))
+    runner = CliRunner()
+    invoke = lambda *args: runner.invoke(cli, ["compare", *map(str, args)])  # noqa: E731
+
+    assert invoke(a, near, "--fail-above", "1").exit_code == 0  # within the noise floor
+    assert invoke(a, slow, "--fail-above", "40").exit_code == 0  # slower, but not by 40 %
+    tripped = invoke(a, slow, "--fail-above", "10")
+    assert tripped.exit_code == 1, tripped.output
+    assert "regression" in tripped.output and "p50 latency" in tripped.output
+    as_json = invoke(a, slow, "--fail-above", "10", "--json")
+    assert as_json.exit_code == 1
+    result = json.loads(as_json.stdout)
+    assert result["fail_above"] == 0.10
+    assert {r["metric"] for r in result["regressions"]} == {"p50 latency", "p90 latency",
+                                                            "median window throughput"}
+    assert all(r["slowdown_low"] > 0.10 for r in result["regressions"])
+    assert invoke(slow, a, "--fail-above", "10").exit_code == 0  # B faster is no regression
+    for bad in (["--fail-above", "-5"], ["--fail-above", "ten"], ["--noise-floor", "-1"],
+                ["--pair", "no-equals-sign"]):
+        assert invoke(a, slow, *bad).exit_code == 2, bad
+
+
 def test_cli(tmp_path):
     """Through the CLI: a copy of the fixture run three times as slow is slower on every metric;
     the table form prints."""
     slow = synthetic(tmp_path / "slow", np.load(SINGLE_STREAM / "latencies.npy") * 3)
     proc = subprocess.run([sys.executable, "-m", "tinyharness.cli", "compare", str(SINGLE_STREAM),
-                           str(slow), "--json", "--resamples", "500"],
+                           str(slow), "--json", "--resamples", "500", "--pair",
+                           f"{SINGLE_STREAM.name}={slow.name}"],
                           check=False, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
@@ -192,7 +526,13 @@ def test_cli(tmp_path):
         assert m[name]["verdict"] == "B slower", m[name]
     assert m["p50 latency"]["ci"][0] > 1.0  # more than twice as slow
     table = subprocess.run([sys.executable, "-m", "tinyharness.cli", "compare", str(FIXTURES),
-                            str(FIXTURES)], check=False, capture_output=True, text=True, timeout=120)
+                            str(FIXTURES)], check=False, capture_output=True, text=True, timeout=120,
+                           env={**os.environ, "COLUMNS": "200"})
     assert table.returncode == 0, table.stderr
-    for text in ("p50 latency", "offline throughput", "median window throughput", "kws01"):
+    for text in ("p50 latency, us", "offline, samples/s", "window median, inf/s", "kws01",
+                 "within noise", "noise floor of 5.0%", "A = serial (1 run)"):
         assert text in table.stdout
+    bad = subprocess.run([sys.executable, "-m", "tinyharness.cli", "compare", str(FIXTURES),
+                          str(FIXTURES), "--pair", "nothing=here"], check=False, capture_output=True,
+                         text=True, timeout=120)
+    assert bad.returncode == 2 and "no run in A named 'nothing'" in bad.stderr

@@ -1,0 +1,158 @@
+"""The statistics of a comparison: each side's value and its hierarchical bootstrap draws, and the
+interval of (B - A) / A (see the package docstring for the method and why)."""
+
+from __future__ import annotations
+
+import math
+
+BLOCKS = 20  # time blocks a repetition is resampled in
+MIN_BLOCK = 50  # queries a block needs; shorter repetitions are resampled query by query
+
+
+class Percentile:
+    """A repetition's LoadGen percentile (us), resampled exactly: in time blocks when it has
+    ``BLOCKS`` x ``MIN_BLOCK`` queries or more, else query by query (see the module docstring)."""
+
+    def __init__(self, latencies_ns, p: float) -> None:
+        import numpy as np
+
+        from ..stats import percentile
+
+        in_order = np.asarray(latencies_ns, np.int64)
+        self.sorted, self.p = np.sort(in_order), p
+        self.value = percentile(self.sorted, p) / 1e3
+        self.blocks = ([np.sort(b) for b in np.array_split(in_order, BLOCKS)]
+                       if len(in_order) >= BLOCKS * MIN_BLOCK else None)
+
+    def draw(self, size: int, rng):
+        if self.blocks is None:
+            return percentile_draws(self.sorted, self.p, size, rng) / 1e3
+        return block_percentile_draws(self.sorted, self.blocks, self.p, size, rng) / 1e3
+
+
+class Median:
+    """A repetition's median window throughput, its windows resampled with replacement."""
+
+    def __init__(self, values) -> None:
+        import numpy as np
+
+        self.values = np.asarray(values, float)
+        self.value = float(np.median(self.values))
+
+    def draw(self, size: int, rng):
+        import numpy as np
+
+        return np.median(self.values[rng.integers(0, len(self.values), (size, len(self.values)))], axis=1)
+
+
+class Value:
+    """A repetition known by one number: nothing inside it to resample."""
+
+    def __init__(self, value: float) -> None:
+        self.value = float(value)
+
+    def draw(self, size: int, rng):
+        import numpy as np
+
+        return np.full(size, self.value)
+
+
+Side = list  # of runs, each a list of repetitions (Percentile | Median | Value): one metric's data
+
+
+def side_value(side: Side) -> float:
+    """The side's statistic: mean over runs of the mean over their repetitions."""
+    return sum(sum(rep.value for rep in run) / len(run) for run in side) / len(side)
+
+
+def replicates(side: Side) -> int:
+    """Replicates of the configuration: the runs, or the repetitions of a single run."""
+    return len(side) if len(side) > 1 else len(side[0])
+
+
+def hierarchical_draws(side: Side, resamples: int, rng):
+    """Bootstrap draws of :func:`side_value`: runs with replacement, then each drawn run's
+    repetitions with replacement, then each drawn repetition's own resample (``draw``)."""
+    import numpy as np
+
+    n_runs = len(side)
+    chosen = rng.integers(0, n_runs, (resamples, n_runs))
+    out = np.zeros((resamples, n_runs))
+    for r, reps in enumerate(side):
+        slots = chosen == r
+        m = int(slots.sum())
+        if not m:
+            continue
+        picks = rng.integers(0, len(reps), (m, len(reps)))
+        values = np.empty(picks.shape)
+        for k, rep in enumerate(reps):
+            where = picks == k
+            if where.any():
+                values[where] = rep.draw(int(where.sum()), rng)
+        out[slots] = values.mean(axis=1)
+    return out.mean(axis=1)
+
+
+def percentile_draws(sorted_ns, p: float, resamples: int, rng):
+    """Bootstrap draws of LoadGen's percentile ``sorted[floor(n * p)]`` (see the module docstring)."""
+    import numpy as np
+
+    n = len(sorted_ns)
+    k = min(int(n * p), n - 1) + 1
+    u = rng.beta(k, n + 1 - k, size=resamples)
+    return sorted_ns[np.minimum((u * n).astype(np.int64), n - 1)]
+
+
+def block_percentile_draws(sorted_ns, blocks, p: float, resamples: int, rng):
+    """Block-bootstrap draws of LoadGen's percentile: each draw takes ``len(blocks)`` of the
+    (sorted) time blocks with replacement and returns ``sorted(union)[floor(N * p)]`` exactly, by
+    bisection over ``sorted_ns`` (every block's values) with each block's count at or below."""
+    import numpy as np
+
+    j = len(blocks)
+    counts = rng.multinomial(j, np.full(j, 1.0 / j), size=resamples)
+    total = counts @ np.array([len(b) for b in blocks])
+    need = np.minimum((total * p).astype(np.int64), total - 1) + 1  # values at or below the answer
+    lo, hi = np.zeros(resamples, np.int64), np.full(resamples, len(sorted_ns) - 1)
+    while (lo < hi).any():
+        mid = (lo + hi) // 2
+        value = sorted_ns[mid]
+        below = sum(counts[:, k] * np.searchsorted(b, value, side="right") for k, b in enumerate(blocks))
+        enough = below >= need
+        hi, lo = np.where(enough, mid, hi), np.where(enough, lo, mid + 1)
+    return sorted_ns[lo]
+
+
+def _widen(x, factor: float):
+    import numpy as np
+
+    centre = float(np.median(x))
+    return centre + factor * (x - centre)
+
+
+def interval(draws_a, draws_b, reps_a: int, reps_b: int, confidence: float,
+             small_sample: bool) -> tuple[float, float] | None:
+    """The percentile CI of B/A - 1 from independent draws; with ``small_sample`` corrected for
+    few replicates as the module docstring says. None when no draw gives a ratio."""
+    import numpy as np
+
+    tail = (1.0 - confidence) / 2.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        la, lb = np.log(np.asarray(draws_a, float)), np.log(np.asarray(draws_b, float))
+    finite = np.isfinite(la) & np.isfinite(lb)  # a draw of 0 (a coarse clock) has no ratio
+    la, lb = la[finite], lb[finite]
+    if len(la) < 2:
+        return None
+    if small_sample:
+        from scipy.stats import norm, t
+
+        la = _widen(la, math.sqrt(reps_a / (reps_a - 1)))
+        lb = _widen(lb, math.sqrt(reps_b / (reps_b - 1)))
+        va, vb = float(np.var(la)), float(np.var(lb))
+        dof = ((va + vb) ** 2 / (va ** 2 / (reps_a - 1) + vb ** 2 / (reps_b - 1)) if va + vb > 0
+               else reps_a + reps_b - 2)
+        diff = _widen(lb - la, float(t.ppf(1 - tail, dof) / norm.ppf(1 - tail)))
+    else:
+        diff = lb - la
+    lo, hi = np.quantile(diff, [tail, 1.0 - tail])
+    return math.expm1(float(lo)), math.expm1(float(hi))

@@ -75,8 +75,14 @@ def text(s: "RunSummary") -> str:
             out.append(f"QPS without harness overhead : {s.qps.without_overhead:.3f}")
     if s.windows is not None:
         for number, w in enumerate(s.windows.details, start=1):
+            retried = "".join(f"; re-run after {r.inferences} in {r.runtime_s:.3f} s"
+                              for r in w.short_runs)
             out.append(f"window {number}: {w.file} {w.inferences} inferences in "
-                       f"{w.runtime_s:.3f} s = {w.throughput_ips:.3f} inf./sec.")
+                       f"{w.runtime_s:.3f} s = {w.throughput_ips:.3f} inf./sec.{retried}")
+    if s.offline is not None:
+        for r in s.offline.short_runs:
+            out.append(f"offline query re-sized: {r.samples} samples at --expected-qps "
+                       f"{r.expected_qps:g} completed in {r.duration_s:.3f} s, too soon")
     sy = s.system
     out += [LINE, "System", LINE,
             f"runtime   : {sy.runtime} {sy.runtime_version} ({sy.device}, precision {sy.precision}, "

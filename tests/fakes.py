@@ -46,8 +46,15 @@ class FakeClock:
     def perf_counter_ns(self) -> int:
         return self.now
 
+    def __call__(self) -> float:
+        """Seconds, as ``time.monotonic`` (what Progress takes)."""
+        return self.now / 1e9
+
     def advance(self, ns: int) -> None:
         self.now += ns
+
+    def advance_s(self, seconds: float) -> None:
+        self.now += round(seconds * 1e9)
 
 
 @dataclass(frozen=True)

@@ -7,20 +7,10 @@ import io
 import re
 
 import pytest
+from fakes import FakeClock
 from rich.console import Console
 
 from tinyharness.progress import Progress, amount, duration, eta_s
-
-
-class FakeClock:
-    def __init__(self, t: float = 1000.0) -> None:
-        self.t = t
-
-    def __call__(self) -> float:
-        return self.t
-
-    def advance(self, seconds: float) -> None:
-        self.t += seconds
 
 
 def plain(clock: FakeClock, enabled: bool = True, interval_s: float = 10.0):
@@ -38,7 +28,7 @@ def test_a_non_terminal_gets_one_line_per_interval_not_more():
     with progress:
         progress.phase("single-stream", 30.0, unit="s")
         for step in range(1, 121):  # an update every 0.25 s for 30 s
-            clock.advance(0.25)
+            clock.advance_s(0.25)
             progress.update(step / 4, f"{step * 100} queries")
     got = lines(out)
     assert len(got) == 3, got  # at 10, 20 and 30 s
@@ -51,7 +41,7 @@ def test_the_line_says_phase_position_queries_and_eta():
     progress, out = plain(clock, interval_s=4.0)
     with progress:
         progress.phase("single-stream", 10.0, unit="s")
-        clock.advance(4.0)
+        clock.advance_s(4.0)
         progress.update(4.0, "51234 queries")
     assert lines(out) == ["tinyharness: single-stream 4.0/10.0 s, 51234 queries, ETA 6 s"]
 
@@ -63,7 +53,7 @@ def test_windows_show_window_k_of_5_and_an_eta_from_their_pace():
         progress.phase("MLPerf Tiny windows (host-timed)", 5, unit="window")
         progress.update(0)  # before the first window: no line (interval not reached), no ETA
         for k in range(1, 6):
-            clock.advance(10.5)
+            clock.advance_s(10.5)
             progress.update(k)
     got = lines(out)
     assert got[0] == "tinyharness: MLPerf Tiny windows (host-timed) window 1/5, ETA 42 s"
@@ -77,12 +67,12 @@ def test_the_interval_runs_across_phases_and_an_unknown_total_has_no_eta():
     progress, out = plain(clock)
     with progress:
         progress.phase("accuracy", 360)
-        clock.advance(6)
+        clock.advance_s(6)
         progress.update(64)  # 6 s: no line yet
         progress.phase("offline", None)
-        clock.advance(5)
+        clock.advance_s(5)
         progress.update(1000, "1000 samples")  # 11 s since the start
-        clock.advance(1)
+        clock.advance_s(1)
         progress.update(2000)  # 1 s after the last line
     assert lines(out) == ["tinyharness: offline 1000, 1000 samples"]
 
@@ -90,13 +80,13 @@ def test_the_interval_runs_across_phases_and_an_unknown_total_has_no_eta():
 def test_the_first_line_waits_an_interval_from_the_start_of_the_display():
     clock = FakeClock()
     progress, out = plain(clock)
-    clock.advance(100)  # time before the display starts does not count
+    clock.advance_s(100)  # time before the display starts does not count
     with progress:
         progress.phase("accuracy", 360, unit="sample")
-        clock.advance(9.9)
+        clock.advance_s(9.9)
         progress.update(128)
         assert lines(out) == []
-        clock.advance(0.1)
+        clock.advance_s(0.1)
         progress.update(192)
     assert lines(out) == ["tinyharness: accuracy sample 192/360, ETA 9 s"]
 
@@ -109,7 +99,7 @@ def test_quiet_prints_nothing_on_either_kind_of_stream():
     for p in (progress, forced):
         with p:
             p.phase("single-stream", 10.0, unit="s")
-            clock.advance(60)
+            clock.advance_s(60)
             p.update(10.0, "5 queries")
     assert out.getvalue() == "" and console_file.getvalue() == ""
     assert not forced.terminal
@@ -120,7 +110,7 @@ def test_existing_positional_calls_still_work():
     progress, out = plain(clock, interval_s=1.0)
     with progress:
         progress.phase("accuracy", 360)
-        clock.advance(1)
+        clock.advance_s(1)
         progress.update(180)
         progress.update(360, "")
     assert lines(out) == ["tinyharness: accuracy 180/360, ETA 1 s"]
@@ -134,11 +124,11 @@ def test_a_terminal_gets_rich_bars_with_position_and_eta():
     assert progress.terminal
     with progress:
         progress.phase("single-stream", 10.0, unit="s")
-        clock.advance(4)
+        clock.advance_s(4)
         progress.update(4.0, "51234 queries")
         progress.phase("MLPerf Tiny windows (host-timed)", 5, unit="window")
         for k in range(1, 3):
-            clock.advance(10)
+            clock.advance_s(10)
             progress.update(k)
     text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", file.getvalue())  # without the ANSI codes
     assert "4.0/10.0 s" in text and "51234 queries" in text and "ETA 6 s" in text

@@ -79,7 +79,7 @@ def rendered_summary(**changes) -> RunSummary:
     """The schema-1 serial run's summary (typed), with 5 windows of 300 inferences in 10.1 s to
     10.5 s (median 29.126 inf./sec.), top-1 90.24 % and the given changes."""
     base = read_summary(SERIAL_RUN)
-    windows = Windows.from_windows([Window.measured(n - 1, f"f{n}.bin", 300, int((10 + n / 10) * 1e9), 1)
+    windows = Windows.from_windows([Window.measured(n - 1, f"f{n}.bin", 300, int((10 + n / 10) * 1e9))
                                     for n in range(1, 6)], 10.0)
     fields = dict(finished="2026-04-12T09:31:00+00:00", started="2026-04-12T09:30:00+00:00",
                   accuracy=dataclasses.replace(base.accuracy, value=90.24), windows=windows)

@@ -1,4 +1,4 @@
-"""One benchmark run, as a plan: resolve → load the SUT → accuracy pass → performance pass → write.
+"""One benchmark run, as a plan: resolve → load the SUT → accuracy pass → performance pass(es) → write.
 
 :class:`Run` resolves and validates every input before anything is created (a user mistake is a
 one-line UsageError and no run directory); :meth:`Run.execute` runs the passes and writes the run
@@ -92,18 +92,17 @@ class Run:
         return found
 
     # -- the plan ---------------------------------------------------------------------------------
-    def passes(self, sut: SUT, context: Context) -> list[Pass]:
-        """The plan: the accuracy pass, then the performance pass ``--repeat`` times."""
-        plan: list[Pass] = [AccuracyPass(context)] if self.settings.runs_accuracy else []
-        if self.settings.runs_performance:
-            if self.settings.scenario is Scenario.OFFLINE:
-                performance = OfflinePass
-            elif sut.timing is Timing.DEVICE:  # the device clock: the windows alone
-                performance = WindowsPass
-            else:
-                performance = SingleStreamPass
-            plan += [performance(context) for _ in range(self.settings.repeat)]
-        return plan
+    def performance_passes(self, sut: SUT, context: Context) -> list[Pass]:
+        """The performance pass of the scenario and the SUT's clock, ``--repeat`` times."""
+        if not self.settings.runs_performance:
+            return []
+        if self.settings.scenario is Scenario.OFFLINE:
+            performance = OfflinePass
+        elif sut.timing is Timing.DEVICE:  # the device clock: the windows alone
+            performance = WindowsPass
+        else:
+            performance = SingleStreamPass
+        return [performance(context) for _ in range(self.settings.repeat)]
 
     def execute(self, progress: Progress) -> tuple[RunSummary, RunDirectory]:
         req = self.request
@@ -118,13 +117,10 @@ class Run:
             summary = self._begin(sut, started)
             summary.harness_overhead_us = self._overhead()
             context = Context(self.settings, self.seeds, self.benchmark, progress, detail.event)
-            repetitions = []
-            for step in self.passes(sut, context):
-                measured = self._measure(step, sut, qsl)
-                if isinstance(step, AccuracyPass):
-                    self._record(measured, summary, run_dir)
-                else:
-                    repetitions.append(measured)
+            if self.settings.runs_accuracy:
+                self._record(AccuracyPass(context).run(sut, qsl), summary, run_dir)
+            repetitions = [self._measure(step, sut, qsl)
+                           for step in self.performance_passes(sut, context)]
             if repetitions:
                 self._record_performance(repetitions, summary, run_dir)
             self._finish(summary, sut, detail)
@@ -212,10 +208,8 @@ class Run:
 
     @staticmethod
     def _measure(step: Pass, sut: SUT, qsl: QSL) -> Measurement:
-        """Run a pass; around a performance pass, sample the host (outside any timed region) and
+        """Run a performance pass with the host sampled around it (outside any timed region), and
         judge how steady the measurement was."""
-        if isinstance(step, AccuracyPass):
-            return step.run(sut, qsl)
         sampler = HostSampler()
         sampler.start()
         measured = step.run(sut, qsl)

@@ -53,10 +53,6 @@ class TensorSpec:
     def quantized(self) -> bool:
         return self.scale != 0.0
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "shape": list(self.shape), "dtype": self.dtype,
-                "scale": self.scale, "zero_point": self.zero_point}
-
 
 @dataclass(frozen=True)
 class SUTDescription:

@@ -52,9 +52,6 @@ class Reason:
     def __str__(self) -> str:
         return self.message
 
-    def to_dict(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
-
     @classmethod
     def from_value(cls, value: Any) -> "Reason":
         """A reason as summary.json stores it: ``{code, message}`` (schema 2) or a string (schema 1)."""

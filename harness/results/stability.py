@@ -233,9 +233,6 @@ class Stability:
         return cls(**f, unstable=bool(warnings), warnings=warnings, notes=notes)
 
     # -- reading and writing ----------------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
     def lines(self) -> list[str]:
         """Text for summary.txt and the console: a one-line digest of the figures, then each
         warning (prefixed ``WARNING: unstable:``) and each note."""

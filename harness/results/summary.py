@@ -160,14 +160,6 @@ def _config():
     return dacite.Config(type_hooks={Reason: Reason.from_value, float: _number}, strict=False)
 
 
-def read_section(cls: type, document: Any) -> Any:
-    """One section (a dataclass of :mod:`.sections` or :mod:`.stability`) from its JSON form, as
-    :meth:`RunSummary.from_dict` reads it; dacite's errors (wrong types, missing keys) pass through."""
-    import dacite
-
-    return dacite.from_dict(cls, document, config=_config())
-
-
 def _number(value: Any) -> Any:
     """JSON has one number type: an integral float may arrive as an int."""
     return float(value) if isinstance(value, int) and not isinstance(value, bool) else value

@@ -1,7 +1,9 @@
 """How honest is ``tinyharness compare``? (not a test; prints figures)
 
-Runs digits01 on tflite-cpu in performance mode (the rule set's own settings: a 3 s single-stream
-run and five 1 s windows, so each run is VALID) to make N pairs of identical configurations, and N
+Runs a benchmark (digits01, a ~1.5 us model, by default; ``--benchmark kws01``, ~90 us, reads the
+models and data in ../shared/mlperf_tiny) on tflite-cpu in performance mode with the rule set's own
+settings (digits01: a 3 s single-stream run and five 1 s windows; kws01: 10 s and five 10 s), so
+each run is VALID, to make N pairs of identical configurations, and N
 pairs whose B runs a slowed SUT: tflite-cpu whose every inference also runs a calibrated busy
 loop, so that its p50 is --slowdown (default x1.2) that of tflite-cpu. The slowed SUT is
 defined here and registered in-process (``registry().add``); runs go through
@@ -15,9 +17,10 @@ slowed pairs were "B slower" (at least 9 of 10), per metric and per pair (a pair
 any metric is), and the run-to-run spread of the identical pairs, which is what the default noise
 floor has to cover.
 
-Usage: python bench/compare_noise.py [--pairs 10] [--slowdown 1.2] [--output DIR] [--noise-floor 5]
+Usage: python bench/compare_noise.py [--benchmark kws01] [--pairs 10] [--slowdown 1.2] [--output DIR]
+                                     [--noise-floor 5]
        python bench/compare_noise.py --compare-only DIR    (the runs an earlier --output DIR kept)
-30 runs of about 12 s each with the defaults: about 6 minutes.
+30 runs of about 12 s each with the defaults: about 6 minutes; kws01: about 75 s a run, 40 minutes.
 """
 
 from __future__ import annotations
@@ -79,10 +82,15 @@ class Plugin:
         register(SlowedTFLite)
 
 
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "mlperf_tiny"
+BENCHMARK = "digits01"
+
+
 def request(sut: str, output: Path, loops: int = 0) -> RunRequest:
     options = {"loops": str(loops)} if sut == SlowedTFLite.name else {}
-    return RunRequest(benchmark="digits01", sut=sut, scenario="single-stream", mode="performance",
-                      output=output, sut_options=options)
+    dataset = None if BENCHMARK == "digits01" else SHARED / "datasets"
+    return RunRequest(benchmark=BENCHMARK, sut=sut, scenario="single-stream", mode="performance",
+                      output=output, dataset=dataset, sut_options=options)
 
 
 def timed(infer, calls: int) -> np.ndarray:
@@ -99,8 +107,9 @@ def timed(infer, calls: int) -> np.ndarray:
 def calibrate(slowdown: float, output: Path) -> tuple[int, float]:
     """The loop count that makes the slowed SUT's median inference ``slowdown`` x tflite-cpu's:
     both SUTs loaded and timed in alternating blocks (so load on the machine hits both), the
-    ratio measured at 0 and 40 loops and the count interpolated (the loop is linear in its count),
-    then measured once more."""
+    ratio measured at 0 loops and at a count guessed from the loop's own cost, then the count
+    interpolated (the loop is linear in its count) and measured again until the ratio is within
+    2 % of the target (at most 4 measurements)."""
     plain_run, slow_run = Run(request("tflite-cpu", output)), Run(request(SlowedTFLite.name, output))
     plain = plain_run.sut_cls(plain_run.settings.scenario, plain_run.config, benchmark=plain_run.benchmark)
     plain.load(plain_run.model)
@@ -113,15 +122,25 @@ def calibrate(slowdown: float, output: Path) -> tuple[int, float]:
         slow.load(slow_run.model)
         slow.prepare(sample)
         a, b = [], []
-        for _ in range(20):
-            a.append(timed(plain.infer, 2_000))
-            b.append(timed(slow.infer, 2_000))
+        for _ in range(40):
+            a.append(timed(plain.infer, calls))
+            b.append(timed(slow.infer, calls))
         slow.close()
         return float(np.median(np.concatenate(b)) / np.median(np.concatenate(a)))
 
-    at0, at40 = ratio(0), ratio(40)
-    loops = max(0, round((slowdown - at0) / max(at40 - at0, 1e-6) * 40))
-    measured = ratio(loops)
+    median_ns = float(np.median(timed(plain.infer, 200)))
+    calls = max(50, min(20_000, int(25e6 / median_ns)))  # about 25 ms of each SUT a block
+    start = time.perf_counter_ns()
+    for _ in range(100_000):
+        pass
+    per_loop_ns = (time.perf_counter_ns() - start) / 100_000
+    guess = max(10, round((slowdown - 1) * median_ns / per_loop_ns))
+    at0, loops = ratio(0), guess
+    for _ in range(4):  # secant steps from 0 loops; noise moves each measurement by a few %
+        measured = ratio(loops)
+        if abs(measured - slowdown) < 0.02 * slowdown:
+            break
+        loops = max(1, round((slowdown - at0) / max(measured - at0, 1e-6) * loops))
     plain.close()
     return loops, measured
 
@@ -169,6 +188,8 @@ def row(result: dict, name: str) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--benchmark", default="digits01", help="digits01 (default) or a benchmark "
+                        "whose model and data are in ../shared/mlperf_tiny (kws01)")
     parser.add_argument("--pairs", type=int, default=10, help="pairs of each kind (default 10)")
     parser.add_argument("--slowdown", type=float, default=1.2, help="the slowed SUT's p50 factor")
     parser.add_argument("--noise-floor", type=float, default=5.0, help="percent (compare's default 5)")
@@ -177,12 +198,16 @@ def main() -> None:
     parser.add_argument("--compare-only", type=Path, metavar="DIR", help="no runs: compare those an "
                         "earlier --output DIR kept (DIR/A, DIR/B, DIR/S)")
     args = parser.parse_args()
+    global BENCHMARK
+    BENCHMARK = args.benchmark
+    if BENCHMARK != "digits01":
+        os.environ.setdefault("TINYHARNESS_MODEL_MIRROR", f"{SHARED / 'models'}{os.pathsep}{SHARED / 'models_onnx'}")
     if args.compare_only:
         kinds = {k: sorted(p for p in (args.compare_only / k).iterdir() if p.is_dir()) for k in "ABS"}
         report(kinds, args, "(kept runs)", time.monotonic())
         return
 
-    print(f"host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
+    print(f"{BENCHMARK} on tflite-cpu; host: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the start")
     registry().add(Plugin(), "bench-compare-noise")
     with tempfile.TemporaryDirectory(prefix="compare_noise_") as tmp:
         out = args.output or Path(tmp)

@@ -5,7 +5,7 @@
  1     an INVALID result, check violations, a compare regression (``--fail-above``)
  2     a usage or input error (one line on stderr)
  3     the run failed: the SUT, the device or the runtime raised; its directory says so
- 130   interrupted (Ctrl-C); the run directory is marked ``interrupted``
+ 130   interrupted (Ctrl-C or SIGTERM); the run directory is marked ``interrupted``
 =====  ==============================================================================
 """
 
@@ -18,6 +18,18 @@ class UsageError(Exception):
 
 class RunFailed(Exception):
     """The run started but could not finish (a SUT, device or runtime error): exit code 3."""
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, CI runners, ``docker stop``), handled as Ctrl-C is: every ``finally``
+    runs, the run directory is marked ``interrupted``, exit code 130."""
+
+
+def raise_terminated(signum, frame) -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: a second TERM must not cut the cleanup
+    raise Terminated("terminated (SIGTERM)")
 
 
 class RunInterrupted(RunFailed):

@@ -24,6 +24,39 @@ from .schemas import validate
 MLLOG = ":::MLLOG "
 
 
+def json_safe(value: Any, where: str, depth: int = 0) -> tuple[Any, list[str]]:
+    """``value`` as JSON can hold it, and what had to change: what a plugin returns (``describe()``,
+    ``run_stats()``) may hold numpy scalars, NaN, bytes or objects. Numbers become numbers, NaN and
+    infinities ``None``, other objects their ``str`` (cut at 200 characters); keys become strings."""
+    import math
+
+    problems: list[str] = []
+    if depth > 32:
+        return "<nested too deeply>", [f"{where}: nested more than 32 levels; cut"]
+    if value is None or isinstance(value, (bool, str)):
+        return value, problems
+    if isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
+        number = value.item() if isinstance(value, np.generic) else value
+        if isinstance(number, float) and not math.isfinite(number):
+            return None, [f"{where}: {number} is not a JSON number; recorded as null"]
+        return number, problems
+    if isinstance(value, dict):
+        out = {}
+        for key, item in value.items():
+            out[str(key)], more = json_safe(item, f"{where}.{key}", depth + 1)
+            problems += more
+        return out, problems
+    if isinstance(value, (list, tuple)):
+        out_list = []
+        for index, item in enumerate(value):
+            converted, more = json_safe(item, f"{where}[{index}]", depth + 1)
+            out_list.append(converted)
+            problems += more
+        return out_list, problems
+    text = str(value)[:200]
+    return text, [f"{where}: a {type(value).__name__} is not JSON; recorded as its text"]
+
+
 class DetailLog:
     """Events as ``:::MLLOG {json}`` lines (LoadGen's detail-log form), kept in memory during the
     run so that logging never touches the disk while queries are timed."""

@@ -16,6 +16,8 @@ import time
 from contextlib import AbstractContextManager
 from typing import Any, Callable, TextIO
 
+from . import heartbeat
+
 INTERVAL_S = 10.0  # seconds between two plain lines
 PREFIX = "tinyharness: "
 SECONDS = "s"  # the unit of a phase measured in seconds, shown after the numbers
@@ -105,10 +107,13 @@ class Progress(AbstractContextManager):
             self._task = None
 
     # -- what the load generator calls ------------------------------------------------------------
-    def phase(self, description: str, total: float | None, *, unit: str | None = None) -> None:
+    def phase(self, description: str, total: float | None, *, unit: str | None = None,
+              step_s: float = 0.0) -> None:
         """Start a new phase; ``total`` is in the unit later passed to :meth:`update` (None:
         unknown). ``unit``: ``"s"`` for seconds (``4.0/10.0 s``), a noun such as ``"window"``
-        (``window 2/5``), or None (``128/360``)."""
+        (``window 2/5``), or None (``128/360``). ``step_s``: how long two updates (or the phase
+        and its first update) may lie apart beyond one query, for the run's watchdog."""
+        heartbeat.phase(step_s)
         self._description, self._total, self._unit = description, total, unit
         self._started = self.clock()
         if self._bar is not None:
@@ -121,6 +126,7 @@ class Progress(AbstractContextManager):
 
     def update(self, completed: float, info: str = "") -> None:
         """Report ``completed`` (in the phase's unit) and a short ``info`` (``51234 queries``)."""
+        heartbeat.beat()
         if not self.enabled:
             return
         now = self.clock()

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import heartbeat, supervisor
 from .benchmark import get_benchmark
 from .dataset import Dataset
-from .errors import RunFailed, RunInterrupted, UsageError
+from .errors import RunFailed, RunInterrupted, Terminated, UsageError
 from .fileio import sha256_of
 from .host import HostSampler
-from .logs import DetailLog, RunDirectory
+from .logs import DetailLog, RunDirectory, json_safe
 from .model_store import ModelStore
 from .native_output import captured
 from .plugins import registry
@@ -108,6 +109,7 @@ class Run:
         req = self.request
         run_dir = RunDirectory.create(req.output, self.benchmark.id, req.sut, str(self.settings.scenario))
         run_dir.set_status("running")
+        supervisor.run_directory_created(run_dir.path)
         detail, summary, sut = DetailLog(), None, None
         try:
             started = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -124,14 +126,15 @@ class Run:
             if repetitions:
                 self._record_performance(repetitions, summary, run_dir)
             self._finish(summary, sut, detail)
+            closing, sut = sut, None
+            self._close(closing, detail, summary)
             self._write(run_dir, summary, detail)
             run_dir.set_status("done")
             return summary, run_dir
         except BaseException as exc:
-            self._fail(exc, run_dir, summary, detail)
+            self._fail(exc, run_dir, summary, detail, sut)
         finally:
-            if sut is not None:
-                sut.close()
+            supervisor.run_directory_finished(run_dir.path)
 
     # -- steps ------------------------------------------------------------------------------------
     def _log_settings(self, detail: DetailLog, started: str) -> None:
@@ -146,15 +149,26 @@ class Run:
         sut = self.sut_cls(self.settings.scenario, self.config, benchmark=self.benchmark)
         t = time.perf_counter_ns()
         output = captured()  # runtimes print to the process's stderr: keep it in the logs instead
+        heartbeat.loading()
         try:
             with output:
                 sut.load(self.model)
         finally:  # also when load fails: the runtime's message is kept for the failed run
             for line in output.lines():
                 detail.event("runtime_output", line)
+        heartbeat.beat()
         detail.event("sut_load_ms", round((time.perf_counter_ns() - t) / 1e6, 3))
-        detail.event("sut_name", sut.describe().to_dict())
+        self._description = self._describe(sut, detail)
+        detail.event("sut_name", self._description)
         return sut
+
+    @staticmethod
+    def _describe(sut: SUT, detail: DetailLog) -> dict:
+        """The SUT's description as JSON can hold it (a plugin may return anything)."""
+        described, problems = json_safe(sut.describe().to_dict(), "describe()")
+        for problem in problems:
+            detail.event("sut_plugin_warning", problem, warning=True)
+        return described
 
     def _qsl(self, sut: SUT, detail: DetailLog) -> QSL:
         in_spec = sut.input_spec()
@@ -176,7 +190,7 @@ class Run:
         return measure_overhead(self.settings.scenario)
 
     def _begin(self, sut: SUT, started: str) -> RunSummary:
-        d = sut.describe().to_dict()
+        d = self._description
         info = SUTInfo(**{k: d[k] for k in ("name", "runtime", "runtime_version", "device",
                                               "model_format", "precision", "inference_precision",
                                               "threads", "extra")})
@@ -249,7 +263,9 @@ class Run:
             summary.files["accuracy"] = "accuracy.json"
 
     def _finish(self, summary: RunSummary, sut: SUT, detail: DetailLog) -> None:
-        stats = sut.run_stats()
+        stats, problems = json_safe(sut.run_stats(), "run_stats()")
+        for problem in problems:
+            detail.event("sut_plugin_warning", problem, warning=True)
         summary.system = dataclasses.replace(
             summary.system, sut=dataclasses.replace(summary.system.sut, run_stats=stats))
         detail.event("sut_run_stats", stats)
@@ -267,24 +283,63 @@ class Run:
         run_dir.write_text("summary.txt", render.text(summary))
 
     @staticmethod
-    def _fail(exc: BaseException, run_dir: RunDirectory, summary: RunSummary | None,
-              detail: DetailLog) -> None:
+    def _close(sut: SUT | None, detail: DetailLog, summary: RunSummary | None = None) -> str | None:
+        """``sut.close()``; an error there is logged (and returned), never raised: the result
+        was measured before it."""
+        if sut is None:
+            return None
+        try:
+            sut.close()
+        except Exception as exc:
+            message = f"close() raised {type(exc).__name__}: {exc}"
+            detail.event("sut_plugin_warning", message, warning=True)
+            return message
+        return None
+
+    def _fail(self, exc: BaseException, run_dir: RunDirectory, summary: RunSummary | None,
+              detail: DetailLog, sut: SUT | None) -> None:
         """Keep what exists (the detail log always, a partial summary unvalidated), mark the run
-        directory, and raise: a UsageError as it is, anything else as RunFailed."""
+        directory, and raise: a UsageError as it is, anything else as RunFailed. Nothing here
+        may raise before the status is written: a full disk or a value JSON cannot hold only
+        loses the file it concerns, and the status says which."""
         interrupted = isinstance(exc, KeyboardInterrupt)
-        message = "interrupted by the user" if interrupted else (
+        message = (str(exc) or "terminated") if isinstance(exc, Terminated) else (
+            "interrupted by the user" if interrupted else
             str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}")
         detail.event("error_runtime", message, error=True)
-        try:
-            run_dir.write_detail(detail)
-        except Exception:
-            run_dir.write_text("detail.txt", detail.render())
-        if summary is not None:
-            summary.valid = False
-            run_dir.write_json("partial_summary.json", summary.to_dict(), None)
-        run_dir.set_status("interrupted" if interrupted else "failed", message)
+        self._close(sut, detail)
+        lost = [name for name, write in (
+            ("detail.txt", lambda: _write_detail(run_dir, detail)),
+            ("partial_summary.json", lambda: summary is not None and _write_partial(run_dir, summary)),
+        ) if not _attempt(write)]
+        status = message + (f" (could not write {', '.join(lost)})" if lost else "")
+        if not _attempt(lambda: run_dir.set_status("interrupted" if interrupted else "failed", status)):
+            status += f"; could not write {run_dir.path}/status.json either"
         if isinstance(exc, UsageError):
             raise exc
         if interrupted:
-            raise RunInterrupted(f"run interrupted; partial results in {run_dir.path}") from exc
-        raise RunFailed(f"run failed ({message}); partial results in {run_dir.path}") from exc
+            raise RunInterrupted(f"run {message}; partial results in {run_dir.path}") from exc
+        raise RunFailed(f"run failed ({status}); partial results in {run_dir.path}") from exc
+
+
+def _attempt(write) -> bool:
+    try:
+        write()
+        return True
+    except Exception:
+        return False
+
+
+def _write_detail(run_dir: RunDirectory, detail: DetailLog) -> None:
+    try:
+        run_dir.write_detail(detail)
+    except OSError:
+        raise
+    except Exception:  # an event the schema refuses: keep the log anyway, unvalidated
+        run_dir.write_text("detail.txt", detail.render())
+
+
+def _write_partial(run_dir: RunDirectory, summary: RunSummary) -> None:
+    summary.valid = False
+    document, _ = json_safe(summary.to_dict(), "partial summary")
+    run_dir.write_json("partial_summary.json", document, None)

@@ -3,11 +3,17 @@ of fakes.py registered for one test."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 from fakes import DeviceFake, FakeSUT, OfflineFake, registered
+
+# `tinyharness run` forks a supervised child; this process holds runtime thread pools (TBB,
+# OpenMP) that a fork does not carry, so in-process tests run in-process. tests/harness/
+# test_supervisor.py starts fresh interpreters, where the supervisor is on as for users.
+os.environ["TINYHARNESS_SUPERVISE"] = "0"
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "mlperf_tiny"

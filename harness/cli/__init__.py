@@ -14,9 +14,9 @@ import sys
 import click
 
 from .. import __version__
-from ..errors import (EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, RunFailed, RunInterrupted,
-                      UsageError)
+from ..errors import raise_terminated
 from . import compare, listing, models, report, run, show, submission
+from .exits import handled
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -64,23 +64,11 @@ _add_plugin_commands()
 
 
 def main(argv: list[str] | None = None) -> None:
-    try:
-        cli.main(args=argv, prog_name="tinyharness", standalone_mode=False)
-    except click.exceptions.Abort:  # click's own Ctrl-C at a prompt
-        click.echo("tinyharness: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(EXIT_USAGE if exc.exit_code == 2 else exc.exit_code)
-    except UsageError as exc:
-        click.echo(f"tinyharness: error: {exc}", err=True)
-        sys.exit(EXIT_USAGE)
-    except RunInterrupted as exc:
-        click.echo(f"tinyharness: {exc}", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except RunFailed as exc:
-        click.echo(f"tinyharness: {exc}", err=True)
-        sys.exit(EXIT_FAILED)
-    except KeyboardInterrupt:
-        click.echo("tinyharness: interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
+    import signal
+
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        try:
+            signal.signal(signal.SIGTERM, raise_terminated)
+        except ValueError:  # not the main thread (an embedding application's): leave it be
+            pass
+    sys.exit(handled(lambda: cli.main(args=argv, prog_name="tinyharness", standalone_mode=False)))

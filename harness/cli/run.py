@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from ..heartbeat import DEFAULT_QUERY_TIMEOUT_S
 from ..settings import Mode, Scenario
+from .types import count, finite
 
 
 def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -40,13 +42,13 @@ def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
               "parent.")
 @click.option("--output", type=click.Path(path_type=Path), default=Path("results"), show_default=True,
               metavar="DIR", help="Where run directories are created.")
-@click.option("--min-duration", type=float, metavar="S", help="Minimum run length in seconds; less "
+@click.option("--min-duration", type=finite(0, 86400), metavar="S", help="Minimum run length in seconds; less "
               "than the rule set makes the result INVALID.")
-@click.option("--min-queries", type=int, metavar="N", help="Minimum query count (offline: samples); "
+@click.option("--min-queries", type=count(1), metavar="N", help="Minimum query count (offline: samples); "
               "less than the rule set makes the result INVALID.")
-@click.option("--expected-qps", type=float, metavar="X", help="Offline: expected samples per second, "
+@click.option("--expected-qps", type=finite(0, 1e9, min_open=True), metavar="X", help="Offline: expected samples per second, "
               "which sizes the query (default: measured by a short probe).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed for the performance set "
+@click.option("--seed", type=count(0, 2**63 - 1), default=0, show_default=True, help="Seed for the performance set "
               "and the per-query sample choice (both recorded).")
 @click.option("--sut-option", "sut_options", multiple=True, metavar="K=V",
               help="Option for the SUT, repeatable (e.g. threads=1). Each SUT lists its options in "
@@ -54,10 +56,17 @@ def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
               help="Run the performance scenario K times (each from a fresh warm-up) and report "
               "each repetition and their spread; the headline figures are repetition 1's.")
+@click.option("--query-timeout", type=finite(0, 86400, min_open=True),
+              default=DEFAULT_QUERY_TIMEOUT_S, show_default=True, metavar="S",
+              help="Fail the run when it makes no progress for S seconds: a query, an accuracy "
+              "sample, a window or the offline query beyond its expected length (loading the "
+              "model gets 10 times as long). The run happens in a child process that this one "
+              "watches, so a hang, a crash or SIGTERM still leaves a marked run directory "
+              "(TINYHARNESS_SUPERVISE=0 runs it in-process, without the watchdog).")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display and no text summary.")
 def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, min_queries,
-        expected_qps, seed, sut_options, repeat, as_json, quiet) -> None:
+        expected_qps, seed, sut_options, repeat, query_timeout, as_json, quiet) -> None:
     """Run a benchmark on a SUT and write a run directory of schema-validated logs.
 
     The run directory (OUTPUT/<time>_<benchmark>_<sut>_<scenario>) holds summary.json,
@@ -66,15 +75,28 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
     INVALID; every performance result says how steady it was (warnings, not INVALID).
 
     Exit codes: 0 VALID, 1 INVALID, 2 usage or input error, 3 run failed (SUT, device or
-    runtime error; the run directory says so), 130 interrupted.
+    runtime error, a crash or a hang; the run directory says so), 130 interrupted (Ctrl-C or
+    SIGTERM).
     """
-    from ..progress import Progress
-    from ..runner import Run, RunRequest
+    from .. import supervisor
+    from ..runner import RunRequest
 
     request = RunRequest(benchmark=benchmark, sut=sut, scenario=scenario, mode=mode, model=model,
                          dataset=dataset, output=output, min_duration_s=min_duration,
                          min_query_count=min_queries, expected_qps=expected_qps, seed=seed,
                          sut_options=parse_sut_options(sut_options), repeat=repeat)
+    if not supervisor.enabled():
+        _run(request, as_json, quiet)
+    from .exits import handled
+
+    sys.exit(supervisor.supervise(lambda: handled(lambda: _run(request, as_json, quiet)), query_timeout))
+
+
+def _run(request, as_json: bool, quiet: bool) -> None:
+    """The run itself (in the supervised child): exits 0 VALID, 1 INVALID, or raises."""
+    from ..progress import Progress
+    from ..runner import Run
+
     prepared = Run(request)
     with Progress(enabled=not quiet) as progress:
         summary, run_dir = prepared.execute(progress)

@@ -104,7 +104,8 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
     clock = loop[2]
     buffer = np.empty(max(min_query_count, 1 << 14), dtype=np.int64)
     runtime = np.empty_like(buffer) if sut.reports_runtime_latency else None
-    chunk = 256  # resized after each chunk to about a fifth of a second of queries
+    chunk = 16  # resized after each chunk to about a fifth of a second of queries (a slow SUT
+    # reports progress, and beats the watchdog, after each of its queries)
     n = t0 = 0
     was_enabled = gc.isenabled()
     gc.disable()
@@ -125,7 +126,7 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
                 progress(n, (now - start) / 1e9)
             if done or now >= hard_stop:
                 break
-            chunk = int(min(max(0.2e9 * n / max(now - start, 1), 64), 1 << 16))
+            chunk = int(min(max(0.2e9 * n / max(now - start, 1), 1), 1 << 16))
     finally:
         if was_enabled:
             gc.enable()

@@ -1,0 +1,33 @@
+"""Errors to exit codes, once for every command (and for the supervised run's child)."""
+
+from __future__ import annotations
+
+import click
+
+from ..errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_USAGE, RunFailed, RunInterrupted, UsageError
+
+
+def handled(body) -> int:
+    """``body()``'s exit code, with every error a user can cause turned into one line on stderr
+    and its documented exit code (a command's own ``sys.exit`` passes through)."""
+    try:
+        body()
+        return 0
+    except click.exceptions.Abort:  # click's own Ctrl-C at a prompt
+        click.echo("tinyharness: interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
+    except UsageError as exc:
+        click.echo(f"tinyharness: error: {exc}", err=True)
+        return EXIT_USAGE
+    except RunInterrupted as exc:
+        click.echo(f"tinyharness: {exc}", err=True)
+        return EXIT_INTERRUPTED
+    except RunFailed as exc:
+        click.echo(f"tinyharness: {exc}", err=True)
+        return EXIT_FAILED
+    except KeyboardInterrupt as exc:
+        click.echo(f"tinyharness: {exc or 'interrupted'}", err=True)
+        return EXIT_INTERRUPTED

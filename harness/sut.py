@@ -195,11 +195,17 @@ class SUT(abc.ABC):
 
     @abc.abstractmethod
     def output(self) -> np.ndarray:
-        """Untimed: a copy of the raw output of the last :meth:`infer` (``output_spec`` dtype)."""
+        """Untimed: a copy of the raw output of the last :meth:`infer`, in ``output_spec``'s dtype
+        and shape (a batch-1 dimension may be present or not). The accuracy pass checks every
+        output against the spec (shape, dtype, finite values) and fails the run on a mismatch."""
 
     def issue_offline(self, samples: Sequence[np.ndarray], completions: np.ndarray) -> None:
         """Run every sample once, in any order or concurrency, and store in ``completions[i]``
-        the ``time.perf_counter_ns()`` at which sample ``i`` completed.
+        the ``time.perf_counter_ns()`` at which sample ``i`` completed, before returning.
+
+        Stamps need not be in sample order (parallel lanes complete out of order), but each lies
+        within the call: the harness checks, after the query, that every sample has one and that
+        it is neither before the issue nor after the return, else the run fails.
 
         The default runs them one after another on the calling thread.
         """
@@ -267,6 +273,9 @@ def issue_in_lanes(lanes: Sequence[tuple[np.ndarray, Callable[[], Any]]],
         raise SUTError(f"offline request failed: {type(errors[0]).__name__}: {errors[0]}") from errors[0]
 
 
+PROBE_LIMIT = 1 << 22  # samples in the largest query offline_rate issues
+
+
 def offline_rate(issue: Callable[[Sequence[np.ndarray], np.ndarray], None],
                  samples: Sequence[np.ndarray], seconds: float = 0.15) -> float:
     """Samples per second of an offline issue function, from growing queries over ``samples``
@@ -279,6 +288,7 @@ def offline_rate(issue: Callable[[Sequence[np.ndarray], np.ndarray], None],
         start = time.perf_counter_ns()
         issue([samples[i % len(samples)] for i in range(n)], completions)
         span = (int(completions.max()) - start) / 1e9
-        if span >= seconds or n >= 1 << 22:
+        if span >= seconds or n >= PROBE_LIMIT:
             return n / max(span, 1e-9)
-        n *= 2 if span <= 0 else max(2, min(16, math.ceil(seconds / span)))
+        # never past PROBE_LIMIT samples (64 MiB of references and stamps), whatever a SUT stamps
+        n = min(PROBE_LIMIT, n * (2 if span <= 0 else max(2, min(16, math.ceil(seconds / span)))))

@@ -4,12 +4,14 @@ against the benchmark's quality target."""
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
 
 from .. import scoring
+from ..errors import RunFailed
 from ..qsl import QSL
 from ..results import Measurement
 from ..results.sections import Accuracy, Tensor
@@ -27,28 +29,109 @@ class AccuracyRun:
     scores: np.ndarray | None = None  # AD: per-window reconstruction error
 
 
+def spec_text(spec: TensorSpec) -> str:
+    """A tensor spec as messages show it: ``float32[1, 12]``."""
+    return f"{spec.dtype or 'any'}[{', '.join(str(d) for d in spec.shape)}]"
+
+
+class OutputCheck:
+    """Every output of the accuracy pass against the SUT's declared output spec, untimed: numbers
+    (integers or floats) of the spec's dtype, its shape up to batch-1 dimensions ([1, 12] and [12]
+    hold the same 12 values, as the scoring reads them flat), all finite. A mismatch is RunFailed
+    naming the sample, what the spec says and what came: a wrong output must never be scored.
+
+    A spec without a dtype (and without a shape) declares nothing: the first output's dtype (and
+    shape) is then what every later one must match."""
+
+    def __init__(self, spec: TensorSpec, sut: str) -> None:
+        self.spec, self.sut = spec, sut
+        self.dtype = self._dtype(spec.dtype) if spec.dtype else None
+        if any(not isinstance(d, (int, np.integer)) or d < 1 for d in spec.shape):
+            raise RunFailed(f"SUT {sut!r} declares output spec {spec_text(spec)}, with a dimension "
+                            "that is not a positive integer: output_spec() must give a static shape")
+        self._expect(spec.shape if (spec.dtype or spec.shape) else None)
+
+    def _dtype(self, name: str) -> np.dtype:
+        try:
+            dtype = np.dtype(name)
+        except TypeError:
+            dtype = None
+        if dtype is None or dtype.kind not in "iuf":
+            raise RunFailed(f"SUT {self.sut!r} declares output dtype {name!r}, not a numpy integer "
+                            "or float dtype: output_spec() must name one (e.g. 'float32', 'int8')")
+        return dtype
+
+    def _expect(self, shape: tuple[int, ...] | None) -> None:
+        self.size = None if shape is None else math.prod(shape)
+        self.core = None if shape is None else tuple(int(d) for d in shape if d != 1)
+
+    def _fail(self, index: int, came: str) -> RunFailed:
+        return RunFailed(f"SUT {self.sut!r} returned {came} for sample {index}; its output spec is "
+                         f"{spec_text(self.spec)} (output() must return one output of that dtype "
+                         "and shape, all finite)")
+
+    def __call__(self, value: Any, index: int) -> np.ndarray:
+        """The output for QSL sample ``index`` as a flat row, or RunFailed."""
+        if value is None:
+            raise self._fail(index, "None")
+        try:
+            out = np.asarray(value)
+        except Exception:
+            raise self._fail(index, f"a {type(value).__name__} that is not an array") from None
+        if out.dtype.kind not in "iuf":
+            came = "strings" if out.dtype.kind in "US" else f"{out.dtype} values (not numbers)"
+            raise self._fail(index, came)
+        if self.size is None:  # nothing declared: the first output sets the expectation
+            self._expect(out.shape)
+        if out.size != self.size:
+            raise self._fail(index, f"{out.size} values")
+        if tuple(d for d in out.shape if d != 1) != self.core:
+            raise self._fail(index, f"an output of shape [{', '.join(map(str, out.shape))}]")
+        if self.dtype is None:
+            self.dtype = out.dtype
+        if out.dtype != self.dtype:
+            raise self._fail(index, f"{out.dtype} values")
+        if out.dtype.kind == "f" and not np.isfinite(out).all():
+            flat = out.reshape(-1)
+            bad = int(np.flatnonzero(~np.isfinite(flat))[0])
+            raise self._fail(index, f"a non-finite value ({flat[bad]} at position {bad})")
+        return out.reshape(-1)
+
+
 def run_accuracy(sut: SUT, qsl: QSL, score_with: TensorSpec | None = None,
                  progress: Callable[[int], None] | None = None) -> AccuracyRun:
-    """Issue each sample of the QSL once, in label-file order, keeping every output.
+    """Issue each sample of the QSL once, in label-file order, keeping every output (checked
+    against the SUT's output spec, copied into one array: a SUT that hands out its own buffer
+    cannot make every row its last output).
 
     With ``score_with`` (the output spec), also score each response against its raw float input
     (AD), untimed, as the reference DUT does after its timed loop.
     """
     indices = np.arange(qsl.total_count)
-    rows, scores = [], []
+    check = OutputCheck(sut.output_spec(), sut.name)
+    outputs: np.ndarray | None = None
+    scores = []
     for done, index in enumerate(indices, start=1):
         index = int(index)
         qsl.load([index])
         sut.prepare(qsl.sample(index))
         sut.infer()
-        rows.append(np.asarray(sut.output()).reshape(-1))
+        row = check(sut.output(), index)
+        if outputs is None:  # the dtype and size are known once the first output is checked
+            outputs = np.empty((len(indices), row.size), dtype=check.dtype)
+        outputs[done - 1] = row
         if score_with is not None:
-            scores.append(window_score(rows[-1], qsl.dataset.read(index), score_with))
+            raw = qsl.dataset.read(index)
+            if raw.size != row.size:  # a reconstruction of another size cannot be scored
+                raise RunFailed(f"SUT {sut.name!r} returned {row.size} values for window {index}, "
+                                f"which has {raw.size}; an AD output must reconstruct its input "
+                                f"window (output spec {spec_text(check.spec)})")
+            scores.append(window_score(row, raw, score_with))
         qsl.unload()  # one sample at a time: AD's 48 608 windows need not sit in memory
         if progress is not None and done % 64 == 0:
             progress(done)
     entries = qsl.dataset.entries
-    return AccuracyRun(indices, np.stack(rows), np.array([entries[i].label for i in indices]),
+    return AccuracyRun(indices, outputs, np.array([entries[i].label for i in indices]),
                        np.array([entries[i].group for i in indices]),
                        np.array(scores) if score_with is not None else None)
 

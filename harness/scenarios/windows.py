@@ -13,9 +13,11 @@ from __future__ import annotations
 import dataclasses
 import gc
 import math
+import numbers
 import time
 from typing import TYPE_CHECKING, Protocol
 
+from ..errors import RunFailed
 from ..results import Measurement
 from ..results.sections import ShortRun, Window, Windows
 from ..sut import Timing
@@ -31,6 +33,10 @@ ATTEMPTS = 6  # a window still short after this many tries is reported as it is 
 MAX_PROBE = 10_000  # inferences in the largest device-clock probe
 PROBE_SHARE = 0.05  # a device window's calibration run lasts about this share of the window
 MARGIN = 1.03  # N is sized for this multiple of the window: short by noise only rarely
+# The largest N of one window: the DUT's ``infer N W`` takes a 32-bit count, and a device clock
+# that reads 0 (or a lying one) must not size a window of 10^20 inferences; a window still short
+# at this N is reported as it is (INVALID).
+MAX_ITERATIONS = 2**31 - 1
 
 
 class Timer(Protocol):
@@ -80,18 +86,28 @@ class DeviceTimer:
         # A coarse device clock (µs ticks) may read 0 for a fast model: grow the probe until it
         # reads something, so N is not sized from a zero.
         n = 1
-        while (elapsed := sut.run_window(n, self.warmup)) <= 0 and n < MAX_PROBE:
+        while (elapsed := device_ns(sut, sut.run_window(n, self.warmup), n)) <= 0 and n < MAX_PROBE:
             n *= 10
         per = max(elapsed / n, 1.0)
         # One warmed-up inference misjudges a long loop (windows meant for 10 s ran 18-24 s):
         # calibrate on a run of about PROBE_SHARE of the window.
         longer = min(math.ceil(PROBE_SHARE * target_ns / per), MAX_PROBE)
         if longer > n:
-            per = max(sut.run_window(longer, 0) / longer, 1.0)
+            per = max(device_ns(sut, sut.run_window(longer, 0), longer) / longer, 1.0)
         return per
 
     def time(self, sut: "SUT", n: int) -> int:
-        return sut.run_window(n, self.warmup)
+        return device_ns(sut, sut.run_window(n, self.warmup), n)
+
+
+def device_ns(sut: "SUT", elapsed: object, n: int) -> int:
+    """A device's reported elapsed time, checked: a whole number of nanoseconds, not negative
+    (a float, NaN or a negative figure is a SUT bug, never a throughput)."""
+    if isinstance(elapsed, bool) or not isinstance(elapsed, numbers.Integral) or elapsed < 0:
+        raise RunFailed(f"SUT {sut.name!r} reported {elapsed!r} as the device time of {n} "
+                        "inferences; run_window() must return the elapsed device time as a whole "
+                        "number of nanoseconds >= 0")
+    return int(elapsed)
 
 
 def run_window(sut: "SUT", sample: "np.ndarray", index: int, file: str, min_window_s: float,
@@ -101,17 +117,17 @@ def run_window(sut: "SUT", sample: "np.ndarray", index: int, file: str, min_wind
     ATTEMPTS times; each short attempt is kept in the result)."""
     sut.prepare(sample)
     target_ns = min_window_s * 1e9
-    n = max(1, math.ceil(MARGIN * target_ns / timer.probe(sut, target_ns)))
+    n = min(MAX_ITERATIONS, max(1, math.ceil(MARGIN * target_ns / timer.probe(sut, target_ns))))
     short: list[ShortRun] = []
     while True:
         elapsed = timer.time(sut, n)
-        if elapsed >= target_ns or len(short) + 1 >= ATTEMPTS:
+        if elapsed >= target_ns or len(short) + 1 >= ATTEMPTS or n >= MAX_ITERATIONS:
             return Window.measured(index, file, n, elapsed, short)
         short.append(ShortRun(n, round(elapsed / 1e9, 6)))
         # The pace just measured, with a margin that grows with each shortfall: a window comes
         # out short when the machine's load changes under it (its pace can double on a shared
         # 2-core host), and a longer window only costs time.
-        n = math.ceil(n * (1.1 + 0.2 * len(short)) * target_ns / max(elapsed, 1))
+        n = min(MAX_ITERATIONS, math.ceil(n * (1.1 + 0.2 * len(short)) * target_ns / max(elapsed, 1)))
 
 
 def timer_for(sut: "SUT", latency_estimate_ns: float = 0.0) -> Timer:
@@ -132,7 +148,9 @@ class WindowsPass(Pass):
         settings, progress = self.ctx.settings, self.ctx.progress
         timer = timer_for(sut, self.latency_estimate_ns)
         clock = "device-timed" if sut.timing is Timing.DEVICE else "host-timed"
-        progress.phase(f"{self.name} ({clock})", settings.windows, unit="window")
+        # a window and its re-runs report once: the watchdog allows each attempt twice its length
+        progress.phase(f"{self.name} ({clock})", settings.windows, unit="window",
+                       step_s=2 * ATTEMPTS * settings.window_min_s)
         firsts = qsl.dataset.first_of_groups(settings.windows)
         qsl.load(firsts)
         done = []

@@ -133,6 +133,6 @@ def test_each_repetitions_broken_rules_count_and_say_which(fake_suts, tmp_path):
 
 
 def test_repeat_must_be_positive(tmp_path):
-    with pytest.raises(UsageError, match="--repeat must be a whole number >= 1"):
+    with pytest.raises(UsageError, match="--repeat must be a whole number from 1"):
         Run(RunRequest(repeat=0, output=tmp_path))
     assert not any(tmp_path.iterdir())

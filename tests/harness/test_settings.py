@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 
@@ -140,6 +141,88 @@ def test_invalid_mode_raises_usage_error(bench, mode):
 def test_invalid_values_raise_usage_error(bench, kwargs, word):
     with pytest.raises(UsageError, match=word):
         TestSettings.resolve(bench, "offline", "performance", 0, **kwargs)
+
+
+# -- bounds (#6, #18): non-finite and out-of-range values are one-line usage errors -----------------
+
+def one_line_usage_error(bench, **kwargs) -> str:
+    kwargs.setdefault("seed", 0)
+    with pytest.raises(UsageError) as info:
+        TestSettings.resolve(bench, kwargs.pop("scenario", "offline"), "performance", **kwargs)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+@pytest.mark.parametrize(("kwargs", "option"), [
+    ({"min_duration_s": math.nan}, "--min-duration"),
+    ({"min_duration_s": math.inf}, "--min-duration"),
+    ({"min_duration_s": 1e308}, "--min-duration"),
+    ({"min_duration_s": 86_400.5}, "--min-duration"),  # more than a day
+    ({"min_duration_s": "10"}, "--min-duration"),  # not a number (API users)
+    ({"offline_expected_qps": math.nan}, "--expected-qps"),
+    ({"offline_expected_qps": math.inf}, "--expected-qps"),
+    ({"offline_expected_qps": 1e12}, "--expected-qps"),
+    ({"seed": -1}, "--seed"),
+    ({"seed": 2**63}, "--seed"),
+    ({"seed": 1.5}, "--seed"),
+    ({"seed": True}, "--seed"),
+    ({"min_query_count": 10**10}, "--min-queries"),
+    ({"min_query_count": 2**27 + 1}, "--min-queries"),
+    ({"min_query_count": 2.5}, "--min-queries"),
+    ({"repeat": 0}, "--repeat"),
+    ({"repeat": 101}, "--repeat"),
+])
+@pytest.mark.parametrize("scenario", ["offline", "single-stream"])
+def test_non_finite_and_out_of_range_values_are_one_line_usage_errors(bench, kwargs, option, scenario):
+    message = one_line_usage_error(bench, scenario=scenario, **kwargs)
+    assert message.startswith(f"{option} must be "), message
+    value = next(iter(kwargs.values()))
+    assert repr(value) in message  # names what was given
+
+
+def test_the_bounds_themselves_are_accepted(bench):
+    s = TestSettings.resolve(bench, "single-stream", "performance", seed=2**63 - 1,
+                             min_duration_s=86_400.0, min_query_count=2**27, repeat=100)
+    assert (s.seed, s.min_duration_s, s.min_query_count, s.repeat) == (2**63 - 1, 86_400.0, 2**27, 100)
+    o = TestSettings.resolve(bench, "offline", "performance", 0, min_duration_s=0.1,
+                             offline_expected_qps=1e9)  # 1.1 x 0.1 s x 1e9/s = 1.1e8 <= 2^27
+    assert o.offline_expected_qps == 1e9
+    whole = TestSettings.resolve(bench, "offline", "performance", 0, min_query_count=2048.0)
+    assert whole.min_query_count == 2048 and isinstance(whole.min_query_count, int)
+
+
+def test_an_expected_rate_that_sizes_a_query_beyond_the_bound_names_one_that_fits(bench):
+    # 1.1 x 10 s x 1e8/s = 1.1e9 samples > 2^27 = 134 217 728; floor(2^27 / 11) = 12 201 611
+    message = one_line_usage_error(bench, min_duration_s=10.0, offline_expected_qps=1e8)
+    assert message == ("--expected-qps 1e+08 with a 10 s minimum duration sizes an offline query "
+                       "of 1100000000 samples, more than the 134217728 one run holds; give "
+                       "--expected-qps 12201611 or less (or a shorter --min-duration)")
+    ok = TestSettings.resolve(bench, "offline", "performance", 0, min_duration_s=10.0,
+                              offline_expected_qps=12_201_611)
+    assert ok.offline_expected_qps == 12_201_611
+    with pytest.raises(UsageError, match="--expected-qps 1.22016e\\+07 with"):
+        TestSettings.resolve(bench, "offline", "performance", 0, min_duration_s=10.0,
+                             offline_expected_qps=12_201_612)
+    # the rule set's duration counts when none is given (8 s): 1.1 x 8 x 2e7 = 1.76e8
+    assert "1 s minimum" not in one_line_usage_error(bench, offline_expected_qps=2e7)
+    # single-stream ignores the rate: only its own bounds apply
+    s = TestSettings.resolve(bench, "single-stream", "performance", 0, offline_expected_qps=1e8)
+    assert s.offline_expected_qps == 1e8
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("min_duration_s", math.nan), ("min_duration_s", math.inf), ("min_query_count", 2**40),
+    ("seed", -1), ("max_duration_s", math.inf), ("max_duration_s", -1.0), ("window_min_s", math.nan),
+    ("window_min_s", 0.0), ("offline_expected_qps", math.inf), ("repeat", 10**6),
+])
+def test_settings_built_directly_defend_themselves(field, value):
+    values = dict(scenario="offline", mode="performance", min_duration_s=1.0, min_query_count=1,
+                  windows=5, window_min_s=1.0, seed=0)
+    values[field] = value
+    with pytest.raises(UsageError) as info:
+        TestSettings(**values)
+    assert "\n" not in str(info.value) and repr(value) in str(info.value)
 
 
 @pytest.mark.parametrize(("mode", "perf", "acc"), [("performance", True, False),

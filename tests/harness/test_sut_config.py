@@ -10,8 +10,9 @@ import pytest
 
 from fakes import FakeSUT
 from tinyharness.errors import UsageError
-from tinyharness.sut_config import (HostConfig, SUTConfig, choice, flag, non_negative_int, option,
-                                    positive_float, positive_int)
+from tinyharness.sut_config import (HostConfig, SUTConfig, choice, flag, float_range, int_range,
+                                    max_threads, non_negative_int, option, positive_float,
+                                    positive_int, thread_count)
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,7 @@ def test_an_unknown_key_names_it_and_what_is_accepted():
 
 
 @pytest.mark.parametrize(("key", "text", "why"), [
-    ("threads", "0", "must be a positive integer"),
+    ("threads", "0", "must be a whole number from 1 to"),
     ("threads", "two", "invalid literal"),
     ("precision", "bf16", "must be one of f32, f16"),
     ("timeout", "-1", "must be a positive number"),
@@ -108,3 +109,68 @@ def test_threads_default_to_one_for_single_stream_and_all_cores_offline():
 def test_an_unknown_scenario_is_a_usage_error():
     with pytest.raises(UsageError, match="unknown scenario 'server'"):
         FakeSUT("server")
+
+
+# -- bounds (#17): thread-like counts within 4 x the cores, every number finite and bounded ----------
+
+@pytest.fixture
+def two_cores(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+
+
+def test_threads_are_bounded_by_four_times_the_cores(two_cores):
+    assert max_threads() == 8
+    assert HostConfig.parse({"threads": "8"}).threads == 8
+    message = one_line_error({"threads": "100000"}, HostConfig)
+    assert message.startswith("--sut-option threads=100000: must be a whole number from 1 to 8 "
+                              "(4 x the 2 CPU cores)")
+    assert "--sut-option threads=9:" in one_line_error({"threads": "9"}, HostConfig)
+
+
+def test_an_unknown_core_count_still_bounds_threads(monkeypatch):
+    monkeypatch.setattr(os, "cpu_count", lambda: None)
+    assert max_threads() == 4
+    assert "from 1 to 4" in one_line_error({"threads": "5"}, HostConfig)
+
+
+@pytest.mark.parametrize(("module", "cls", "key"), [
+    ("tinyharness.suts.onnxruntime_cpu.config", "OnnxRuntimeConfig", "threads"),
+    ("tinyharness.suts.onnxruntime_cpu.config", "OnnxRuntimeConfig", "lanes"),
+    ("tinyharness.suts.openvino_cpu.config", "OpenVINOConfig", "threads"),
+    ("tinyharness.suts.openvino_cpu.config", "OpenVINOConfig", "nstreams"),
+    ("tinyharness.suts.openvino_cpu.config", "OpenVINOConfig", "nireq"),
+    ("tinyharness.suts.tflite_cpu.config", "TFLiteConfig", "threads"),
+])
+def test_every_host_suts_thread_like_option_is_bounded(two_cores, module, cls, key):
+    import importlib
+
+    config = getattr(importlib.import_module(module), cls)
+    assert getattr(config.parse({key: "8"}), key) == 8
+    message = one_line_error({key: "100000"}, config)
+    assert message.startswith(f"--sut-option {key}=100000: must be a whole number from 1 to 8")
+
+
+@pytest.mark.parametrize(("parse", "text"), [
+    (positive_float, "inf"), (positive_float, "nan"), (positive_float, "-inf"), (positive_float, "1e10"),
+    (positive_int, str(2**63)), (non_negative_int, str(2**63)), (thread_count, "0"),
+    (int_range(1, 38), "39"), (float_range(0, 60), "nan"), (float_range(0, 60, above_low=True), "0"),
+])
+def test_numeric_parsers_refuse_what_is_not_finite_or_out_of_bounds(parse, text):
+    with pytest.raises(ValueError, match="must be"):
+        parse(text)
+
+
+def test_bounded_parsers_accept_their_bounds():
+    assert positive_float("1e9") == 1e9 and positive_int(str(2**63 - 1)) == 2**63 - 1
+    assert int_range(1, 38)("38") == 38 and float_range(0, 60)("0") == 0.0
+
+
+def test_a_config_built_with_typed_values_is_held_to_the_same_bounds(two_cores):
+    with pytest.raises(UsageError, match="--sut-option threads=100000: must be a whole number"):
+        HostConfig(threads=100000)
+    with pytest.raises(UsageError, match="threads=True"):
+        HostConfig(threads=True)
+    assert HostConfig(threads="4").threads == 4  # parsed, as from the command line
+    with pytest.raises(UsageError, match="--sut-option threads=100000"):
+        FakeSUT("offline", FakeSUT.config_class(threads=100000))
+

@@ -10,6 +10,7 @@ import pytest
 
 from fakes import FakeClock, OfflineFake, make_samples
 from tinyharness import sut as sut_module
+from tinyharness.errors import RunFailed, UsageError
 from tinyharness.results import ReasonCode
 from tinyharness.scenarios import offline
 from tinyharness.scenarios.offline import measure, probe_rate, query_size, run_offline
@@ -23,6 +24,15 @@ def clock(monkeypatch) -> FakeClock:
     monkeypatch.setattr(offline, "time", clock)
     monkeypatch.setattr(sut_module, "time", clock)
     return clock
+
+
+class Stamping(OfflineFake):
+    """``stamp_ns`` stamps, and the query lasts until its latest stamp: the fake clock moves there
+    before issue_offline() returns, as a SUT that really completed those samples would."""
+
+    def issue_offline(self, samples, completions) -> None:
+        super().issue_offline(samples, completions)
+        self.fake_clock.now = max(self.fake_clock.now, int(completions.max()))
 
 
 @pytest.mark.parametrize(
@@ -60,7 +70,7 @@ def test_run_offline_count_binds_with_low_expected_qps():
 
 def test_throughput_is_count_over_last_completion(clock):
     # sample i completes (i + 1) ms after the issue
-    sut = OfflineFake("offline", stamp_ns=1_000_000, clock=clock)
+    sut = Stamping("offline", stamp_ns=1_000_000, clock=clock)
     run = run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=200, expected_qps=1.0)
     assert run.count == 200
     assert np.array_equal(run.completions_ns + run.start_ns, sut.stamps[0])  # kept relative to the issue
@@ -69,23 +79,57 @@ def test_throughput_is_count_over_last_completion(clock):
 
 def test_duration_is_the_latest_completion_not_the_last_sample(clock):
     # the first sample completes last
-    sut = OfflineFake("offline", stamp_ns=1_000_000, reverse=True, clock=clock)
+    sut = Stamping("offline", stamp_ns=1_000_000, reverse=True, clock=clock)
     run = run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=100, expected_qps=1.0)
     assert run.completions_ns[0] > run.completions_ns[-1]
     assert run.duration_s == 0.1 and run.throughput_ips == 1000.0
 
 
-def test_a_sample_left_without_completion_raises():
+def test_a_sample_left_without_completion_fails_the_run_naming_it():
     sut = OfflineFake("offline", leave_zero=True)
-    with pytest.raises(RuntimeError, match="fake-offline"):
+    with pytest.raises(RunFailed, match="'fake-offline' did not complete every offline sample: "
+                                        "sample 10 of 20 has no completion stamp"):
         run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=20, expected_qps=1.0)
 
 
-def test_completions_stamped_before_the_issue_raise(clock):
+def test_completions_stamped_before_the_issue_fail_the_run(clock):
     sut = OfflineFake("offline")
     sut.issue_offline = lambda samples, completions: completions.fill(1)  # a clock of its own
-    with pytest.raises(RuntimeError, match="before the issue"):
+    with pytest.raises(RunFailed, match="stamped offline sample 0 of 5 before the issue"):
         run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=5, expected_qps=1.0)
+
+
+def test_completions_stamped_after_the_call_returned_fail_the_run():
+    # the issue's case: real clock, a query of a few ms, one stamp 10^6 s in the future; it was
+    # VALID at 0.022 samples/s over a "duration" of 10^6 s
+    class Future(OfflineFake):
+        def issue_offline(self, samples, completions) -> None:
+            super().issue_offline(samples, completions)
+            completions[7] += 10**15
+
+    with pytest.raises(RunFailed) as info:
+        run_offline(Future("offline"), make_samples(3), min_duration_s=0.0, min_query_count=20,
+                    expected_qps=1.0)
+    message = str(info.value)
+    assert "stamped offline sample 7 of 20 after issue_offline() returned" in message
+    assert "+1000000.0" in message and "\n" not in message
+
+
+def test_a_stamp_in_the_future_on_the_fake_clock_is_caught_exactly_at_the_return(clock):
+    # stamps (i + 1) ms after the issue while the call takes no time at all on this clock
+    sut = OfflineFake("offline", stamp_ns=1_000_000, clock=clock)
+    with pytest.raises(RunFailed, match="sample 0 of 4 after issue_offline"):
+        run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=4, expected_qps=1.0)
+    # the same stamps with the clock at the last one when the call returns: accepted
+    run = run_offline(Stamping("offline", stamp_ns=1_000_000, clock=clock), make_samples(1),
+                      min_duration_s=0.0, min_query_count=4, expected_qps=1.0)
+    assert run.completions_ns.tolist() == [1_000_000, 2_000_000, 3_000_000, 4_000_000]
+
+
+def test_the_probe_checks_stamps_too(clock):
+    sut = OfflineFake("offline", stamp_ns=1_000, clock=clock)  # in the future, never advancing
+    with pytest.raises(RunFailed, match="after issue_offline"):
+        probe_rate(sut, make_samples(1))
 
 
 # -- the probe ------------------------------------------------------------------------------------
@@ -145,7 +189,7 @@ def test_a_lane_that_raises_is_a_sut_error():
 # -- sections and reasons -------------------------------------------------------------------------
 
 def test_measure_reports_a_short_query(clock):
-    sut = OfflineFake("offline", stamp_ns=1_000_000, clock=clock)
+    sut = Stamping("offline", stamp_ns=1_000_000, clock=clock)
     run = run_offline(sut, make_samples(1), min_duration_s=0.0, min_query_count=50, expected_qps=1.0)
     m = measure(run, min_duration_s=0.2, min_query_count=100)  # 50 samples in 50 ms
     assert [r.code for r in m.reasons] == [ReasonCode.MIN_DURATION, ReasonCode.MIN_QUERIES]
@@ -192,7 +236,8 @@ def test_recalibration_is_bounded(clock, monkeypatch):
     class NeverLongEnough(OfflineFake):  # every query completes in 1 ms, whatever its size
         def issue_offline(self, samples, completions) -> None:
             self.queries.append(list(samples))
-            completions[:] = self.now() + 1_000_000
+            self.busy(1_000_000)
+            completions[:] = self.now()
     monkeypatch.setattr(offline, "probe_rate", lambda sut, loaded: 1000.0)
     sut = NeverLongEnough("offline", clock=clock)
     run = run_offline(sut, make_samples(1), min_duration_s=0.002, min_query_count=1)
@@ -202,3 +247,95 @@ def test_recalibration_is_bounded(clock, monkeypatch):
 
 def test_the_query_size_is_bounded():
     assert query_size(1, 3.0, 1e12) == offline.MAX_QUERY  # a wild probe cannot ask for terabytes
+
+
+# -- the query's bound (#18) ----------------------------------------------------------------------
+
+class Refuses(OfflineFake):
+    """Fails the test if a query reaches it: a refused setting must be refused before the issue."""
+
+    def issue_offline(self, samples, completions) -> None:
+        raise AssertionError(f"a query of {len(samples)} samples was issued")
+
+
+def test_a_given_rate_beyond_the_bound_is_a_usage_error_before_any_query(monkeypatch):
+    monkeypatch.setattr(offline, "MAX_QUERY", 1000)
+    # 1.1 x 1 s x 1000 samples/s = 1100 samples > 1000: LoadGen would honour it, so it is refused
+    with pytest.raises(UsageError) as info:
+        run_offline(Refuses("offline"), make_samples(2), min_duration_s=1.0, min_query_count=1,
+                    expected_qps=1000.0)
+    message = str(info.value)
+    assert message.startswith("--expected-qps 1000 with a 1 s minimum duration sizes an offline "
+                              "query of 1100 samples, more than the 1000 one run holds")
+    assert "--expected-qps 909 or less" in message and "\n" not in message  # floor(1000 / 1.1)
+    # at the bound exactly, the query runs
+    run = run_offline(OfflineFake("offline"), make_samples(2), min_duration_s=1.0,
+                      min_query_count=1, expected_qps=909.0)
+    assert run.count == 999 and run.capped_from is None
+
+
+@pytest.mark.parametrize("qps", [math.inf, math.nan, 0.0, -1.0, 1e12])
+def test_a_given_rate_that_is_not_a_rate_is_a_usage_error(qps):
+    with pytest.raises(UsageError, match="--expected-qps"):
+        run_offline(Refuses("offline"), make_samples(2), min_duration_s=1.0, min_query_count=1,
+                    expected_qps=qps)
+
+
+def test_a_min_count_beyond_the_bound_is_a_usage_error_before_any_query(monkeypatch):
+    monkeypatch.setattr(offline, "MAX_QUERY", 1000)
+    with pytest.raises(UsageError, match="--min-queries 1001 is more than the 1000 samples"):
+        run_offline(Refuses("offline"), make_samples(2), min_duration_s=0.0, min_query_count=1001,
+                    expected_qps=1.0)
+    with pytest.raises(UsageError, match="--min-queries 1001"):  # probed rate: the same
+        run_offline(Refuses("offline"), make_samples(2), min_duration_s=0.0, min_query_count=1001)
+
+
+def test_a_probed_query_beyond_the_bound_is_capped_and_says_so(clock, monkeypatch):
+    monkeypatch.setattr(offline, "MAX_QUERY", 500)
+    monkeypatch.setattr(offline, "probe_rate", lambda sut, loaded: 10_000.0)
+    sut = OfflineFake("offline", infer_ns=100_000, clock=clock)  # 10 000 samples/s, as probed
+    run = run_offline(sut, make_samples(3), min_duration_s=1.0, min_query_count=1)
+    # LoadGen's N: floor(1.1 x 1 s x 11 500/s) = 12 650; one query of 500 samples, not re-sized
+    assert [len(q) for q in sut.queries] == [500]
+    assert (run.count, run.capped_from, run.short_runs) == (500, 12_650, ())
+    assert run.duration_s == pytest.approx(0.05)
+    [reason] = measure(run, 1.0, 1).reasons
+    assert reason.code is ReasonCode.MIN_DURATION
+    assert "no offline query within the 500-sample bound lasts 1 s" in reason.message
+    assert "--expected-qps" not in reason.message  # no rate within the bound would pass
+
+
+def test_the_offline_pass_records_a_capped_query(clock, monkeypatch, tmp_path):
+    from fakes import FakeSUT
+    from tinyharness.dataset import Dataset
+    from tinyharness.progress import Progress
+    from tinyharness.qsl import QSL, Seeds
+    from tinyharness.scenarios.base import Context
+    from tinyharness.settings import TestSettings
+
+    folder = tmp_path / "q"
+    folder.mkdir()
+    for i in range(3):
+        (folder / f"s{i}.bin").write_bytes(bytes([i, 0]))
+    (folder / "y_labels.csv").write_text("".join(f"s{i}.bin,3,{i}\n" for i in range(3)))
+    qsl = QSL(Dataset.open(folder, "q", "y_labels.csv", (2,), "uint8"), "identity",
+              FakeSUT().input_spec())
+    monkeypatch.setattr(offline, "MAX_QUERY", 300)
+    monkeypatch.setattr(offline, "probe_rate", lambda sut, loaded: 10_000.0)
+    rules = type("Rules", (), {"performance_sample_count": None})()
+    bench = type("Bench", (), {"rules_for": lambda self, scenario: rules})()
+    events = []
+    settings = TestSettings("offline", "performance", 1.0, 1, 5, 1.0, 0)
+    ctx = Context(settings, Seeds.from_seed(0), bench, Progress(False),
+                  lambda key, value: events.append((key, value)))
+    measured = offline.OfflinePass(ctx).run(OfflineFake("offline", infer_ns=100_000, clock=clock), qsl)
+    assert measured.offline.samples == 300
+    assert ("offline_query_capped", {"samples": 300, "wanted": 12_650, "expected_qps": 11_500.0,
+                                     "expected_qps_source": "probe"}) in events
+
+
+def test_the_query_is_built_without_a_python_step_per_sample():
+    loaded = make_samples(3)
+    query = offline.query_of(loaded, 8)
+    assert [id(s) for s in query] == [id(loaded[i % 3]) for i in range(8)]
+    assert offline.query_of(loaded, 2) == loaded[:2] and len(offline.query_of(loaded, 3)) == 3

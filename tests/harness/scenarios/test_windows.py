@@ -9,6 +9,7 @@ import pytest
 
 from fakes import DeviceFake, FakeClock, FakeSUT
 from tinyharness.dataset import Dataset
+from tinyharness.errors import RunFailed
 from tinyharness.progress import Progress
 from tinyharness.qsl import QSL, Seeds
 from tinyharness.results import ReasonCode
@@ -122,6 +123,43 @@ def test_a_coarse_device_clock_does_not_ask_for_an_endless_window():
     # 200 inferences fill the 0.1 s window; a probe read as 1 ns would ask for 105 000 000
     assert max(n for n, _ in sut.windows_run) <= 10 * 200
     assert window.runtime_s >= 0.1
+
+
+# -- a device's figures are checked, and N stays bounded -------------------------------------------
+
+class Reports(DeviceFake):
+    """A device-timed fake whose run_window reports ``figure`` (whatever it ran)."""
+
+    def __init__(self, figure, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.figure = figure
+
+    def run_window(self, iterations: int, warmup: int):
+        self.windows_run.append((iterations, warmup))
+        return self.figure
+
+
+@pytest.mark.parametrize("figure", [-1, 1.5e6, float("nan"), None, "2000000", True])
+def test_a_device_time_that_is_not_whole_non_negative_nanoseconds_fails_the_run(figure):
+    with pytest.raises(RunFailed) as info:
+        run_window(Reports(figure), SAMPLE, 0, "a.bin", 1.0, DeviceTimer())
+    assert str(info.value) == (f"SUT 'fake-device' reported {figure!r} as the device time of 1 "
+                               "inferences; run_window() must return the elapsed device time as a "
+                               "whole number of nanoseconds >= 0")
+
+
+def test_numpy_integers_are_device_times():
+    window = run_window(Reports(np.int64(2_000_000_000)), SAMPLE, 0, "a.bin", 1.0, DeviceTimer())
+    assert window.runtime_s == 2.0
+
+
+def test_a_device_clock_that_always_reads_zero_cannot_size_an_endless_window():
+    sut = Reports(0)
+    window = run_window(sut, SAMPLE, 0, "a.bin", 10.0, DeviceTimer())
+    asked = [n for n, _ in sut.windows_run]
+    assert max(asked) == windows.MAX_ITERATIONS == 2**31 - 1  # a 32-bit `infer N`, not 10^20
+    assert asked[-1] == windows.MAX_ITERATIONS  # and, at the bound, no further attempt
+    assert window.runtime_s == 0.0 and window.throughput_ips == 0.0  # reported as it is: INVALID
 
 
 # -- the pass -------------------------------------------------------------------------------------

@@ -24,6 +24,22 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def atomic_write_chunks(path: Path, chunks) -> None:
+    """:func:`atomic_write` of data given as an iterable of bytes (never all in memory at once)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in chunks:
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def sha256_of(path: Path) -> str:
     """The sha256 of a file's bytes, read in 1 MiB blocks."""
     digest = hashlib.sha256()

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
-from .fileio import atomic_write, slug
+from .fileio import atomic_write, atomic_write_chunks, slug
 from .schemas import validate
 
 MLLOG = ":::MLLOG "
@@ -55,6 +55,25 @@ def json_safe(value: Any, where: str, depth: int = 0) -> tuple[Any, list[str]]:
         return out_list, problems
     text = str(value)[:200]
     return text, [f"{where}: a {type(value).__name__} is not JSON; recorded as its text"]
+
+
+def _npy_chunks(record):
+    """The .npy bytes of a latency record: header, then its blocks (big values patched in)."""
+    dtype = np.dtype(np.int64 if record.big else np.uint32)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
+                 "shape": (len(record),)})
+    yield header.getvalue()
+    offset = 0
+    for chunk in record.chunks():
+        if record.big:
+            chunk = chunk.astype(np.int64)
+            for index, value in record.big.items():
+                if offset <= index < offset + len(chunk):
+                    chunk[index - offset] = value
+        yield chunk.astype(dtype.newbyteorder("<"), copy=False).tobytes()
+        offset += len(chunk)
 
 
 class DetailLog:
@@ -108,10 +127,22 @@ class RunDirectory:
     def write_text(self, name: str, text: str) -> None:
         self.write_bytes(name, text.encode())
 
-    def write_npy(self, name: str, array: np.ndarray) -> None:
+    def write_npy(self, name: str, array) -> None:
+        """An array, or a :class:`~tinyharness.latencies.Latencies` record streamed block by
+        block (uint32 ns; int64 if one latency is past 4.29 s), never copied whole."""
+        from .latencies import Latencies
+
+        if isinstance(array, Latencies):
+            self._write_chunks(name, _npy_chunks(array))
+            return
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
         self.write_bytes(name, buffer.getvalue())
+
+    def _write_chunks(self, name: str, chunks) -> None:
+        atomic_write_chunks(self.path / name, chunks)
+        if name not in self.files:
+            self.files.append(name)
 
     def write_bytes(self, name: str, data: bytes) -> None:
         atomic_write(self.path / name, data)
@@ -124,11 +155,20 @@ class RunDirectory:
         self.write_text("detail.txt", detail.render())
 
     def set_status(self, state: str, error: str | None = None) -> None:
-        self.write_json("status.json", {
-            "state": state, "error": error,
-            "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "files": sorted(f for f in self.files if f != "status.json"),
-        }, "status")
+        document = {"state": state, "error": error,
+                    "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    "files": sorted(f for f in self.files if f != "status.json")}
+        try:
+            self.write_json("status.json", document, "status")
+        except OSError:
+            # A full disk has no room for the temporary copy; the old status.json's own blocks
+            # still hold a short new one. Not atomic, but a torn status beats a stale "running".
+            data = (json.dumps(document, indent=1) + "\n").encode()
+            with open(self.path / "status.json", "r+b") as handle:
+                handle.write(data)
+                handle.truncate()
+                handle.flush()
+                os.fsync(handle.fileno())
 
 
 def check_run_directory(path: Path) -> list[str]:
@@ -179,7 +219,8 @@ def check_run_directory(path: Path) -> list[str]:
             if isinstance(log, list) and len(log) != summary["accuracy"].get("count"):
                 problems.append(f"accuracy.json: {len(log)} entries, summary.json says "
                                 f"{summary['accuracy'].get('count')}")
-    if summary.get("latency_us") or summary.get("offline"):
+    histogram = (summary.get("latency_us") or {}).get("exact") is False  # no latencies.npy
+    if (summary.get("latency_us") and not histogram) or summary.get("offline"):
         try:
             latencies = np.load(path / "latencies.npy", allow_pickle=False)
         except (OSError, ValueError) as exc:
@@ -189,7 +230,7 @@ def check_run_directory(path: Path) -> list[str]:
             repetitions = summary.get("repetitions")
             if isinstance(repetitions, dict):  # --repeat: every repetition's values back to back
                 expected = sum(r.get("queries", 0) for r in repetitions.get("runs", []))
-            if latencies.dtype != np.int64 or len(latencies) != expected:
+            if latencies.dtype not in (np.int64, np.uint32) or len(latencies) != expected:
                 problems.append(f"latencies.npy: {len(latencies)} {latencies.dtype} values, "
                                 f"summary.json says {expected}")
     return problems

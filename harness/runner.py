@@ -19,6 +19,7 @@ from .dataset import Dataset
 from .errors import RunFailed, RunInterrupted, Terminated, UsageError
 from .fileio import sha256_of
 from .host import HostSampler
+from .latencies import Latencies
 from .logs import DetailLog, RunDirectory, json_safe
 from .model_store import ModelStore
 from .native_output import captured
@@ -250,13 +251,17 @@ class Run:
         summary.repetitions = Repetitions.of([m.repetition(i) for i, m in enumerate(runs, start=1)])
         for index, m in enumerate(runs[1:], start=2):
             first.reasons += [Reason(r.code, f"repetition {index}: {r.message}") for r in m.reasons]
-        if first.latencies_ns is not None:
+        if isinstance(first.latencies_ns, Latencies):
+            if all(m.latencies_ns.exact for m in runs):
+                first.latencies_ns = Latencies.concat(m.latencies_ns for m in runs)
+        elif first.latencies_ns is not None:
             first.latencies_ns = np.concatenate([m.latencies_ns for m in runs])
 
     def _record(self, measured: Measurement, summary: RunSummary, run_dir: RunDirectory) -> None:
         summary.add(measured)
-        if measured.latencies_ns is not None:
-            run_dir.write_npy("latencies.npy", measured.latencies_ns)
+        values = measured.latencies_ns
+        if values is not None and getattr(values, "exact", True):  # a histogram has no sequence
+            run_dir.write_npy("latencies.npy", values)
             summary.files["latencies"] = "latencies.npy"
         if measured.accuracy_log is not None:
             run_dir.write_json("accuracy.json", measured.accuracy_log, "accuracy")
@@ -305,7 +310,7 @@ class Run:
         interrupted = isinstance(exc, KeyboardInterrupt)
         message = (str(exc) or "terminated") if isinstance(exc, Terminated) else (
             "interrupted by the user" if interrupted else
-            str(exc) if isinstance(exc, UsageError) else f"{type(exc).__name__}: {exc}")
+            str(exc) if isinstance(exc, (UsageError, RunFailed)) else f"{type(exc).__name__}: {exc}")
         detail.event("error_runtime", message, error=True)
         self._close(sut, detail)
         lost = [name for name, write in (

@@ -77,12 +77,13 @@ class EarlyStopping:
         return self.estimate_ns is not None
 
 
-def early_stopping(sorted_ns: np.ndarray, p: float = 0.90, confidence: float = 0.99) -> EarlyStopping:
-    """LoadGen's estimate: with t the largest count such that n >= h(t) + t, report sorted[n - t]."""
-    n = len(sorted_ns)
+def early_stopping_rank(n: int, p: float = 0.90, confidence: float = 0.99) -> tuple[int | None, int, int]:
+    """LoadGen's early stopping over ``n`` latencies: (the 0-based rank of the estimate in
+    ascending order, or None when there are too few; the queries needed; the ones discarded).
+    With t the largest count such that n >= h(t) + t, the estimate is sorted[n - t]."""
     needed = min_good_queries(1, p, confidence) + 1
     if n < needed:
-        return EarlyStopping(p, None, needed, 0)
+        return None, needed, 0
     lo, hi = 1, n  # h(t) + t grows with t, so the largest passing t is a threshold
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -90,7 +91,13 @@ def early_stopping(sorted_ns: np.ndarray, p: float = 0.90, confidence: float = 0
             lo = mid
         else:
             hi = mid - 1
-    return EarlyStopping(p, int(sorted_ns[n - lo]), needed, lo - 1)
+    return n - lo, needed, lo - 1
+
+
+def early_stopping(sorted_ns: np.ndarray, p: float = 0.90, confidence: float = 0.99) -> EarlyStopping:
+    """LoadGen's estimate over an ascending array."""
+    rank, needed, discarded = early_stopping_rank(len(sorted_ns), p, confidence)
+    return EarlyStopping(p, None if rank is None else int(sorted_ns[rank]), needed, discarded)
 
 
 @dataclass(frozen=True)
@@ -103,19 +110,29 @@ class LatencyStats:
     max_ns: int
     percentiles_ns: dict[float, int]
     early: EarlyStopping
+    exact: bool = True  # False: percentiles from latencies.py's histogram (at most 0.1 % high)
 
     @classmethod
-    def from_ns(cls, latencies_ns: np.ndarray) -> "LatencyStats":
-        values = np.sort(np.asarray(latencies_ns, dtype=np.int64))
-        if len(values) == 0:
+    def from_ns(cls, latencies_ns) -> "LatencyStats":
+        """From a :class:`~tinyharness.latencies.Latencies` record or an array of ns."""
+        from .latencies import Latencies
+
+        record = latencies_ns if isinstance(latencies_ns, Latencies) else Latencies.from_array(
+            np.asarray(latencies_ns, dtype=np.int64))
+        n = len(record)
+        if n == 0:
             raise ValueError("no latencies recorded")
+        rank, needed, discarded = early_stopping_rank(n, 0.90)
+        ranks = [min(int(n * p), n - 1) for p in PERCENTILES] + ([] if rank is None else [rank])
+        values = record.kth(ranks)
+        low, high, total, _ = record.moments()
         return cls(
-            count=len(values),
-            min_ns=int(values[0]),
-            mean_ns=int(values.sum() // len(values)),  # integer mean, as LoadGen
-            max_ns=int(values[-1]),
-            percentiles_ns={p: percentile(values, p) for p in PERCENTILES},
-            early=early_stopping(values, 0.90),
+            count=n, min_ns=low,
+            mean_ns=total // n,  # integer mean, as LoadGen
+            max_ns=high,
+            percentiles_ns=dict(zip(PERCENTILES, values)),
+            early=EarlyStopping(0.90, None if rank is None else values[-1], needed, discarded),
+            exact=record.exact,
         )
 
     def to_us_dict(self) -> dict[str, float | int | None]:

@@ -34,6 +34,8 @@ class Latency:
     p999: float
     max: float
     p90_early_stopping: float | None  # None: too few queries for the estimate
+    # False past latencies.EXACT_LIMIT queries: percentiles from a histogram, at most 0.1 % high
+    exact: bool = True
 
     @classmethod
     def from_ns(cls, latencies_ns) -> "Latency":
@@ -44,7 +46,7 @@ class Latency:
         p = s.percentiles_ns
         return cls(s.count, us(s.min_ns), us(s.mean_ns), us(p[0.50]), us(p[0.90]), us(p[0.95]),
                    us(p[0.97]), us(p[0.99]), us(p[0.999]), us(s.max_ns),
-                   None if s.early.estimate_ns is None else us(s.early.estimate_ns))
+                   None if s.early.estimate_ns is None else us(s.early.estimate_ns), s.exact)
 
 
 @dataclass(frozen=True)
@@ -57,12 +59,10 @@ class EarlyStoppingResult:
 
     @classmethod
     def from_ns(cls, latencies_ns) -> "EarlyStoppingResult":
-        import numpy as np
+        from ..stats import early_stopping_rank
 
-        from ..stats import early_stopping
-
-        e = early_stopping(np.sort(np.asarray(latencies_ns, dtype=np.int64)), 0.90, 0.99)
-        return cls(0.90, 0.99, e.met, e.min_queries, e.discarded)
+        rank, needed, discarded = early_stopping_rank(len(latencies_ns), 0.90, 0.99)
+        return cls(0.90, 0.99, rank is not None, needed, discarded)
 
 
 @dataclass(frozen=True)

@@ -148,22 +148,26 @@ class Stability:
         figures: dict[str, Any] = {}
         p50_us = None
         if latencies_ns is not None and len(latencies_ns) > 0:
+            import math
+
             import numpy as np
 
-            from ..stats import percentile
+            from ..latencies import Latencies
 
-            values = np.sort(np.asarray(latencies_ns, dtype=np.int64))
-            p50 = percentile(values, 0.50)
+            record = latencies_ns if isinstance(latencies_ns, Latencies) else Latencies.from_array(
+                np.asarray(latencies_ns, dtype=np.int64))
+            n = len(record)
+            p25, p50, p75, p99 = record.kth([min(int(n * p), n - 1) for p in (0.25, 0.50, 0.75, 0.99)])
+            _, top, total, squares = record.moments()
             p50_us = p50 / 1000.0
-            as_float = values.astype(np.float64)
-            mean = float(as_float.mean())
-            if len(values) >= 2 and mean > 0:
-                figures["latency_cv"] = _r(float(as_float.std(ddof=1)) / mean, 4)
-            figures["latency_iqr_us"] = _r((percentile(values, 0.75) - percentile(values, 0.25))
-                                           / 1000.0, 3)
+            mean = total / n
+            if n >= 2 and mean > 0:  # sample standard deviation from the sums, as numpy's ddof=1
+                variance = max(squares - n * mean * mean, 0.0) / (n - 1)
+                figures["latency_cv"] = _r(math.sqrt(variance) / mean, 4)
+            figures["latency_iqr_us"] = _r((p75 - p25) / 1000.0, 3)
             if p50 > 0:
-                figures["p99_over_p50"] = _r(percentile(values, 0.99) / p50, 3)
-                figures["max_over_p50"] = _r(int(values[-1]) / p50, 3)
+                figures["p99_over_p50"] = _r(p99 / p50, 3)
+                figures["max_over_p50"] = _r(top / p50, 3)
         if window_throughputs is not None and len(window_throughputs) >= 2:
             low, high = min(window_throughputs), max(window_throughputs)
             if low > 0:

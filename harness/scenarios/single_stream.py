@@ -2,7 +2,7 @@
 
 The hot loop runs on the calling thread with no hand-off, no logging and no allocation between the
 two clock reads: ``prepare`` (untimed) copies the sample in, the clock pair brackets ``infer`` alone,
-and the latency lands in a preallocated int64 buffer. Sample choices are drawn in chunks outside the
+and the latency lands in a preallocated uint32 block (latencies.py: 4 bytes a query). Sample choices are drawn in chunks outside the
 timed region; progress is reported between chunks. The garbage collector is paused during the run
 so that a collection cannot land inside a query.
 """
@@ -19,6 +19,7 @@ import numpy as np
 
 from ..results import Measurement, Reason, ReasonCode
 from ..results.sections import QPS, EarlyStoppingResult, Latency, Performance
+from ..latencies import Latencies
 from ..sut import SUT
 from .base import Pass, load_performance_set, minimum_reasons, warm_up
 from .windows import WindowsPass
@@ -30,11 +31,11 @@ ProgressFn = Callable[[int, float], None]  # (queries so far, elapsed seconds)
 class QueryRun:
     """Raw outcome of the timed single-stream run."""
 
-    latencies_ns: np.ndarray
+    latencies_ns: Latencies
     start_ns: int
     last_issue_ns: int
     end_ns: int
-    runtime_ns: np.ndarray | None = None  # the runtime's own figure per query, where it has one
+    runtime_ns: Latencies | None = None  # the runtime's own figure per query, where it has one
 
     @property
     def count(self) -> int:
@@ -51,25 +52,31 @@ class QueryRun:
 
     def qps_without_overhead(self) -> float:
         """LoadGen: 1 / mean latency."""
-        return 1e9 / float(self.latencies_ns.mean())
+        return 1e9 / self.latencies_ns.mean()
 
 
-def _chunk(batch, prepare, infer, clock, out, n, deadline, min_count) -> tuple[int, int, bool]:
-    """The hot loop over one chunk: (queries so far, last issue time, done)."""
+def _chunk(batch, prepare, infer, clock, out, i, deadline, need, record) -> tuple[int, int, bool]:
+    """The hot loop over one chunk, writing from index ``i`` of the record's block ``out``:
+    (index after the last query, last issue time, done). ``need``: queries still needed, counted
+    from the block's index 0."""
     t0 = 0
     for sample in batch:
         prepare(sample)
         t0 = clock()
         infer()
         t1 = clock()
-        out[n] = t1 - t0
-        n += 1
-        if t0 >= deadline and n >= min_count:
-            return n, t0, True
-    return n, t0, False
+        try:
+            out[i] = t1 - t0
+        except OverflowError:  # past 4.29 s: kept exactly beside the block (free until it happens)
+            out[i] = record.overflow(i, t1 - t0)
+        i += 1
+        if t0 >= deadline and i >= need:
+            return i, t0, True
+    return i, t0, False
 
 
-def _chunk_reading(batch, prepare, infer, clock, out, n, deadline, min_count, read, read_out):
+def _chunk_reading(batch, prepare, infer, clock, out, i, deadline, need, record, read, read_out,
+                   read_record):
     """:func:`_chunk`, also reading the runtime's own latency after each query's clock pair (a
     separate loop, so that SUTs without one keep the bare loop)."""
     t0 = 0
@@ -78,20 +85,18 @@ def _chunk_reading(batch, prepare, infer, clock, out, n, deadline, min_count, re
         t0 = clock()
         infer()
         t1 = clock()
-        out[n] = t1 - t0
-        read_out[n] = read()
-        n += 1
-        if t0 >= deadline and n >= min_count:
-            return n, t0, True
-    return n, t0, False
-
-
-def _grown(buffer: np.ndarray | None, n: int, size: int) -> np.ndarray | None:
-    if buffer is None or size <= len(buffer):
-        return buffer
-    grown = np.empty(2 * size, dtype=np.int64)
-    grown[:n] = buffer[:n]
-    return grown
+        try:
+            out[i] = t1 - t0
+        except OverflowError:
+            out[i] = record.overflow(i, t1 - t0)
+        try:
+            read_out[i] = read()
+        except OverflowError:
+            read_out[i] = read_record.overflow(i, read())
+        i += 1
+        if t0 >= deadline and i >= need:
+            return i, t0, True
+    return i, t0, False
 
 
 def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
@@ -102,8 +107,8 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
     rng = np.random.Generator(np.random.MT19937(sample_index_seed))
     loop = (sut.prepare, sut.infer, time.perf_counter_ns)
     clock = loop[2]
-    buffer = np.empty(max(min_query_count, 1 << 14), dtype=np.int64)
-    runtime = np.empty_like(buffer) if sut.reports_runtime_latency else None
+    record = Latencies()
+    runtime = Latencies() if sut.reports_runtime_latency else None
     chunk = 16  # resized after each chunk to about a fifth of a second of queries (a slow SUT
     # reports progress, and beats the watchdog, after each of its queries)
     n = t0 = 0
@@ -114,13 +119,19 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
         deadline = start + int(min_duration_s * 1e9)
         hard_stop = start + int(max_duration_s * 1e9) if max_duration_s > 0 else math.inf
         while True:
-            batch = [samples[i] for i in rng.integers(0, len(samples), chunk)]
-            buffer, runtime = _grown(buffer, n, n + chunk), _grown(runtime, n, n + chunk)
+            out, i, room = record.space()
+            size = min(chunk, room)
+            batch = [samples[k] for k in rng.integers(0, len(samples), size)]
+            need = min_query_count - n + i
             if runtime is None:
-                n, t0, done = _chunk(batch, *loop, buffer, n, deadline, min_query_count)
+                end, t0, done = _chunk(batch, *loop, out, i, deadline, need, record)
             else:
-                n, t0, done = _chunk_reading(batch, *loop, buffer, n, deadline, min_query_count,
-                                             sut.runtime_latency_ns, runtime)
+                read_out, _, _ = runtime.space()
+                end, t0, done = _chunk_reading(batch, *loop, out, i, deadline, need, record,
+                                               sut.runtime_latency_ns, read_out, runtime)
+                runtime.advance(end)
+            record.advance(end)
+            n += end - i
             now = clock()
             if progress is not None:
                 progress(n, (now - start) / 1e9)
@@ -130,8 +141,8 @@ def run_queries(sut: SUT, samples: Sequence[np.ndarray], sample_index_seed: int,
     finally:
         if was_enabled:
             gc.enable()
-    return QueryRun(buffer[:n].copy(), start, t0, now,
-                    None if runtime is None else runtime[:n].copy())
+    record.finish()
+    return QueryRun(record, start, t0, now, runtime)
 
 
 def query_reasons(run: QueryRun, early: EarlyStoppingResult, min_duration_s: float,

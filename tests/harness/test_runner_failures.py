@@ -37,9 +37,9 @@ def small_disk(path: Path, size: str):
 
 
 def test_a_full_disk_at_the_final_write_still_marks_the_run_failed(fake_suts, tmp_path):
-    with small_disk(tmp_path / "disk", "96k") as disk:
+    with small_disk(tmp_path / "disk", "16k") as disk:
         with pytest.raises(RunFailed, match="No space left on device"):
-            Run(_request(disk, "fake", mode="performance")).execute(Progress(enabled=False))
+            Run(_request(disk, "fake", mode="all")).execute(Progress(enabled=False))
         (run_dir,) = disk.iterdir()
         status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "failed"

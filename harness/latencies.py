@@ -26,6 +26,7 @@ _SHIFTS, _WIDTHS = (21, 10, 0), (11, 11, 10)
 _LINEAR = 2048  # histogram buckets below this many ns are one ns wide
 _SUB = 1024  # buckets per power of two above
 _BUCKETS = _LINEAR + (32 - 11) * _SUB
+_SLICE = 1 << 16
 
 
 class Latencies:
@@ -111,6 +112,13 @@ class Latencies:
         if self.blocks:
             yield self.blocks[-1][:self.used]
 
+    def _slices(self) -> Iterator[np.ndarray]:
+        """:meth:`chunks` in views of 64 Ki values, so that what statistics compute on them
+        (shifts, masks, float copies) stays a few hundred KB however long the run."""
+        for chunk in self.chunks():
+            for start in range(0, len(chunk), _SLICE):
+                yield chunk[start:start + _SLICE]
+
     def to_array(self) -> np.ndarray:
         """All values in order as int64 (a copy: 8 bytes a query; for tests and small runs)."""
         if not self.exact:
@@ -128,7 +136,7 @@ class Latencies:
     def moments(self) -> tuple[int, int, int, float]:
         """(min, max, integer sum, sum of squares) over every value."""
         lo, hi, total, squares = self._min, self._max, self._sum, self._sum_sq
-        for chunk in self.chunks():
+        for chunk in self._slices():
             if len(chunk):
                 lo, hi = min(lo, int(chunk.min())), max(hi, int(chunk.max()))
                 total += int(chunk.sum(dtype=np.uint64))
@@ -173,7 +181,7 @@ class Latencies:
         whose higher digits are ``prefix``; big values are counted apart, above everything."""
         shift, width = _SHIFTS[level], _WIDTHS[level]
         counts = np.zeros(1 << width, np.int64)
-        for chunk in self.chunks():
+        for chunk in self._slices():
             if level:
                 chunk = chunk[(chunk >> np.uint32(_SHIFTS[level - 1])) == prefix]
             counts += np.bincount((chunk >> np.uint32(shift)) & np.uint32((1 << width) - 1),
@@ -188,7 +196,7 @@ class Latencies:
             self.histogram = np.zeros(_BUCKETS, np.int64)
         lo, hi, total, squares = self.moments()
         self._min, self._max, self._sum, self._sum_sq = lo, hi, total, squares
-        for chunk in self.chunks():
+        for chunk in self._slices():
             self.histogram += np.bincount(_bucket(chunk), minlength=_BUCKETS)
         # the blocks hold CEILING for the big values: counted in the last bucket; exact in the
         # maximum and the sums

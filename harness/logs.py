@@ -11,6 +11,7 @@ import io
 import json
 import os
 import time
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -57,23 +58,66 @@ def json_safe(value: Any, where: str, depth: int = 0) -> tuple[Any, list[str]]:
     return text, [f"{where}: a {type(value).__name__} is not JSON; recorded as its text"]
 
 
-def _npy_chunks(record):
-    """The .npy bytes of a latency record: header, then its blocks (big values patched in)."""
-    dtype = np.dtype(np.int64 if record.big else np.uint32)
-    header = io.BytesIO()
-    np.lib.format.write_array_header_1_0(
-        header, {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False,
-                 "shape": (len(record),)})
-    yield header.getvalue()
+@dataclass(frozen=True)
+class SpilledValues:
+    """One repetition's per-query values, kept in a hidden file of the run directory until
+    latencies.npy is written, so that ``--repeat K`` holds one repetition in memory, not K."""
+
+    path: Path
+    count: int
+    dtype: str
+    exact = True
+
+    def __len__(self) -> int:
+        return self.count
+
+
+def _dtype_of(values) -> np.dtype:
+    from .latencies import Latencies
+
+    if isinstance(values, SpilledValues):
+        return np.dtype(values.dtype)
+    if isinstance(values, Latencies):
+        return np.dtype(np.int64 if values.big else np.uint32)
+    return np.dtype(np.asarray(values).dtype)
+
+
+def _raw_chunks(values, dtype: np.dtype):
+    """The little-endian bytes of ``values`` (a Latencies record, an array or a spilled part)
+    as ``dtype``, a block at a time."""
+    from .latencies import Latencies
+
+    out = dtype.newbyteorder("<")
+    if isinstance(values, SpilledValues):
+        part = np.dtype(values.dtype).newbyteorder("<")
+        with open(values.path, "rb") as handle:
+            for data in iter(lambda: handle.read(part.itemsize << 20), b""):
+                yield np.frombuffer(data, part).astype(out, copy=False).tobytes()
+        return
+    if not isinstance(values, Latencies):
+        yield np.ascontiguousarray(values).astype(out, copy=False).tobytes()
+        return
     offset = 0
-    for chunk in record.chunks():
-        if record.big:
+    for chunk in values.chunks():
+        if values.big:
             chunk = chunk.astype(np.int64)
-            for index, value in record.big.items():
+            for index, value in values.big.items():
                 if offset <= index < offset + len(chunk):
                     chunk[index - offset] = value
-        yield chunk.astype(dtype.newbyteorder("<"), copy=False).tobytes()
+        yield chunk.astype(out, copy=False).tobytes()
         offset += len(chunk)
+
+
+def _npy_chunks(parts):
+    """The .npy bytes of parts put back to back: a header, then each part's values."""
+    dtype = np.dtype(np.int64) if any(_dtype_of(p) != np.uint32 for p in parts) else np.dtype(np.uint32)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(
+        header, {"descr": np.lib.format.dtype_to_descr(dtype.newbyteorder("<")),
+                 "fortran_order": False, "shape": (sum(len(p) for p in parts),)})
+    yield header.getvalue()
+    for part in parts:
+        yield from _raw_chunks(part, dtype)
 
 
 class DetailLog:
@@ -128,16 +172,28 @@ class RunDirectory:
         self.write_bytes(name, text.encode())
 
     def write_npy(self, name: str, array) -> None:
-        """An array, or a :class:`~tinyharness.latencies.Latencies` record streamed block by
-        block (uint32 ns; int64 if one latency is past 4.29 s), never copied whole."""
+        """An array; a :class:`~tinyharness.latencies.Latencies` record streamed block by block
+        (uint32 ns; int64 if one latency is past 4.29 s), never copied whole; or a list of
+        those and :class:`SpilledValues` put back to back (their part files then removed)."""
         from .latencies import Latencies
 
-        if isinstance(array, Latencies):
-            self._write_chunks(name, _npy_chunks(array))
+        if isinstance(array, (Latencies, list)):
+            parts = array if isinstance(array, list) else [array]
+            self._write_chunks(name, _npy_chunks(parts))
+            for part in parts:
+                if isinstance(part, SpilledValues):
+                    part.path.unlink(missing_ok=True)
             return
         buffer = io.BytesIO()
         np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
         self.write_bytes(name, buffer.getvalue())
+
+    def spill(self, values, index: int) -> SpilledValues:
+        """Keep a repetition's values in ``.repetition-<index>.raw`` instead of memory."""
+        dtype = _dtype_of(values)
+        path = self.path / f".repetition-{index}.raw"
+        atomic_write_chunks(path, _raw_chunks(values, dtype))
+        return SpilledValues(path, len(values), dtype.str)
 
     def _write_chunks(self, name: str, chunks) -> None:
         atomic_write_chunks(self.path / name, chunks)

@@ -19,8 +19,7 @@ from .dataset import Dataset
 from .errors import RunFailed, RunInterrupted, Terminated, UsageError
 from .fileio import sha256_of
 from .host import HostSampler
-from .latencies import Latencies
-from .logs import DetailLog, RunDirectory, json_safe
+from .logs import DetailLog, RunDirectory, SpilledValues, json_safe
 from .model_store import ModelStore
 from .native_output import captured
 from .plugins import registry
@@ -122,8 +121,7 @@ class Run:
             context = Context(self.settings, self.seeds, self.benchmark, progress, detail.event)
             if self.settings.runs_accuracy:
                 self._record(AccuracyPass(context).run(sut, qsl), summary, run_dir)
-            repetitions = [self._measure(step, sut, qsl)
-                           for step in self.performance_passes(sut, context)]
+            repetitions = self._measure_all(self.performance_passes(sut, context), sut, qsl, run_dir)
             if repetitions:
                 self._record_performance(repetitions, summary, run_dir)
             self._finish(summary, sut, detail)
@@ -221,6 +219,18 @@ class Run:
         d = self.dataset
         return DatasetInfo(d.id, str(d.folder.resolve()), d.sha256(), len(d))
 
+    def _measure_all(self, steps: list[Pass], sut: SUT, qsl: QSL,
+                     run_dir: RunDirectory) -> list[Measurement]:
+        """Every performance pass; with ``--repeat``, each one's per-query values go to the run
+        directory as soon as it is judged, so that memory holds one repetition, not K."""
+        measured = []
+        for index, step in enumerate(steps, start=1):
+            m = self._measure(step, sut, qsl)
+            if len(steps) > 1 and m.latencies_ns is not None and getattr(m.latencies_ns, "exact", True):
+                m.latencies_ns = run_dir.spill(m.latencies_ns, index)
+            measured.append(m)
+        return measured
+
     @staticmethod
     def _measure(step: Pass, sut: SUT, qsl: QSL) -> Measurement:
         """Run a performance pass with the host sampled around it (outside any timed region), and
@@ -245,17 +255,13 @@ class Run:
 
     @staticmethod
     def _merge_repetitions(runs: list[Measurement], summary: RunSummary) -> None:
-        import numpy as np
-
         first = runs[0]
         summary.repetitions = Repetitions.of([m.repetition(i) for i, m in enumerate(runs, start=1)])
         for index, m in enumerate(runs[1:], start=2):
             first.reasons += [Reason(r.code, f"repetition {index}: {r.message}") for r in m.reasons]
-        if isinstance(first.latencies_ns, Latencies):
-            if all(m.latencies_ns.exact for m in runs):
-                first.latencies_ns = Latencies.concat(m.latencies_ns for m in runs)
-        elif first.latencies_ns is not None:
-            first.latencies_ns = np.concatenate([m.latencies_ns for m in runs])
+        if first.latencies_ns is not None:  # spilled parts, or None where one was a histogram
+            spilled = all(isinstance(m.latencies_ns, SpilledValues) for m in runs)
+            first.latencies_ns = [m.latencies_ns for m in runs] if spilled else None
 
     def _record(self, measured: Measurement, summary: RunSummary, run_dir: RunDirectory) -> None:
         summary.add(measured)

@@ -113,6 +113,11 @@ def test_repeat_keeps_every_repetition(fake_suts, tmp_path, sut, scenario):
     else:
         latencies = np.load(run_dir.path / "latencies.npy")
         assert len(latencies) == sum(r.queries for r in reps.runs) > reps.runs[0].queries
+        # each repetition waited on disk (one in memory at a time); the parts are gone
+        assert not list(run_dir.path.glob(".repetition-*"))
+        if scenario == "single-stream":  # repetition 1's values come first: its p50 is theirs
+            first = np.sort(latencies[:reps.runs[0].queries])
+            assert first[len(first) // 2] / 1000 == pytest.approx(reps.runs[0].p50_us, abs=1e-3)
     # repetition 1 gives the headline sections
     if summary.latency_us is not None:
         assert summary.latency_us.p50 == reps.runs[0].p50_us

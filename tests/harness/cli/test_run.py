@@ -40,8 +40,8 @@ def assert_logs_valid(run_dir: Path) -> dict:
         top1 = 100.0 * np.mean([e["prediction"] == e["label"] for e in log])
         assert top1 == pytest.approx(summary["accuracy"]["value"], abs=1e-3)
     if summary["latency_us"] is not None:
-        latencies = np.load(run_dir / "latencies.npy")
-        assert latencies.dtype == np.int64 and len(latencies) == summary["latency_us"]["count"]
+        latencies = np.load(run_dir / "latencies.npy")  # uint32 ns: 4 B a query (latencies.py)
+        assert latencies.dtype == np.uint32 and len(latencies) == summary["latency_us"]["count"]
         # the stored per-query latencies reproduce the reported p50 (LoadGen rule: sorted[n // 2])
         assert np.sort(latencies)[len(latencies) // 2] / 1000 == pytest.approx(summary["latency_us"]["p50"], abs=1e-3)
     assert not list(run_dir.glob(".*.tmp"))

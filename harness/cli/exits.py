@@ -16,8 +16,8 @@ def handled(body) -> int:
     except click.exceptions.Abort:  # click's own Ctrl-C at a prompt
         click.echo("tinyharness: interrupted", err=True)
         return EXIT_INTERRUPTED
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # one line, as every other error (not click's usage block)
+        click.echo(f"tinyharness: error: {one_line(exc)}", err=True)
         return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
     except UsageError as exc:
         click.echo(f"tinyharness: error: {exc}", err=True)
@@ -31,3 +31,11 @@ def handled(body) -> int:
     except KeyboardInterrupt as exc:
         click.echo(f"tinyharness: {exc or 'interrupted'}", err=True)
         return EXIT_INTERRUPTED
+
+
+def one_line(exc: click.ClickException) -> str:
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if isinstance(exc, click.UsageError) and ctx is not None:
+        message += f" (see '{ctx.command_path} --help')"
+    return message

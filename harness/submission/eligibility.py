@@ -33,8 +33,22 @@ def problems(summary: "RunSummary", division: str) -> list[tuple[str, str]]:
         # A device's model cannot be hashed here; the system description names it instead.
         found.append(("closed-model", f"{PurePath(model.path).name} is not one of the rule set's "
                                       "reference models; the closed division requires one"))
+    if division == "closed":
+        found += _unverified(summary)
     found += _measured(summary)
     return found
+
+
+def _unverified(summary: "RunSummary") -> list[tuple[str, str]]:
+    """A serial run that opted out of reading its uploads back (``--sut-option verify=0``): a hex
+    digit flipped on the wire is still valid hex, so its inputs, and so its results, are unchecked.
+    The run's SUT configuration records the choice (schema 2; schema-1 runs record none)."""
+    config = summary.settings.sut_config or {}
+    if summary.sut == "serial" and config.get("verify") is False:
+        return [("closed-unverified", "the serial run did not verify its sample uploads "
+                 "(--sut-option verify=0); the closed division requires each upload read back "
+                 "from the device (verify=1, the default)")]
+    return []
 
 
 def _validity(summary: "RunSummary", division: str) -> list[tuple[str, str]]:

@@ -13,10 +13,17 @@ import click
 
 from tinyharness.errors import UsageError
 
+from .config import MAX_BAUD, MAX_TIMEOUT_S
+
 
 @click.group()
 def dut() -> None:
     """Serial DUTs speaking the MLPerf Tiny / EEMBC protocol (docs: mlperf-tiny.md §6)."""
+
+
+# Imported after ``dut`` exists: importing tinyharness.cli.types runs tinyharness.cli, which
+# registers the plugins' commands and so imports ``dut`` from this module while it is half done.
+from tinyharness.cli.types import count, finite  # noqa: E402
 
 
 @dut.command()
@@ -88,10 +95,10 @@ def list_ports_cmd(include_all, as_json) -> None:
 
 @dut.command("probe")
 @click.argument("port")
-@click.option("--baud", type=int, default=115200, show_default=True,
+@click.option("--baud", type=count(1, MAX_BAUD), default=115200, show_default=True,
               help="Baud rate of the firmware (the AD reference uses 921600).")
-@click.option("--timeout", type=float, default=2.0, show_default=True,
-              help="Seconds to wait for each response line.")
+@click.option("--timeout", type=finite(0, MAX_TIMEOUT_S, min_open=True), default=2.0,
+              show_default=True, help="Seconds to wait for each response line.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def probe_cmd(port, baud, timeout, as_json) -> None:
     """Ask the DUT on PORT who it is: name%, profile% and timestamp% (MLPerf Tiny protocol)."""

@@ -1,13 +1,46 @@
-"""The ``serial`` SUT's options."""
+"""The ``serial`` SUT's options. Every number is bounded: timeouts are finite seconds > 0 with a
+ceiling, so no option can make a read wait forever (``nan`` and ``inf`` are refused)."""
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from tinyharness.errors import UsageError
-from tinyharness.sut_config import SUTConfig, flag, non_negative_int, option, positive_float, positive_int
+from tinyharness.sut_config import SUTConfig, flag, option
 
 PORT_HINT = "--sut-option port=/dev/ttyACM0"
+MAX_TIMEOUT_S = 600.0  # per response line
+MAX_INFER_TIMEOUT_S = 86_400.0  # per infer response: a day
+MAX_BAUD = 20_000_000  # above any USB-UART bridge's rate
+MAX_RETRIES = 20
+
+
+def seconds(ceiling: float) -> Callable[[str], float]:
+    """A parser of a finite number of seconds in (0, ``ceiling``]."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or not 0 < value <= ceiling:
+            raise ValueError(f"must be a finite number of seconds > 0 and <= {ceiling:g}")
+        return value
+    return parse
+
+
+def whole(low: int, high: int) -> Callable[[str], int]:
+    """A parser of a whole number in [``low``, ``high``]."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or not low <= value <= high:
+            raise ValueError(f"must be a whole number from {low} to {high}")
+        return value
+    return parse
 
 
 def chunk_size(text: str) -> int:
@@ -23,17 +56,22 @@ class SerialConfig(SUTConfig):
     port: str | None = option(f"serial port of the DUT, required ({PORT_HINT}; any pyserial URL, "
                               "e.g. socket://host:port)")
     baud: int | None = option("baud rate (default: 921600 for ad01, else 115200, as the reference "
-                              "firmware)", positive_int)
-    timeout: float = option("seconds to wait for each response line (default 5)", positive_float, 5.0)
-    infer_timeout: float = option("seconds to wait for an infer response (default 30; raised "
-                                  "automatically for long windows)", positive_float, 30.0)
+                              "firmware)", whole(1, MAX_BAUD))
+    timeout: float = option(f"seconds to wait for each response line (default 5, at most "
+                            f"{MAX_TIMEOUT_S:g})", seconds(MAX_TIMEOUT_S), 5.0)
+    infer_timeout: float = option(f"seconds to wait for an infer response (default 30, at most "
+                                  f"{MAX_INFER_TIMEOUT_S:g}; raised automatically for long "
+                                  "windows)", seconds(MAX_INFER_TIMEOUT_S), 30.0)
     chunk: int = option("bytes per 'db' upload command (default 31; 26 through an interface board)",
                         chunk_size, 31)
     retries: int = option("times a failed upload restarts from 'db load', and a failed infer is "
-                          "repeated (default 3)", non_negative_int, 3)
-    verify: bool = option("1: read every upload back with 'db print' (catches corrupted hex digits "
-                          "the protocol cannot see; about doubles the upload time; default 0)", flag,
-                          False)
+                          f"repeated (default 3, at most {MAX_RETRIES})", whole(0, MAX_RETRIES), 3)
+    verify: bool = option("1 (default): read every upload back with 'db print' and upload again "
+                          "when it differs (a flipped hex digit is still valid hex: nothing else "
+                          "catches it; at 115200 baud the read-back takes about twice as long as "
+                          "the upload: ~0.2 s per kws01 sample, ~10 s per vww01 image); "
+                          "0: unverified uploads, recorded in the result and refused in the closed "
+                          "division", flag, True)
 
     def __post_init__(self) -> None:
         if not self.port:

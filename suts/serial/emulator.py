@@ -17,6 +17,7 @@ from __future__ import annotations
 import array
 import contextlib
 import fcntl
+import math
 import os
 import random
 import select
@@ -31,16 +32,21 @@ from tinyharness.errors import UsageError
 
 from .firmware import READY, Firmware, load_firmware
 
-FAULT_HELP = ("drop=P (lose each received byte with probability P), garble=P (flip one bit of a "
+FAULT_HELP = ("drop=P (lose each received byte with probability P, 0..1), garble=P (flip one bit of a "
               "received byte; '%' is never made nor hit, so framing survives), ready-delay=S (each "
-              "m-ready S seconds late), omit-ready=K (no m-ready after the K-th command), error=K "
+              "m-ready S seconds late, 0..3600), omit-ready=K (no m-ready after the K-th command), error=K "
               "(answer the K-th command with e-[...] instead of running it), disconnect=K (close the "
               "port after the K-th command's response)")
 
 
+MAX_READY_DELAY_S = 3600.0  # ready-delay: at most an hour
+
+
 @dataclass
 class Faults:
-    """Fault injection. Commands are counted from 1 after boot, garbled or not."""
+    """Fault injection. Commands are counted from 1 after boot, garbled or not. Probabilities are
+    finite numbers in [0, 1], the delay finite seconds in [0, 3600], K a whole number >= 1; anything
+    else (``nan`` and ``inf`` included) is a one-line UsageError."""
 
     drop: float = 0.0
     garble: float = 0.0
@@ -49,9 +55,23 @@ class Faults:
     error: int | None = None
     disconnect: int | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("drop", "garble", "ready_delay"):
+            value, top = getattr(self, name), MAX_READY_DELAY_S if name == "ready_delay" else 1.0
+            if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                    or not math.isfinite(value) or not 0 <= value <= top:
+                raise UsageError(f"fault {name.replace('_', '-')}={value!r}: must be a finite "
+                                 f"number from 0 to {top:g}")
+        for name in ("omit_ready", "error", "disconnect"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)
+                                      or value < 1):
+                raise UsageError(f"fault {name.replace('_', '-')}={value!r}: must be a command "
+                                 "number >= 1")
+
     @classmethod
     def parse(cls, pairs: tuple[str, ...] | list[str]) -> Faults:
-        """``["drop=0.1", "omit-ready=3"]`` -> Faults (UsageError on a bad pair)."""
+        """``["drop=0.1", "omit-ready=3"]`` -> Faults (a one-line UsageError on a bad pair)."""
         known = {f.name.replace("_", "-"): f.name for f in fields(cls)}
         values: dict[str, float | int] = {}
         for pair in pairs:
@@ -60,12 +80,13 @@ class Faults:
             try:
                 if not sep or name is None:
                     raise ValueError
-                value = float(text) if name in ("drop", "garble", "ready_delay") else int(text)
-                if value < 0 or (name in ("drop", "garble") and value > 1):
-                    raise ValueError
+                values[name] = float(text) if name in ("drop", "garble", "ready_delay") else int(text)
             except ValueError:
                 raise UsageError(f"bad --fault {pair!r}; expected one of: {FAULT_HELP}") from None
-            values[name] = value
+            try:
+                cls(**{name: values[name]})  # the range check of __post_init__
+            except UsageError as exc:
+                raise UsageError(f"bad --fault {pair!r}: {exc}") from None
         return cls(**values)
 
 

@@ -11,11 +11,7 @@ built-in kernels (faster, input preserved).
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import math
-import os
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -23,11 +19,12 @@ from pathlib import Path
 import numpy as np
 from tinyharness.errors import UsageError
 
+from .backend import RUNTIMES, Backend  # noqa: F401 (Backend and RUNTIMES are part of this API)
+
 EE_CMD_SIZE = 80
 MAX_DB_INPUT_SIZE = 96 * 96 * 3
 FW_VERSION = b"ULPMark for tinyML Firmware V0.0.1"
 READY = b"m-ready\r\n"
-RUNTIMES = ("tflite-micro", "litert")
 # model id -> (input elements, bytes per element in the db buffer, results printed)
 MODELS = {"kws01": (490, 1, 12), "vww01": (27648, 1, 2), "ic01": (3072, 1, 10),
           "ic02": (3072, 1, 10), "ad01": (640, 4, 640)}
@@ -72,77 +69,6 @@ def quantize(x: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """DequantizeInt8ToFloat: ``(q - zp) * scale`` in float32."""
     return (np.asarray(q, np.int32) - zero_point).astype(np.float32) * np.float32(scale)
-
-
-@contextlib.contextmanager
-def _quiet_stdout():
-    """tflite-micro's constructor may print to the C stdout (fd 1): point fd 1 at /dev/null and
-    flush the C buffers before restoring it, so nothing leaks later into a CLI's stdout."""
-    sys.stdout.flush()
-    saved = os.dup(1)
-    try:
-        with open(os.devnull, "wb") as null:
-            os.dup2(null.fileno(), 1)
-        yield
-    finally:
-        with contextlib.suppress(Exception):
-            ctypes.CDLL(None).fflush(None)
-        os.dup2(saved, 1)
-        os.close(saved)
-
-
-class Backend:
-    """One full-integer model as ``th_load_tensor``/``th_infer``/``th_results`` drive it: the
-    input shape, (scale, zero point) of input and output, ``set_input``, ``invoke``, ``output``."""
-
-    def __init__(self, model: Path | str, runtime: str = "tflite-micro") -> None:
-        model = Path(model)
-        if not model.is_file():
-            raise UsageError(f"model file not found: {model}")
-        if runtime not in RUNTIMES:
-            raise UsageError(f"unknown runtime {runtime!r}; one of {', '.join(RUNTIMES)}")
-        self.runtime = runtime
-        try:
-            ins, outs = self._tflm(model) if runtime == "tflite-micro" else self._litert(model)
-        except ImportError as exc:
-            raise UsageError(f"{runtime} is not installed: pip install "
-                             f"{'tflite-micro' if runtime == 'tflite-micro' else 'ai-edge-litert'}") from exc
-        if np.dtype(ins["dtype"]) != np.int8 or np.dtype(outs["dtype"]) != np.int8:
-            raise UsageError(f"{model.name}: the reference firmware runs full-integer models (int8 "
-                             f"input and output), not {np.dtype(ins['dtype'])} -> {np.dtype(outs['dtype'])}")
-        self.shape = (1, *(int(d) for d in ins["shape"][1:]))
-        self.output_size = int(np.prod(outs["shape"][1:]))
-
-    def _tflm(self, model: Path) -> tuple[dict, dict]:
-        from tflite_micro import runtime
-
-        with _quiet_stdout():
-            interp = runtime.Interpreter.from_file(str(model))
-        ins, outs = interp.get_input_details(0), interp.get_output_details(0)
-        self.input_quant, self.output_quant = (
-            (float(d["quantization_parameters"]["scales"][0]),
-             int(d["quantization_parameters"]["zero_points"][0])) for d in (ins, outs))
-        self.set_input = lambda q: interp.set_input(np.asarray(q, np.int8).reshape(self.shape), 0)
-        self.invoke = interp.invoke
-        self.output = lambda: np.asarray(interp.get_output(0)).reshape(-1)
-        return ins, outs
-
-    def _litert(self, model: Path) -> tuple[dict, dict]:
-        from ai_edge_litert.interpreter import Interpreter, OpResolverType
-
-        # Built-in kernels: XNNPACK's int8 results differ from what runs on the device.
-        interp = Interpreter(model_path=str(model), num_threads=1,
-                             experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
-        ins, outs = interp.get_input_details()[0], interp.get_output_details()[0]
-        if ins["shape"][0] != 1:  # the MLPerf Tiny files have a dynamic batch
-            interp.resize_tensor_input(ins["index"], [1, *ins["shape"][1:]])
-        interp.allocate_tensors()
-        self.input_quant, self.output_quant = (
-            (float(d["quantization"][0]), int(d["quantization"][1])) for d in (ins, outs))
-        self.set_input = lambda q: interp.set_tensor(ins["index"], np.asarray(q, np.int8).reshape(self.shape))
-        self.invoke = interp.invoke
-        self.output = lambda: interp.get_tensor(outs["index"]).reshape(-1)
-        return ins, outs
 
 
 def resolve_model_id(backend: Backend, model_id: str | None) -> str:

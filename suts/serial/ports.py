@@ -7,7 +7,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from .protocol import READY, DUTError, DUTLink, Response
+from .protocol import FLOOD, MAX_LINES, READY, DUTError, DUTLink, Response
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,8 @@ class DeviceInfo:
 
 
 def read_banner(link: DUTLink, wait: float = 0.3) -> list[str]:
-    """Lines the DUT printed at boot (if any): read until ``m-ready`` or ``wait`` s of silence."""
+    """Lines the DUT printed at boot (if any): read until ``m-ready`` or ``wait`` s of silence,
+    for at most a line timeout; more than :data:`MAX_LINES` lines without ``m-ready`` is a flood."""
     lines: list[str] = []
     deadline = time.monotonic() + max(link.line_timeout, wait)
     while True:
@@ -40,6 +41,9 @@ def read_banner(link: DUTLink, wait: float = 0.3) -> list[str]:
         lines.append(line)
         if READY in line:
             return lines
+        if len(lines) >= MAX_LINES:
+            raise DUTError(f"{len(lines)} boot lines without m-ready ({FLOOD})", "boot", line,
+                           retryable=False)
 
 
 def identify(link: DUTLink, timestamp: bool | None = None) -> DeviceInfo:

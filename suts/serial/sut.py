@@ -6,10 +6,15 @@ which sends ``infer N W`` and returns (T1 - T0) of the two ``m-lap-us`` stamps. 
 sample files' bytes; the firmware applies its own transform (shift or quantization) before
 ``th_infer``. Accuracy sends ``infer 1 0`` per sample and parses ``m-results-[...]``; for AD the
 single value is the DUT's own window MSE.
+
+Every upload is read back with ``db print`` and compared (``verify=1``, the default), and uploaded
+again when the device holds other bytes; ``verify=0`` opts out, is recorded in ``describe()`` and
+the run's SUT configuration, and makes the run ineligible for the closed division.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 from pathlib import Path
 from typing import Any
@@ -20,7 +25,7 @@ from tinyharness.sut import SUT, SUTDescription, SUTError, TensorSpec, Timing
 
 from .config import PORT_HINT, SerialConfig
 from .ports import identify
-from .protocol import DUTError, DUTLink, LapClock
+from .protocol import DUTError, DUTLink, LapClock, LinkStats
 
 FAST_BAUD = {"ad01": 921600}  # the AD reference firmware runs its UART at 921 600 baud
 DEFAULT_BAUD = 115200
@@ -41,6 +46,7 @@ class SerialSUT(SUT):
 
     _port = None
     _link: DUTLink | None = None
+    _stats = LinkStats()
 
     # -- life cycle ---------------------------------------------------------------------------
     def load(self, model: Path | None) -> None:
@@ -81,6 +87,7 @@ class SerialSUT(SUT):
         self._clock = LapClock()
         self._estimate_s: float | None = None  # seconds per inference, for infer timeouts
         self._out = np.zeros(self._output_count, dtype=np.float32)
+        self._uploads = 0  # samples handed to prepare(), to name one whose upload failed
 
     def input_spec(self) -> TensorSpec:
         # Empty shape and dtype: the raw dataset sample, unchanged (the DUT transforms it itself).
@@ -96,7 +103,14 @@ class SerialSUT(SUT):
                            f"was handed {sample.nbytes} bytes of {sample.dtype}: the harness "
                            "transformed the sample (an empty-dtype input spec must get the "
                            "'identity' transform)")
-        self._link.upload(np.ascontiguousarray(sample).tobytes())
+        data = np.ascontiguousarray(sample).tobytes()
+        self._uploads += 1
+        try:
+            self._link.upload(data)
+        except DUTError as exc:  # retries spent: name the sample (the harness gives no file name)
+            digest = hashlib.sha256(data).hexdigest()[:16]
+            raise DUTError(f"sample #{self._uploads} ({len(data)} bytes, sha256 {digest}…): {exc}",
+                           retryable=False) from exc
 
     def _timeout(self, count: int) -> float:
         base = self.config.infer_timeout
@@ -152,16 +166,21 @@ class SerialSUT(SUT):
             extra={"model_id": info.model, "port": self._port_name, "baud": self._baud,
                    "timestamp_mode": info.timestamp_mode, "timestamp_source": self._clock.name,
                    "chunk": self.config.chunk, "verify": self.config.verify,
+                   "upload_check": "db print read-back" if self.config.verify else "none (verify=0)",
                    "pyserial": self.runtime_version()})
 
     def run_stats(self) -> dict[str, Any]:
-        """Upload counters (bytes, seconds, restarts) and stray lines seen, for diagnostics."""
-        st = self._link.stats
+        """Upload counters (bytes, seconds, restarts, of which read-back seconds and mismatches)
+        and the last stray lines seen (each cut to 80 characters), for diagnostics."""
+        st = self._link.stats if self._link is not None else self._stats
         return {"uploads": st.uploads, "upload_bytes": st.upload_bytes,
                 "upload_s": round(st.upload_s, 6), "upload_restarts": st.upload_restarts,
+                "verify_s": round(st.verify_s, 6), "verify_mismatches": st.verify_mismatches,
                 "stray_lines": list(st.stray_lines)}
 
     def close(self) -> None:
+        if self._link is not None:
+            self._stats = self._link.stats  # still readable after close()
         port, self._port, self._link = self._port, None, None
         if port is not None:
             try:

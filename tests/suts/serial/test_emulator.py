@@ -248,6 +248,90 @@ def test_faults_parse():
             Faults.parse([bad])
 
 
+@pytest.mark.parametrize("bad", ["drop=nan", "garble=nan", "drop=inf", "garble=-0.1", "drop=1.01",
+                                 "ready-delay=nan", "ready-delay=inf", "ready-delay=-1",
+                                 "ready-delay=1e9", "omit-ready=0", "disconnect=0"])
+def test_fault_values_must_be_finite_and_in_range(bad):
+    """Defect 5: drop=nan was accepted (every comparison with nan is False)."""
+    with pytest.raises(UsageError, match=f"bad --fault '{bad}'") as caught:
+        Faults.parse([bad])
+    assert "\n" not in str(caught.value)
+    with pytest.raises(UsageError, match="must be a finite number"):
+        Faults(drop=float("nan"))  # also when built directly
+
+
+def run_cli(*argv: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    """tinyharness in a child process (a hang is a failure, not a stuck test)."""
+    return subprocess.run([sys.executable, "-m", "tinyharness.cli", *argv], capture_output=True,
+                          text=True, timeout=timeout, check=False)
+
+
+def test_cli_emulate_refuses_a_nan_fault(tmp_path):
+    model = tmp_path / "m.tflite"
+    model.write_bytes(b"unused: the faults are checked first")
+    done = run_cli("dut", "emulate", "--model", str(model), "--fault", "drop=nan")
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.count("\n") == 1 and "bad --fault 'drop=nan'" in done.stderr
+
+
+# -- a model file that is not a valid model (defect 13) ---------------------------------------------
+def bad_models(real: bytes) -> dict[str, bytes]:
+    import random
+
+    corrupt = bytearray(real)
+    rng = random.Random(1)
+    for _ in range(200):
+        corrupt[rng.randrange(8, len(corrupt))] ^= 0xFF
+    return {"text": b"this is not a model\n", "random": random.Random(5).randbytes(50_000),
+            "empty": b"", "truncated": real[:20_000], "corrupted": bytes(corrupt),
+            "no-identifier": real[:4] + b"XXXX" + real[8:]}
+
+
+@pytest.mark.parametrize("runtime, verifier", [("tflite-micro", True), ("litert", True),
+                                               ("tflite-micro", False)],
+                         ids=["tflite-micro", "litert", "tflite-micro-without-litert"])
+def test_invalid_models_are_one_line_usage_errors(shared_data, tmp_path, monkeypatch, runtime,
+                                                  verifier):
+    from tinyharness.suts.serial.firmware import load_firmware
+
+    pytest.importorskip("tflite_micro" if runtime == "tflite-micro" else "ai_edge_litert")
+    if not verifier:  # LiteRT not installed: TFLite Micro's parse and the index checks alone
+        monkeypatch.setitem(sys.modules, "ai_edge_litert.interpreter", None)
+    real = (shared_data / "models" / "kws" / "kws_ref_model.tflite").read_bytes()
+    for name, data in bad_models(real).items():
+        path = tmp_path / f"{name}.tflite"
+        path.write_bytes(data)
+        with pytest.raises(UsageError) as caught:  # was struct.error / RuntimeError / ValueError
+            load_firmware(path, runtime)
+        message = str(caught.value)
+        assert message.startswith(f"model {path}: not a valid TFLite model (") and "\n" not in message
+
+
+def test_a_fifo_or_oversized_model_is_refused_without_reading_it(tmp_path):
+    import os
+
+    from tinyharness.suts.serial.backend import MAX_MODEL_BYTES, read_model
+
+    fifo = tmp_path / "fifo.tflite"
+    os.mkfifo(fifo)  # opening it for reading would block forever
+    with pytest.raises(UsageError, match="is a FIFO"):
+        read_model(fifo)
+    big = tmp_path / "big.tflite"
+    with open(big, "wb") as handle:
+        handle.truncate(MAX_MODEL_BYTES + 1)  # sparse
+    with pytest.raises(UsageError, match="more than the 16,777,216 allowed"):
+        read_model(big)
+
+
+def test_cli_emulate_with_a_text_file_as_model(tmp_path):
+    model = tmp_path / "notes.tflite"
+    model.write_text("hello\n")
+    done = run_cli("dut", "emulate", "--model", str(model))
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == (f"tinyharness: error: model {model}: not a valid TFLite model "
+                           "(6 bytes without the TFL3 flatbuffer identifier)\n")
+
+
 def test_cli_emulate(kws_model):
     proc = subprocess.Popen([sys.executable, "-m", "tinyharness.cli", "dut", "emulate", "--model",
                              str(kws_model), "--fault", "error=2"], stdout=subprocess.PIPE,

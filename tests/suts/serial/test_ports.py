@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from click.testing import CliRunner
-from test_protocol import fake_duts
+from fake_dut import fake_duts
 from tinyharness.suts.serial.cli import list_ports_cmd, probe_cmd
 from tinyharness.errors import UsageError
 from tinyharness.suts.serial import ports
@@ -95,6 +95,31 @@ def test_probe_errors_are_clear_and_bounded(dut):
         ports.probe(peer.port, timeout=0.2)
     # bounded: a fixed number of tries, each with its own timeout, then the error
     assert peer.commands == ["name"] * len(peer.commands) and 1 <= len(peer.commands) <= 4
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--timeout", "nan", "'nan' is not a finite number"),
+    ("--timeout", "inf", "'inf' is not a finite number"),
+    ("--timeout", "0", "0.0 is not in the range 0<x<=600"),
+    ("--timeout", "-1", "is not in the range"),
+    ("--baud", "0", "0 is not in the range 1<=x<=20000000"),
+])
+def test_probe_options_are_finite_and_bounded(option, value, says):
+    """Defect 17: 'dut probe loop:// --timeout nan' hung (every deadline comparison is False).
+    In a child process, so that a hang fails the test instead of stopping it."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "tinyharness.cli", "dut", "probe", "loop://",
+                           option, value], capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    assert says in done.stderr and "Traceback" not in done.stderr
+
+
+def test_probe_of_an_echoing_port_ends():
+    """loop:// echoes 'name%' back without a newline or m-ready: a bounded number of bounded waits."""
+    with pytest.raises(DUTError, match="no MLPerf Tiny DUT answered on loop://"):
+        ports.probe("loop://", timeout=0.2)
 
 
 def test_dut_probe_against_the_emulator(shared_data):

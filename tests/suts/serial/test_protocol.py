@@ -1,16 +1,14 @@
 """The DUT serial protocol (suts/serial/protocol.py): canned transcripts, then a scripted peer on a
-real pseudo-terminal pair. ``FakeDUT`` here is also used by test_serial_sut.py and test_ports.py."""
+real pseudo-terminal pair (``FakeDUT``, fake_dut.py)."""
 
 from __future__ import annotations
 
-import os
-import select
 import threading
 import time
-import tty
 
 import pytest
 import serial
+from fake_dut import fake_duts, link_to
 from tinyharness.suts.serial.ports import identify
 from tinyharness.suts.serial.protocol import (
     WRAP,
@@ -29,170 +27,7 @@ V05 = ["m-warmup-start-1", "m-warmup-done", "m-infer-start-100", "m-lap-us-25122
        "m-results-[0.000,0.003,0.000,0.000,0.000,0.000,0.000,0.000,0.000,0.000,0.760,0.234]",
        "m-ready"]
 
-
-class FakeDUT:
-    """A scripted MLPerf Tiny DUT on the master side of a pty pair (raw mode); ``port`` is the slave.
-
-    A simulated microsecond clock advances ``us_per_inference`` per inference. ``faults`` maps a
-    command predicate to an action, used once each: ``drop`` (no reply at all), ``error``
-    (``e-[...]``), ``garble`` (the hex payload corrupted, as lost UART bytes), ``no-ready``
-    (reply without ``m-ready``), ``delay:S`` (``m-ready`` S seconds late), ``disconnect``, or a
-    function giving the command as the device misread it.
-    """
-
-    def __init__(self, model="kws01", name="FakeVendor", banner=True, mode="performance",
-                 us_per_inference=2000, clock_us=1_000_000, results=None, trailing_comma=False,
-                 stray_after_ready=False, echo_done_early=False):
-        self.master, self.slave = os.openpty()
-        tty.setraw(self.slave)
-        self.port = os.ttyname(self.slave)
-        self.model, self.name, self.mode = model, name, mode
-        self.us_per_inference, self.clock_us = us_per_inference, clock_us
-        self.results = results or (lambda data: [0.5] + [0.0] * 11)
-        self.trailing_comma, self.stray_after_ready = trailing_comma, stray_after_ready
-        self.echo_done_early = echo_done_early
-        self.faults: list[tuple] = []
-        self.commands: list[str] = []
-        self.buffer = bytearray()
-        self.expected = 0
-        self._stop = threading.Event()
-        self._closed = False
-        if banner:  # pyserial flushes the input when it opens the port: only a reset shows this
-            self.boot()
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def boot(self):
-        """Print the boot banner (as a board that resets when the port opens)."""
-        self.emit(f"m-timestamp-mode-{self.mode}")
-        if self.mode == "performance":
-            self.emit(f"m-lap-us-{self.clock_us}")
-        self.emit("m-init-done", "m-ready")
-
-    def fault(self, predicate, action):
-        self.faults.append((predicate, action))
-        return self
-
-    def emit(self, *lines):
-        if not self._closed:
-            os.write(self.master, b"".join(ln.encode() + b"\r\n" for ln in lines))
-
-    def _serve(self):
-        pending = bytearray()
-        while not self._stop.is_set():
-            ready, _, _ = select.select([self.master], [], [], 0.05)
-            if not ready:
-                continue
-            try:
-                pending += os.read(self.master, 4096)
-            except OSError:
-                return
-            while b"%" in pending:
-                raw, _, rest = bytes(pending).partition(b"%")
-                pending = bytearray(rest)
-                self._handle(raw.decode("ascii", "replace"))
-                if self._closed:
-                    return
-
-    def _take_fault(self, command):
-        for i, (predicate, action) in enumerate(self.faults):
-            if predicate(command):
-                del self.faults[i]
-                return action
-        return None
-
-    def _handle(self, command):
-        self.commands.append(command)
-        action = self._take_fault(command)
-        if action == "drop":
-            return
-        if action == "disconnect":
-            self.close()
-            return
-        if action == "garble" and command.startswith("db "):
-            command = command[:-1]  # one hex digit lost: odd count
-        if callable(action):  # the command as the device misread it (a valid-looking corruption)
-            command, action = action(command), None
-        lines = ["e-[Injected error]"] if action == "error" else self._reply(command)
-        if action == "no-ready":
-            self.emit(*lines)
-            return
-        if action and action.startswith("delay:"):
-            self.emit(*lines)
-            time.sleep(float(action.split(":")[1]))
-            self.emit("m-ready")
-            return
-        self.emit(*lines, "m-ready")
-        if self.stray_after_ready:
-            self.emit("debug: after ready")
-
-    def _reply(self, command):
-        tokens = command.split(" ")
-        if command == "name":
-            return [f"m-name-dut-[{self.name}]"]
-        if command == "profile":
-            return ["m-profile-[ULPMark for tinyML Firmware V0.0.1]", f"m-model-[{self.model}]"]
-        if command == "timestamp":
-            return [f"m-lap-us-{self.clock_us}"] if self.mode == "performance" else []
-        if tokens[:2] == ["db", "load"]:
-            self.expected, self.buffer = int(tokens[2]), bytearray()
-            return [f"m-[Expecting {self.expected} bytes]"]
-        if tokens[:2] == ["db", "print"]:
-            n = self.expected
-            return ["m-buffer-" + self.buffer[i:min(i + 8, n)].hex("-") for i in range(0, n, 8)]
-        if tokens[0] == "db":
-            digits = tokens[1]
-            if len(digits) % 2:
-                return ["e-[Insufficent number of hex digits]"]
-            self.buffer += bytes.fromhex(digits)
-            done = len(self.buffer) >= self.expected
-            if self.echo_done_early and len(self.buffer) < self.expected:
-                return ["m-load-done"]
-            return ["m-load-done"] if done else []
-        if tokens[0] == "infer":
-            n, w = int(tokens[1]), int(tokens[2])
-            self.clock_us += w * self.us_per_inference
-            out = [f"m-warmup-start-{w}", "m-warmup-done", f"m-infer-start-{n}",
-                   f"m-lap-us-{self.clock_us % WRAP}"]
-            self.clock_us += n * self.us_per_inference
-            out += [f"m-lap-us-{self.clock_us % WRAP}", "m-infer-done"]
-            values = ",".join(f"{v:0.3f}" for v in self.results(bytes(self.buffer)))
-            return out + [f"m-results-[{values}{',' if self.trailing_comma else ''}]"]
-        return [f"e-[Unknown command: {tokens[0]}]"]
-
-    def close(self):
-        if not self._closed:
-            self._closed = True
-            os.close(self.master)
-
-    def stop(self):
-        self._stop.set()
-        if threading.current_thread() is not self.thread:
-            self.thread.join(2)
-        self.close()
-        os.close(self.slave)
-
-
-def fake_duts():
-    """Behind the ``dut`` fixture (shared with the other test modules): ``make(**kwargs)`` gives
-    a FakeDUT; all are stopped at teardown."""
-    made = []
-
-    def make(**kwargs):
-        made.append(FakeDUT(**kwargs))
-        return made[-1]
-
-    yield make
-    for d in made:
-        d.stop()
-
-
 dut = pytest.fixture(fake_duts, name="dut")
-
-
-def link_to(peer, timeout=1.0, **kwargs):
-    port = serial.Serial(peer.port, 115200, timeout=timeout)
-    return DUTLink(port, line_timeout=timeout, **kwargs)
 
 
 # -- canned transcripts --------------------------------------------------------------------------
@@ -287,9 +122,11 @@ def test_upload_bytes_and_chunks(dut):
     data = bytes(range(256)) * 2 + b"\x07" * 2  # 514 bytes: 17 chunks, the last one 18 bytes
     link.upload(data)
     assert bytes(peer.buffer) == data
-    chunks = [c for c in peer.commands if c.startswith("db ") and "load" not in c]
+    chunks = [c for c in peer.commands if c.startswith("db ") and c[3:7] not in ("load", "prin")]
     assert len(chunks) == 17 and all(len(c) <= 65 for c in chunks)
     assert peer.commands[0] == "db load 514" and link.stats.upload_restarts == 0
+    assert peer.commands[-1] == "db print"  # read back by default
+    assert link.stats.verify_mismatches == 0 and 0 < link.stats.verify_s <= link.stats.upload_s
 
 
 @pytest.mark.parametrize("action", ["drop", "garble", "error", "no-ready"])
@@ -402,21 +239,6 @@ def test_commands_are_validated_before_sending(dut):
             link.command(bad)
     with pytest.raises(ValueError):
         DUTLink(None, chunk=39)
-
-
-def test_verify_catches_a_flipped_hex_digit(dut):
-    def flip(command):  # "db 00..." read as "db 10...": still valid hex
-        return "db 1" + command[4:]
-
-    data = bytes(40)
-    peer = dut().fault(lambda c: c.startswith("db 00"), flip)
-    link_to(peer).upload(data)
-    assert bytes(peer.buffer) != data  # the protocol alone cannot see it
-    peer = dut().fault(lambda c: c.startswith("db 00"), flip)
-    link = link_to(peer, verify=True)
-    link.upload(data)
-    assert bytes(peer.buffer) == data and link.stats.upload_restarts == 1
-    assert peer.commands.count("db print") == 2
 
 
 def test_garbled_infer_counts_are_refused(dut):

@@ -10,7 +10,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_protocol import FakeDUT, fake_duts
+from fake_dut import FakeDUT, fake_duts
 from tinyharness.errors import UsageError
 from tinyharness.plugins import registry
 from tinyharness.progress import Progress
@@ -59,6 +59,30 @@ def test_port_is_required_with_a_hint():
         SerialSUT.parse_options({"port": "/dev/x", "chunk": "40"})
     assert SerialSUT.timing is Timing.DEVICE and not SerialSUT.needs_model
     assert SerialSUT.scenarios == (Scenario.SINGLE_STREAM,)
+
+
+@pytest.mark.parametrize("key, value", [
+    ("timeout", "nan"), ("timeout", "inf"), ("timeout", "0"), ("timeout", "-1"), ("timeout", "1e9"),
+    ("infer_timeout", "nan"), ("infer_timeout", "inf"), ("infer_timeout", "-5"),
+    ("baud", "0"), ("baud", "1e3"), ("baud", "99999999999"), ("retries", "-1"), ("retries", "1000"),
+    ("verify", "maybe"),
+])
+def test_numeric_options_are_finite_and_bounded(key, value):
+    """Defect 17: timeout=inf was accepted (positive_float lets inf through): a wait forever."""
+    with pytest.raises(UsageError, match=f"--sut-option {key}={value}: must be ") as caught:
+        SerialSUT.parse_options({"port": "/dev/x", key: value})
+    assert "\n" not in str(caught.value)
+    config = SerialSUT.parse_options({"port": "/dev/x", "timeout": "600", "infer_timeout": "86400",
+                                      "retries": "20", "baud": "921600"})
+    assert (config.timeout, config.infer_timeout, config.retries) == (600.0, 86400.0, 20)
+
+
+def test_the_link_refuses_a_timeout_that_is_not_finite():
+    from tinyharness.suts.serial.protocol import DUTLink
+
+    for bad in (float("nan"), float("inf"), 0.0):
+        with pytest.raises(ValueError, match="finite number of seconds"):
+            DUTLink(None, line_timeout=bad)
 
 
 def test_unopenable_port_names_port_and_os_error():
@@ -334,6 +358,20 @@ def test_emulator_performance_windows_are_device_timed(emulate, kws_first, tmp_p
     assert windows.latency_ms == pytest.approx(1000.0 / median, rel=1e-5)
 
 
+def test_emulator_garbled_uploads_never_give_a_wrong_result(emulate, shared_data):
+    """Defect 2: with bits flipped on the wire (garble), every output equals the fault-free run's.
+    Before, with verify off by default, a flipped hex digit was valid hex and went unseen."""
+    files = sorted((shared_data / "datasets" / "kws01").glob("*.bin"))[:20]
+    reference_sut, reference = clean_outputs(emulate(), files)
+    reference_sut.close()
+    sut, outs = clean_outputs(emulate(garble=0.0003), files, timeout=2, retries=10)
+    stats = sut.run_stats()
+    sut.close()
+    for path, got, want in zip(files, outs, reference):
+        np.testing.assert_array_equal(got, want, err_msg=path.name)
+    assert stats["verify_mismatches"] >= 1  # a flip the protocol itself could not see was caught
+
+
 def clean_outputs(emulator, files, **options) -> tuple[SerialSUT, list[np.ndarray]]:
     """The outputs of ``files`` through the serial SUT."""
     sut = loaded(SimpleNamespace(port=emulator.port), **options)
@@ -347,7 +385,7 @@ def clean_outputs(emulator, files, **options) -> tuple[SerialSUT, list[np.ndarra
 
 FAULTS = [  # (emulator faults, SUT options): each must end in success after retries or a DUTError
     ({"drop": 0.0005}, {}),
-    ({"garble": 0.0002}, {"verify": 1, "retries": 5}),  # a flipped hex digit passes unseen without
+    ({"garble": 0.0002}, {}),  # a flipped hex digit is valid hex: only the read-back (default) sees it
     ({"ready_delay": 0.05}, {}),
     ({"ready_delay": 1.0}, {}),
     ({"omit_ready": 10}, {}),  # a db chunk (1 name, 2 profile, 3 timestamp, 4 db load, 5-20 chunks)

@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
+from .types import count, finite
 
 
 def _system_option(value: str) -> tuple[str | None, Path]:
@@ -60,12 +61,13 @@ def package_cmd(runs, submitter, division, systems, output) -> None:
 
 @click.command("check")
 @click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
-@click.option("--max-member-size", type=float, default=64, show_default=True, metavar="MiB",
-              help="Archives: the largest member accepted.")
-@click.option("--max-total-size", type=float, default=512, show_default=True, metavar="MiB",
-              help="Archives: the largest total of member sizes accepted.")
-@click.option("--max-members", type=int, default=10_000, show_default=True, metavar="N",
-              help="Archives: the most members accepted.")
+@click.option("--max-member-size", type=finite(0, 1 << 20, min_open=True), default=64, show_default=True,
+              metavar="MiB", help="Archives: the largest member accepted (above 0, at most 1 TiB).")
+@click.option("--max-total-size", type=finite(0, 1 << 20, min_open=True), default=512, show_default=True,
+              metavar="MiB", help="Archives: the largest total of member sizes accepted (above 0, at "
+              "most 1 TiB).")
+@click.option("--max-members", type=count(1, 1_000_000), default=10_000, show_default=True, metavar="N",
+              help="Archives: the most members accepted (1 to 1,000,000).")
 @click.option("--json", "as_json", is_flag=True, help="Print the violations as a JSON list.")
 def check_cmd(path, max_member_size, max_total_size, max_members, as_json) -> None:
     """Check a submission package (folder or .tar.gz) and print EVERY violation as
@@ -80,8 +82,8 @@ def check_cmd(path, max_member_size, max_total_size, max_members, as_json) -> No
 
     if not path.exists():
         raise UsageError(f"{path} does not exist")
-    limits = Limits(member_bytes=int(max_member_size * MiB), total_bytes=int(max_total_size * MiB),
-                    members=max_members)
+    limits = Limits(member_bytes=max(1, int(max_member_size * MiB)),
+                    total_bytes=max(1, int(max_total_size * MiB)), members=max_members)
     found = check_package(path, limits)
     if as_json:
         click.echo(json.dumps([v.__dict__ for v in found], indent=1))
@@ -116,16 +118,17 @@ def system_init(output, sut, submitter, division, status, force) -> None:
     model and frequency, memory, OS, Python, runtime versions) filled in, the rest as empty strings
     to complete by hand. There is never a 'system_type' key (the MLPerf Tiny checker raises on it).
     """
+    from ..submission import outputs
     from ..submission.system_json import describe, render
 
+    if output is not None:  # before detecting anything: /proc, a folder, a file's child
+        outputs.prepare(output, force=force)
     doc = describe(sut=sut, submitter=submitter, division=division or "", status=status)
     if output is None:
         click.echo(render(doc).decode("utf-8"), nl=False)
         return
-    if output.exists() and not force:
-        raise UsageError(f"{output} exists; use --force to overwrite it")
     from ..fileio import atomic_write
 
-    output.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(output, render(doc))
+    with outputs.writing(output):
+        atomic_write(output, render(doc))
     click.echo(f"system description: {output} (complete the empty fields by hand)", err=True)

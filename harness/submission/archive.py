@@ -3,9 +3,10 @@
 Reading never calls ``extractall``: the archive is streamed member by member into a private
 temporary folder (``tempfile.mkdtemp``, mode 0700) under these rules, each broken one reported as a
 violation: no absolute paths, no ``..``, no links, no device or FIFO members, no duplicate names,
-no file where a folder is expected (or the reverse), member and total sizes and the member count
-under limits, and a bounded decompression ratio. Nothing is written outside the temporary folder,
-which is removed afterwards.
+no file where a folder is expected (or the reverse), no name longer or deeper than a package
+needs, member and total sizes and the member count under limits, a bounded decompression ratio,
+and an archive that ends before its end-of-archive blocks is truncated. Nothing is written outside
+the temporary folder, which is removed on the way out, whatever exception ends the check.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ import gzip
 import json
 import os
 import shutil
-import stat
 import tarfile
 import tempfile
 import zlib
@@ -23,11 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..fileio import sha256_of
+from ..fileio import regular_file, sha256_of
 
 MiB = 1 << 20
 MANIFEST = "manifest.json"
 FILE_LIMIT = 500 * MiB  # the MLCommons checker's per-file limit
+# A package is 7 folders deep with short names: far looser bounds than that still keep every
+# extracted path under PATH_MAX and every tree walk shallow.
+MAX_DEPTH = 32  # folders in a path
+MAX_NAME = 255  # bytes in one name (NAME_MAX)
+MAX_PATH = 1024  # bytes in a whole relative path
 FIXED_MTIME = 946684800  # 2000-01-01T00:00:00Z: every member of a package has this time
 
 
@@ -47,7 +52,14 @@ class Violation:
     message: str
 
     def __str__(self) -> str:
-        return f"{self.path}: {self.rule}: {self.message}"
+        return _printable(f"{self.path}: {self.rule}: {self.message}")
+
+
+def _printable(text: str) -> str:
+    """One line whatever a stranger named a file: control characters and undecodable bytes
+    escaped, so a name cannot break the one-violation-per-line output or fake an 'OK' line."""
+    text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 class _Stop(Exception):
@@ -101,7 +113,65 @@ def _safe_name(raw: str) -> tuple[str | None, str]:
         return None, "a '..' component (path traversal)"
     if not parts:
         return None, "a name that is only '.'"
-    return "/".join(parts), ""
+    why = too_long(parts)
+    return (None, why) if why else ("/".join(parts), "")
+
+
+def too_long(parts: list[str]) -> str:
+    """Why a relative path is beyond the package bounds, or ''."""
+    encoded = [p.encode("utf-8", "surrogateescape") for p in parts]
+    if len(parts) > MAX_DEPTH + 1:
+        return f"more than {MAX_DEPTH} levels of folders"
+    if max(map(len, encoded)) > MAX_NAME:
+        return f"a component longer than {MAX_NAME} bytes"
+    if sum(map(len, encoded)) + len(parts) - 1 > MAX_PATH:
+        return f"more than {MAX_PATH} bytes"
+    return ""
+
+
+class _Broken(Exception):
+    """The archive ends or breaks where a member header should be, or a header is too large."""
+
+
+HEADER_LIMIT = 1 << 16  # bytes of a GNU long name or pax header: names are bounded far below
+
+
+class _Header(tarfile.TarInfo):
+    """tarfile takes an archive that ends without its two zero blocks (cut at a member
+    boundary) or a garbled header after the first for the end of the archive, silently dropping
+    what follows: both are a truncated archive here."""
+
+    @classmethod
+    def fromtarfile(cls, tar):
+        try:
+            return super().fromtarfile(tar)
+        except tarfile.EmptyHeaderError:
+            if tar.offset > 0:
+                raise _Broken(f"truncated: the archive ends at byte {tar.offset:,} without its "
+                                 "end-of-archive blocks") from None
+            raise
+        except (tarfile.TruncatedHeaderError, tarfile.InvalidHeaderError) as exc:
+            if tar.offset > 0:
+                cut = isinstance(exc, tarfile.TruncatedHeaderError)
+                raise _Broken(f"{'truncated' if cut else 'corrupt'}: the member header at byte "
+                                 f"{tar.offset:,} is {'cut short' if cut else 'invalid'} ({exc}); "
+                                 "nothing after it was read") from None
+            raise
+
+    # tarfile reads a long-name or pax header's payload whole: bound it before it does
+    def _proc_gnulong(self, tar):
+        _bounded(self, tar)
+        return super()._proc_gnulong(tar)
+
+    def _proc_pax(self, tar):
+        _bounded(self, tar)
+        return super()._proc_pax(tar)
+
+
+def _bounded(header: tarfile.TarInfo, tar: tarfile.TarFile) -> None:
+    if header.size > HEADER_LIMIT:
+        raise _Broken(f"corrupt: a long-name or pax header at byte {tar.offset:,} declares "
+                         f"{header.size:,} bytes (at most {HEADER_LIMIT:,}); nothing after it was read")
 
 
 def _member_problem(member: tarfile.TarInfo) -> tuple[str, str] | None:
@@ -137,15 +207,23 @@ def _extract(path: Path, dest: Path, limits: Limits, violations: list[Violation]
     total = count = 0
     try:
         try:
-            archive = tarfile.open(fileobj=guard, mode="r|")
+            archive = tarfile.open(fileobj=guard, mode="r|", tarinfo=_Header)
         except tarfile.TarError as exc:
             raise _Stop(Violation(name, "archive-not-tar", f"not a readable tar stream ({exc})"))
+        except _Broken as exc:
+            raise _Stop(Violation(name, "archive-corrupt", str(exc)))
         while True:
             try:
                 member = archive.next()
             except tarfile.TarError as exc:
                 raise _Stop(Violation(name, "archive-corrupt", f"corrupt or truncated tar ({exc})"))
+            except _Broken as exc:
+                raise _Stop(Violation(name, "archive-corrupt", str(exc)))
             if member is None:
+                # The tar ends before its padding and the gzip trailer: read them too, so that a
+                # cut trailer or a bad CRC is reported (the guard bounds what is read).
+                while guard.read(1 << 16):
+                    pass
                 break
             count += 1
             if count > limits.members:
@@ -191,26 +269,11 @@ def _extract(path: Path, dest: Path, limits: Limits, violations: list[Violation]
             if os.path.commonpath([str(dest), os.path.realpath(target)]) != str(dest):
                 violations.append(Violation(shown, "archive-path", "resolves outside the package"))
                 continue
-            if kind == "dir":
-                target.mkdir(mode=0o700, parents=True, exist_ok=True)
-                continue
-            target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            source = archive.extractfile(member)
-            written = 0
-            flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-            with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
-                while True:
-                    try:
-                        chunk = source.read(1 << 16)
-                    except tarfile.TarError as exc:
-                        raise _Stop(Violation(shown, "archive-corrupt", f"truncated member ({exc})"))
-                    if not chunk:
-                        break
-                    written += len(chunk)
-                    out.write(chunk)
-            if written != member.size:
-                raise _Stop(Violation(shown, "archive-corrupt", f"truncated: {written:,} of "
-                                                                f"{member.size:,} bytes"))
+            try:
+                _write(archive, member, target, shown)
+            except OSError as exc:  # the names are bounded; this is the disk (full, read-only)
+                raise _Stop(Violation(shown, "archive-extract", f"cannot be extracted ({exc.strerror or exc});"
+                                                                " the archive was not read further"))
     finally:
         inner = guard.inner
         fileobj = getattr(inner, "fileobj", None)
@@ -219,15 +282,40 @@ def _extract(path: Path, dest: Path, limits: Limits, violations: list[Violation]
             fileobj.close()
 
 
+def _write(archive: tarfile.TarFile, member: tarfile.TarInfo, target: Path, shown: str) -> None:
+    if member.isdir():
+        target.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    source = archive.extractfile(member)
+    written = 0
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with os.fdopen(os.open(target, flags, 0o600), "wb") as out:
+        while True:
+            try:
+                chunk = source.read(1 << 16)
+            except tarfile.TarError as exc:
+                raise _Stop(Violation(shown, "archive-corrupt", f"truncated member ({exc})"))
+            if not chunk:
+                break
+            written += len(chunk)
+            out.write(chunk)
+    if written != member.size:
+        raise _Stop(Violation(shown, "archive-corrupt", f"truncated: {written:,} of {member.size:,} bytes"))
+
+
 @contextlib.contextmanager
 def opened(path: Path, limits: Limits = Limits()) -> Iterator[tuple[Path | None, list[Violation]]]:
     """(the package's root folder, archive violations). A folder is used as it is; an archive is
-    extracted into a private temporary folder that is removed on exit. The root is None when
-    nothing could be extracted."""
+    extracted into a private temporary folder that is removed on exit, whatever ends it
+    (KeyboardInterrupt and SystemExit included). The root is None when nothing could be
+    extracted. Anything else than a folder or a regular file (a FIFO would block the read
+    forever, a device never end) is a one-line UsageError before anything is opened."""
     path = Path(path)
     if path.is_dir():
         yield path, []
         return
+    regular_file(path, "package")
     violations: list[Violation] = []
     temp = Path(tempfile.mkdtemp(prefix="tinyharness-check-"))  # mode 0700
     try:
@@ -241,7 +329,8 @@ def opened(path: Path, limits: Limits = Limits()) -> Iterator[tuple[Path | None,
 
 
 def _remove(folder: Path) -> None:
-    """Remove the temporary folder (every entry in it was created by us: 0700 folders, 0600 files)."""
+    """Remove the temporary folder (every entry in it was created by us: 0700 folders, 0600
+    files, at most MAX_DEPTH deep, so rmtree's recursion stays shallow)."""
     shutil.rmtree(folder)
 
 
@@ -286,64 +375,3 @@ def write_manifest(root: Path) -> None:
            "files": [{"path": p.relative_to(root).as_posix(), "size": p.stat().st_size,
                       "sha256": sha256_of(p)} for p in files]}
     (root / MANIFEST).write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-
-
-def inventory(root: Path) -> tuple[list[str], list[Violation]]:
-    """(every regular file as a sorted relative POSIX path, hygiene violations: symbolic links,
-    other non-regular files, empty folders, __pycache__, files over 500 MiB). Links are not followed."""
-    files, found = [], []
-    for here, dirs, names in os.walk(root):
-        base = Path(here)
-        rel = base.relative_to(root).as_posix()
-        if not dirs and not names and base != root:
-            found.append(Violation(rel, "hygiene", "empty folder"))
-        if base.name == "__pycache__":
-            found.append(Violation(rel, "hygiene", "__pycache__ folder"))
-        for name in sorted(dirs + names):
-            path = base / name
-            where = path.relative_to(root).as_posix()
-            mode = path.lstat().st_mode
-            if stat.S_ISLNK(mode):
-                found.append(Violation(where, "hygiene", "symbolic link"))
-                if name in dirs:
-                    dirs.remove(name)
-            elif name in names and not stat.S_ISREG(mode):
-                found.append(Violation(where, "hygiene", "not a regular file (a device, FIFO or socket)"))
-            elif name in names:
-                files.append(where)
-                if path.stat().st_size > FILE_LIMIT:
-                    found.append(Violation(where, "hygiene", "larger than 500 MiB"))
-    return sorted(files), found
-
-
-def verify_manifest(root: Path, files: list[str]) -> list[Violation]:
-    """Every difference between the files and manifest.json: missing, unlisted, size, sha256."""
-    if MANIFEST not in files:
-        return [Violation(MANIFEST, "manifest", "missing: a package lists every file's sha256 and size")]
-    try:
-        doc = json.loads((root / MANIFEST).read_bytes().decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        return [Violation(MANIFEST, "utf8", f"not UTF-8 text (byte {exc.start})")]
-    except json.JSONDecodeError as exc:
-        return [Violation(MANIFEST, "json", f"malformed JSON: {exc}")]
-    entries = doc.get("files") if isinstance(doc, dict) else None
-    if not isinstance(entries, list) or not all(
-            isinstance(e, dict) and isinstance(e.get("path"), str) and type(e.get("size")) is int
-            and isinstance(e.get("sha256"), str) for e in entries):
-        return [Violation(MANIFEST, "manifest", "expected {'files': [{'path', 'size', 'sha256'}, ...]}")]
-    found, listed = [], {}
-    for e in entries:
-        if e["path"] in listed:
-            found.append(Violation(e["path"], "manifest", "listed twice in manifest.json"))
-        listed[e["path"]] = e
-    present = set(files) - {MANIFEST}
-    found += [Violation(rel, "manifest", "listed in manifest.json but missing from the package")
-              for rel in sorted(set(listed) - present)]
-    found += [Violation(rel, "manifest", "not listed in manifest.json") for rel in sorted(present - set(listed))]
-    for rel in sorted(present & set(listed)):
-        size = (root / rel).stat().st_size
-        if size != listed[rel]["size"]:
-            found.append(Violation(rel, "manifest", f"size {size} bytes, manifest.json says {listed[rel]['size']}"))
-        elif sha256_of(root / rel) != listed[rel]["sha256"]:
-            found.append(Violation(rel, "manifest", "sha256 differs from manifest.json: the file was altered"))
-    return found

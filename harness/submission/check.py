@@ -3,24 +3,26 @@
 Each broken rule is one :class:`Violation` (``path-in-package: rule: message``); all of them are
 collected, never only the first. The result lines are read with the patterns of the MLCommons
 checker (:mod:`.result_lines`); the embedded runs are read through the run model and judged by
-the rules the packager applies (:mod:`.eligibility`). Nothing in a package is trusted: whatever
-it holds becomes violations, never an exception.
+the rules the packager applies (:mod:`.eligibility`), every figure they report recomputed from
+their records (:mod:`.recompute`). Nothing in a package is trusted: whatever it holds becomes
+violations, never an exception; only regular files are opened, read bounded (:mod:`.runfiles`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import statistics
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..fileio import read_bounded
 from ..results.summary import RunSummary
-from . import eligibility, system_json
-from .archive import MANIFEST, Limits, Violation, inventory, opened, verify_manifest
+from . import eligibility, recompute, system_json
+from .archive import FILE_LIMIT, MANIFEST, Limits, Violation, opened
+from .inventory import inventory, is_dir, listing, verify_manifest
 from .layout import BENCHMARK_OF, EMBEDDED, SHORT, TEST_FILES, TESTS
 from .result_lines import AUC, MEDIAN, TOP1, last_value, number, parse_windows
+from .runfiles import parse_json, read_run
 
 Provider = tuple[str, RunSummary]  # (embedded run folder, relative to the package; its summary)
 
@@ -48,6 +50,7 @@ class Checker:
         self.fileset: set[str] = set()
         self.texts: dict[str, str | None] = {}
         self.judged: set[str] = set()  # embedded runs already judged by the eligibility rules
+        self.figures: dict[str, recompute.Figures] = {}  # run folder -> what its records give
         from ..benchmark import load_benchmarks
 
         self.benchmarks = load_benchmarks()
@@ -58,15 +61,15 @@ class Checker:
     def run(self) -> list[Violation]:
         self.walk()
         self.manifest()
-        top = sorted(os.listdir(self.root))
+        top = listing(self.root)
         for name in top:
             if name == MANIFEST:
                 continue
-            if name not in ("closed", "open") or not (self.root / name).is_dir():
+            if name not in ("closed", "open") or not is_dir(self.root / name):
                 self.add(name, "layout", "only closed/, open/ and manifest.json belong at the top")
                 continue
-            for submitter in sorted(os.listdir(self.root / name)):
-                if (self.root / name / submitter).is_dir():
+            for submitter in listing(self.root / name):
+                if is_dir(self.root / name / submitter):
                     self.submitter(name, submitter)
                 else:
                     self.add(f"{name}/{submitter}", "layout", "expected a submitter folder")
@@ -84,47 +87,48 @@ class Checker:
         self.found += verify_manifest(self.root, self.files)
 
     def text(self, rel: str) -> str | None:
-        """A file's UTF-8 text (a 'utf8' violation and None when it is not)."""
+        """A regular file's UTF-8 text (a violation and None when it is not one); a file over
+        the per-file limit is never read (inventory reports it)."""
         if rel not in self.texts:
+            self.texts[rel] = None
+            if rel not in self.fileset:
+                return None
             try:
-                self.texts[rel] = (self.root / rel).read_bytes().decode("utf-8")
+                self.texts[rel] = read_bounded(self.root / rel, FILE_LIMIT, rel).decode("utf-8")
             except UnicodeDecodeError as exc:
                 self.add(rel, "utf8", f"not UTF-8 text (byte {exc.start})")
-                self.texts[rel] = None
-            except OSError as exc:
-                self.add(rel, "layout", f"unreadable: {exc.strerror}")
-                self.texts[rel] = None
+            except UsageError as exc:
+                self.add(rel, "layout", str(exc).removeprefix(f"{rel} {self.root / rel}").lstrip(": "))
         return self.texts[rel]
 
     def json(self, rel: str) -> Any:
         text = self.text(rel)
         if text is None:
             return None
-        try:
-            return json.loads(text)
-        except json.JSONDecodeError as exc:
-            self.add(rel, "json", f"malformed JSON: {exc}")
-            return None
+        doc, problem = parse_json(text, rel)
+        if problem:
+            self.add(rel, "json", problem)
+        return doc
 
     # -- the submitter tree -----------------------------------------------------------------
     def submitter(self, division: str, submitter: str) -> None:
         base = f"{division}/{submitter}"
         folder = self.root / division / submitter
-        for name in sorted(os.listdir(folder)):
+        for name in listing(folder):
             allowed = name in ("systems", "results", EMBEDDED, "code") or \
                 (division == "open" and name == "model_mapping.json")
             if not allowed:
                 self.add(f"{base}/{name}", "layout", "not part of an MLPerf Tiny submitter folder "
                                                      "(systems/, results/, code/, tinyharness/)")
-        mapping = self.json(f"{base}/model_mapping.json") if (folder / "model_mapping.json").is_file() else {}
+        mapping = self.json(f"{base}/model_mapping.json") if f"{base}/model_mapping.json" in self.fileset else {}
         mapping = mapping if isinstance(mapping, dict) else {}
         systems = self.systems(division, submitter)
         results = folder / "results"
-        if not results.is_dir():
+        if not is_dir(results):
             self.add(f"{base}/results", "layout", "missing results/ folder")
             return
-        for system in sorted(os.listdir(results)):
-            if not (results / system).is_dir():
+        for system in listing(results):
+            if not is_dir(results / system):
                 self.add(f"{base}/results/{system}", "layout", "expected a system folder")
                 continue
             if system not in systems:
@@ -157,9 +161,9 @@ class Checker:
         base = f"{division}/{submitter}/results/{system}"
         runs = self.embedded(division, submitter, system)
         present: dict[str, str] = {}  # benchmark id -> model folder
-        for model in sorted(os.listdir(self.root / base)):
+        for model in listing(self.root / base):
             rel = f"{base}/{model}"
-            if not (self.root / rel).is_dir():
+            if not is_dir(self.root / rel):
                 self.add(rel, "layout", "expected a model folder")
                 continue
             official = model if model in BENCHMARK_OF else mapping.get(model) if division == "open" else None
@@ -182,7 +186,7 @@ class Checker:
 
     def model_results(self, rel: str, bench, runs: dict[str, RunSummary | None], division: str) -> None:
         """One model folder: its test folders, each against the embedded run that provides it."""
-        for name in sorted(os.listdir(self.root / rel)):
+        for name in listing(self.root / rel):
             if name not in TESTS:
                 self.add(f"{rel}/{name}", "layout", "unexpected: a model folder holds accuracy/ "
                                                     "and performance/")
@@ -190,7 +194,7 @@ class Checker:
         for test in TESTS:
             where = f"{rel}/{test}"
             provider = providers[test] = self.provider(where, test, runs, bench, division)
-            if not (self.root / where).is_dir():
+            if not is_dir(self.root / where):
                 self.add(where, "required-tests", f"missing: MLPerf Tiny requires {test} results "
                                                   f"for {rel.rsplit('/', 1)[1]}")
                 continue
@@ -216,44 +220,54 @@ class Checker:
         """{model folder: {run folder rel path: summary (None when unusable)}}, each run checked."""
         base = self.root / division / submitter / EMBEDDED / system
         found: dict[str, dict[str, RunSummary | None]] = {}
-        if not base.is_dir():
+        if not is_dir(base):
             return found
-        for model in sorted(os.listdir(base)):
-            for run in sorted(os.listdir(base / model)) if (base / model).is_dir() else []:
+        for model in listing(base):
+            for run in listing(base / model) if is_dir(base / model) else []:
                 rel = (base / model / run).relative_to(self.root).as_posix()
                 found.setdefault(model, {})[rel] = self.embedded_run(rel)
         return found
 
     def embedded_run(self, rel: str) -> RunSummary | None:
-        """The run's typed summary when the run folder is sound, else None (and violations)."""
+        """The run's typed summary when the run folder is sound, else None (and violations);
+        every figure it reports is then recomputed from its records."""
         from ..logs import check_run_directory
 
         path = self.root / rel
-        if not path.is_dir():
+        if not is_dir(path):
             self.add(rel, "layout", "expected an embedded run folder")
             return None
-        try:
-            problems = check_run_directory(path)
-        except Exception as exc:  # a hostile summary can break the run checker's assumptions
-            problems = [f"summary.json: cannot be checked ({type(exc).__name__}: {exc})"]
+        files = read_run(path)  # first: the run checker would block on a FIFO, follow a link
+        problems = list(files.problems)
+        if not problems:
+            try:
+                problems = check_run_directory(path)
+            except Exception as exc:  # a hostile summary can break the run checker's assumptions
+                problems = [f"summary.json: cannot be checked ({type(exc).__name__}: {exc})"]
         for problem in problems:
             self.run_dir(rel, problem)
-        status = self.json(f"{rel}/status.json") if f"{rel}/status.json" in self.fileset else None
+        status = files.docs.get("status.json")
         if isinstance(status, dict) and isinstance(status.get("files"), list):
             known = {"status.json", *map(str, status["files"])}
-            for name in sorted(os.listdir(path)):
+            for name in listing(path):
                 if name not in known:
                     self.add(f"{rel}/{name}", "run-dir", "not one of the run's files (status.json)")
-        doc = self.json(f"{rel}/summary.json") if f"{rel}/summary.json" in self.fileset else None
+        doc = files.docs.get("summary.json")
         if problems or not isinstance(doc, dict):
             return None
         try:
-            return RunSummary.from_dict(doc, "summary.json")
+            summary = RunSummary.from_dict(doc, "summary.json")
         except UsageError as exc:  # schema-valid, yet not a summary this tinyharness reads
             self.run_dir(rel, str(exc))
+            return None
         except Exception as exc:  # never crash on a package: anything else is a violation too
             self.run_dir(rel, f"summary.json: cannot be read ({type(exc).__name__}: {exc})")
-        return None
+            return None
+        bench = self.benchmarks.get(summary.benchmark)
+        self.figures[rel], found = recompute.recompute(summary, files, bench.metric if bench else None)
+        for name, rule, message in found:
+            self.add(f"{rel}/{name}", rule, message)
+        return summary
 
     def run_dir(self, rel: str, problem: str) -> None:
         """A 'file: message' problem of the run folder ``rel`` as a violation at that file."""
@@ -265,7 +279,7 @@ class Checker:
         """(run rel path, summary) of the one sound embedded run that provides ``test``, else None."""
         fits = [(rel, s) for rel, s in runs.items() if s is not None and test in s.tests]
         if not fits:
-            if (self.root / where).is_dir() and not any(s is None for s in runs.values()):
+            if is_dir(self.root / where) and not any(s is None for s in runs.values()):
                 self.add(where, "run-missing", f"no sound embedded run provides these {test} results")
             return None
         if len(fits) > 1:
@@ -279,12 +293,16 @@ class Checker:
             return None
         if rel not in self.judged:  # a mode-all run provides both tests: judge it once
             self.judged.add(rel)
-            for rule, message in eligibility.problems(summary, division):
+            try:
+                problems = eligibility.problems(summary, division)
+            except Exception as exc:  # a schema-valid yet hostile summary: a violation, not a crash
+                problems = [("run-dir", f"cannot be judged ({type(exc).__name__}: {exc})")]
+            for rule, message in problems:
                 self.add(at, rule, message)
         return rel, summary
 
     def test_folder(self, where: str) -> None:
-        names = sorted(os.listdir(self.root / where))
+        names = listing(self.root / where)
         for name in TEST_FILES:
             rel = f"{where}/{name}"
             if name not in names:
@@ -319,7 +337,12 @@ class Checker:
         if acc is None or acc.value is None:
             return  # 'result-missing' (eligibility): nothing to compare with
         tolerance = (0.05 if bench.metric == "top1" else 5e-4) + 1e-9  # half the printed digit
-        if value is not None and not _close(value, acc.value, tolerance):
+        figure = self.figures[run].accuracy if run in self.figures else None
+        if value is not None and figure is not None and not _close(value, figure, tolerance):
+            source = "outputs" if bench.metric == "top1" else "window scores"
+            self.add(rel, "accuracy-mismatch", f"{label} = {raw} but the embedded run's accuracy.json "
+                                               f"{source} give {figure:g}")
+        elif value is not None and figure is None and not _close(value, acc.value, tolerance):
             self.add(rel, "accuracy-mismatch", f"{label} = {raw} but the embedded run measured {acc.value}")
         if acc.count != summary.dataset.count:
             self.add(at, "accuracy-coverage", f"the accuracy pass covered {acc.count} of the "
@@ -345,7 +368,10 @@ class Checker:
                 w.get("inferences") != d["inferences"] or w.get("runtime_s") is None
                 or not _close(w["runtime_s"], d["runtime_s"], 1e-6) for w, d in zip(windows, details)):
             self.add(rel, "window-mismatch", "the windows differ from the embedded run's summary.json")
-        self.median(rel, text, windows, shown.median_throughput_ips if shown else None)
+        fig = self.figures.get(run)  # the median recomputed from the window records, if it could be
+        if fig is None or fig.median is None:
+            fig = recompute.Figures(median=shown.median_throughput_ips if shown else None, tolerance=1e-3)
+        self.median(rel, text, windows, fig.median, fig.tolerance + 5e-4)
 
     def window_rules(self, path: str, windows: list[dict[str, Any]], bench) -> None:
         """MLPerf Tiny's window rules (count, 10 s each) on windows read from ``path``."""
@@ -359,7 +385,8 @@ class Checker:
                 self.add(path, "window-duration", f"window {w['number']} ran "
                          f"{runtime:.6f} s; each window must run at least {rules.window_min_s:g} s")
 
-    def median(self, rel: str, text: str, windows: list[dict[str, Any]], recorded: float | None) -> None:
+    def median(self, rel: str, text: str, windows: list[dict[str, Any]], recorded: float | None,
+               tolerance: float) -> None:
         """The median line: present, the median of the windows, and the run's own median."""
         raw = last_value(MEDIAN, text)
         median = number(raw) if raw is not None else None
@@ -371,6 +398,6 @@ class Checker:
         if tps and abs(statistics.median(tps) - median) > 1.5e-3:
             self.add(rel, "median-mismatch", f"median throughput {raw} is not the median of the "
                                              f"windows ({statistics.median(tps):.3f})")
-        if recorded is None or not _close(recorded, median, 1.5e-3):
-            self.add(rel, "median-mismatch", f"median throughput {raw} differs from the embedded "
-                     f"run's {recorded}")
+        if recorded is None or not _close(recorded, median, tolerance):
+            self.add(rel, "median-mismatch", f"median throughput {raw} but the embedded run's windows "
+                     f"give {recorded if recorded is None else round(recorded, 3)}")

@@ -29,8 +29,9 @@ import numpy as np
 from ..errors import UsageError
 from ..results.read import read_summary
 from ..results.summary import RunSummary
-from . import archive, check, eligibility, result_lines, system_json
+from . import archive, check, eligibility, outputs, result_lines, system_json
 from .layout import EMBEDDED, NAME, SHORT, TESTS
+from .runfiles import read_run
 
 
 # -- what goes into a test folder ---------------------------------------------------------------
@@ -120,7 +121,8 @@ def load_run(path: Path, division: str) -> LoadedRun:
     path = Path(path)
     if not path.is_dir():
         raise UsageError(f"run {path}: not a run directory")
-    problems = check_run_directory(path)
+    problems = read_run(path).problems  # first: no FIFO, link, oversized or hostile file is opened
+    problems = problems or check_run_directory(path)
     if problems:
         raise _one_line(path, problems)
     summary = read_summary(path)
@@ -130,6 +132,8 @@ def load_run(path: Path, division: str) -> LoadedRun:
     status = json.loads((path / "status.json").read_text(encoding="utf-8"))
     files = ["status.json", *status["files"]]
     for name in files:
+        if "/" in name or "\\" in name or name in ("", ".", ".."):  # the copy must stay in the run folder
+            raise UsageError(f"run {path.name}: status.json lists {name[:100]!r}, not a file of the run folder")
         if not (path / name).is_file() or (path / name).is_symlink():
             raise UsageError(f"run {path.name}: {name} is missing or not a regular file")
     return LoadedRun(path, summary, files)
@@ -175,9 +179,7 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
         raise UsageError(f"--division must be closed or open, not {division!r}")
     if not NAME.match(submitter):
         raise UsageError(f"--submitter {submitter!r}: use letters, digits, '.', '_' and '-' only")
-    output = Path(output)
-    if output.exists() or output.is_symlink():
-        raise UsageError(f"{output} exists; choose another --output")
+    output = outputs.prepare(Path(output))  # before any work: /proc, a file's child, a folder
     runs = [load_run(p, division) for p in run_paths]
     if not runs:
         raise UsageError("give at least one run directory")
@@ -187,23 +189,23 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
     systems = assign_systems(runs, system_files)
     docs = {file.stem: system_doc(file, submitter, division) for file in systems.values()}
     groups = plan(runs, systems)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=output.parent))
-    try:
-        stage(staging / division / submitter, docs, groups)
-        archive.write_manifest(staging)
-        found = check.Checker(staging).run()
-        if found:  # a bug here, not in the runs: they passed the same rules above
-            more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
-            raise UsageError(f"the package would not pass 'tinyharness check': {found[0]}{more}")
-        if archive.is_archive_name(output):
-            archive.write_tar_gz(staging, output)
-        else:
-            os.chmod(staging, 0o755)
-            os.rename(staging, output)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
+    with outputs.writing(output):
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name[:64]}.", dir=output.parent))
+        try:
+            stage(staging / division / submitter, docs, groups)
+            archive.write_manifest(staging)
+            found = check.Checker(staging).run()
+            if found:  # a bug here, not in the runs: they passed the same rules above
+                more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+                raise UsageError(f"the package would not pass 'tinyharness check': {found[0]}{more}")
+            if archive.is_archive_name(output):
+                archive.write_tar_gz(staging, output)
+            else:
+                os.chmod(staging, 0o755)
+                os.rename(staging, output)
+        finally:  # on any exception, KeyboardInterrupt included: no partial package is left
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
     return output
 
 

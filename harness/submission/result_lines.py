@@ -36,6 +36,11 @@ def number(text: str) -> float | None:
         return None
 
 
+def whole(text: str) -> int | None:
+    """A matched count as an int; None past 18 digits (int() refuses thousands of them)."""
+    return int(text) if len(text) <= 18 else None
+
+
 def last_value(pattern: re.Pattern, text: str) -> str | None:
     """The number captured by the last line that ``pattern`` matches, as the checker reads it."""
     found = None
@@ -49,10 +54,10 @@ def parse_windows(text: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The per-window blocks of a performance results.txt, and what is wrong with them."""
     windows: list[dict[str, Any]] = []
     for line in text.splitlines():
-        if m := WINDOW.match(line):
-            windows.append({"number": int(m.group(1))})
+        if (m := WINDOW.match(line)) and whole(m.group(1)) is not None:
+            windows.append({"number": whole(m.group(1))})
         elif windows and (m := INFERENCES.match(line)):
-            windows[-1]["inferences"] = int(m.group(1))
+            windows[-1]["inferences"] = whole(m.group(1))
         elif windows and (m := RUNTIME.match(line)):
             windows[-1]["runtime_s"] = number(m.group(1))
         elif windows and (m := THROUGHPUT.match(line)):

@@ -29,6 +29,7 @@ FIELDS: tuple[str, ...] = (
     "General Compiler(s)", "Other Software", "Training and Quantization Notes",
 )
 STATUSES = ("available", "preview", "rdi")
+LIMIT = 1 << 20  # bytes: a description is about 2 KB
 DIVISIONS = {"closed": "Closed", "open": "Open"}
 
 
@@ -151,11 +152,15 @@ def problems(doc: Any) -> list[tuple[str, str]]:
 
 
 def load(path: Path) -> dict[str, Any]:
-    """A system description file, validated; UsageError naming the file and the first problem."""
+    """A system description file, validated; UsageError naming the file and the first problem
+    (a FIFO, a huge file or hostile JSON included: it is read bounded, through loads_json)."""
+    from ..fileio import loads_json, read_bounded
+
+    data = read_bounded(Path(path), LIMIT, "system description")
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"cannot read system description {path}: {exc}") from None
+        doc = loads_json(data.decode("utf-8"), f"system description {path}")
+    except UnicodeDecodeError as exc:
+        raise UsageError(f"system description {path}: not UTF-8 text (byte {exc.start})") from None
     found = problems(doc)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""

@@ -11,6 +11,7 @@ import gzip
 import io
 import json
 import os
+import signal
 import stat
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tinyharness.submission import archive
+from tinyharness.submission import archive, system_json
 from tinyharness.submission.archive import Limits
 from tinyharness.submission.check import check_package
 
@@ -169,6 +170,10 @@ CASES = {
     "truncated-member": (lambda p, b: truncated_member(p), "archive-corrupt", "", ""),
     "plain-tar-traversal": (lambda p, b: make_tar(p, lambda z: add(z, f"../{b.token}.txt"), mode="w"),
                             "archive-path", "{t}", "traversal", Limits(), ".tar"),
+    "huge-gnu-longname": (lambda p, b: make_tar(p, lambda z: add(z, "closed/" + "n" * 200_000)),
+                          "archive-corrupt", "", "declares 200,008 bytes (at most 65,536)"),
+    "huge-pax-header": (lambda p, b: make_tar(p, lambda z: add(z, "closed/x", b"x", pax_headers={
+        "comment": "c" * 200_000}), fmt=tarfile.PAX_FORMAT), "archive-corrupt", "", "pax header"),
 }
 
 
@@ -300,3 +305,166 @@ def test_write_tar_gz_is_deterministic_and_anonymous(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["one.tar.gz", "src", "two.tar.gz"]  # no temp leftovers
     found = check_package(first)
     assert "manifest" in rules(found) and not any(r.startswith("archive") for r in rules(found))
+
+
+# -- hardening: truncation, hostile names, interrupts, FIFOs, option bounds -------------------------
+def members_tar(count: int = 3) -> bytes:
+    """An uncompressed tar of ``count`` 2 000-byte members, with its end-of-archive blocks."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for i in range(count):
+            add(tar, f"closed/r{i}.bin", bytes([i]) * 2000)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("members_kept", [1, 2])
+def test_a_tar_cut_at_a_member_boundary_is_truncated(box, compress, members_kept):
+    """tarfile reads a tar that simply stops after a member as complete; each member here takes
+    one header block and 4 data blocks (2 560 bytes)."""
+    data = members_tar()[:members_kept * 2560]
+    path = write(box.archives / ("cut.tar.gz" if compress else "cut.tar"),
+                 gzip.compress(data, mtime=0) if compress else data)
+    one(box.check(path), "archive-corrupt", path.name, "truncated")
+
+
+def test_a_garbled_header_after_the_first_member_is_corrupt_not_the_end(box):
+    data = bytearray(members_tar())
+    data[2560:2560 + 512] = b"\x7f" * 512  # the second member's header
+    path = write(box.archives / "garbled.tar.gz", gzip.compress(bytes(data), mtime=0))
+    one(box.check(path), "archive-corrupt", path.name, "corrupt: the member header at byte 2,560 is invalid")
+
+
+def test_a_truncated_package_archive_is_one_line_naming_it(box, tmp_path):
+    from test_package import SERIAL_RUN, SUBMITTER, cli
+    from tinyharness.submission.package import build
+
+    system = tmp_path / "dut-board.json"
+    system.write_bytes(system_json.render(system_json.describe(sut="serial", submitter=SUBMITTER)))
+    whole = build([SERIAL_RUN], SUBMITTER, "closed", [(None, system)], tmp_path / "whole.tar.gz").read_bytes()
+    for cut in (len(whole) // 7, len(whole) // 2, len(whole) - 9):
+        path = write(box.archives / f"cut{cut}.tar.gz", whole[:cut])
+        code, out, err = cli("check", str(path))
+        assert code == 1 and "Traceback" not in err and "aborted" not in err, err
+        assert any(line.startswith(f"{path.name}: archive-corrupt: ") and "truncated" in line
+                   for line in out.splitlines()), out
+    assert not list(box.tmp.iterdir())
+
+
+@pytest.mark.parametrize("name, why", [
+    ("closed/" + "n" * 300 + ".json", "longer than 255 bytes"),
+    ("closed/" + "d/" * 3000 + "x.json", "more than 32 levels"),
+    ("closed/" + "/".join(["abcdefghij" * 10] * 12) + "/x", "more than 1024 bytes"),
+])
+def test_names_too_long_or_deep_are_refused_not_extracted(box, name, why):
+    path = make_tar(box.archives / "long.tar.gz", lambda z: (add(z, name), add(z, "closed/ok.txt")))
+    found = box.check(path)  # the Sandbox proves the temporary folder is gone
+    one(found, "archive-path", name[:100], why)
+
+
+class Terminated(KeyboardInterrupt):
+    """What the CLI makes of SIGTERM (errors.raise_terminated); local, so the test stands alone."""
+
+
+@pytest.mark.parametrize("interrupt", [KeyboardInterrupt, SystemExit, "SIGTERM"])
+def test_an_interrupt_mid_read_leaves_no_temporary_folder(box, monkeypatch, interrupt):
+    """SIGTERM reaches check as an exception (the CLI turns it into one): whatever is raised
+    while members are being extracted, the temporary folder goes with it."""
+    path = make_tar(box.archives / "many.tar.gz",
+                    lambda z: [add(z, f"closed/f{i:04d}.bin", os.urandom(4096)) for i in range(200)])
+    real, calls = archive._Guard.read, []
+
+    def read(self, size=-1):
+        calls.append(size)
+        if len(calls) == 40:  # some members are on disk by now
+            assert any(any(made.rglob("*.bin")) for made, _ in box.made)
+            if interrupt == "SIGTERM":
+                os.kill(os.getpid(), signal.SIGTERM)  # the handler raises on the next bytecode
+            else:
+                raise interrupt()
+        return real(self, size)
+
+    def terminate(signum, frame):
+        raise Terminated("terminated (SIGTERM)")
+
+    monkeypatch.setattr(archive._Guard, "read", read)
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        with pytest.raises(Terminated if interrupt == "SIGTERM" else interrupt):
+            check_package(path)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert len(calls) == 40 and box.made and not list(box.tmp.iterdir())
+
+
+def test_the_temporary_folder_is_removed_when_the_checker_is_interrupted(box, monkeypatch):
+    from tinyharness.submission import check
+
+    path = make_tar(box.archives / "ok.tar.gz", lambda z: add(z, "closed/a.txt"))
+    monkeypatch.setattr(check.Checker, "run", lambda self: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        check_package(path)
+    assert box.made and not list(box.tmp.iterdir())
+
+
+def run_check(*args: str, tmp: Path) -> subprocess.CompletedProcess:
+    """``tinyharness check`` in a child process: a check that blocks on a FIFO would hang this
+    test run, so the child has a generous limit (a guard against a hang, not a time bound)."""
+    return subprocess.run([sys.executable, "-m", "tinyharness.cli", "check", *args], capture_output=True,
+                          text=True, env=dict(os.environ, TMPDIR=str(tmp)), timeout=300)
+
+
+def test_a_fifo_given_as_the_package_is_refused_before_it_is_opened(tmp_path):
+    os.mkfifo(tmp_path / "package.tar.gz")
+    done = run_check(str(tmp_path / "package.tar.gz"), tmp=tmp_path)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.strip() == f"tinyharness: error: package {tmp_path / 'package.tar.gz'} is a FIFO; " \
+                                  "give a regular file"
+
+
+def test_the_option_limits_must_be_finite_and_positive(tmp_path):
+    from test_package import cli
+
+    path = make_tar(tmp_path / "ok.tar.gz", lambda z: add(z, "closed/a.txt"))
+    for option, value in (("--max-member-size", "nan"), ("--max-total-size", "inf"),
+                          ("--max-member-size", "-1"), ("--max-total-size", "0"),
+                          ("--max-members", "0"), ("--max-members", "99999999999")):
+        code, out, err = cli("check", option, value, str(path))
+        assert code == 2 and "Traceback" not in err and f"Invalid value for '{option}'" in err, (option, err)
+    code, out, _ = cli("check", "--max-member-size", "0.5", "--max-members", "3", str(path))
+    assert code == 1 and "manifest" in out  # accepted: the archive was read under those limits
+
+
+def test_a_name_cannot_break_the_one_violation_per_line_output(tmp_path):
+    from test_package import cli
+
+    fake = "x\nevil.tar.gz: OK (manifest, layout)"  # a second line that looks like a clean check
+    path = make_tar(tmp_path / "evil.tar.gz", lambda z: add(z, "closed/" + fake, b"x", pax_headers={
+        "path": "closed/" + fake + "\udcff"}), fmt=tarfile.PAX_FORMAT)
+    code, out, err = cli("check", str(path))
+    assert code == 1 and not any("OK" in line and not line.startswith("closed/") for line in out.splitlines())
+    assert "closed/x\\n" in out
+
+
+def test_sigterm_during_check_leaves_no_temporary_files(tmp_path):
+    """The issue's case: ``check`` on a large archive stopped with SIGTERM left ~5 000 extracted
+    files behind. The CLI turns SIGTERM into an exception; the temporary folder goes with it."""
+    path = make_tar(tmp_path / "large.tar.gz",
+                    lambda z: [add(z, f"closed/f{i:05d}.bin", b"%d" % i) for i in range(9000)])
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    child = subprocess.Popen([sys.executable, "-m", "tinyharness.cli", "check", str(path)],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TMPDIR=str(temp)))
+    try:
+        while child.poll() is None:  # until extraction is well under way
+            made = list(temp.glob("tinyharness-check-*/closed"))
+            if made and len(os.listdir(made[0])) >= 50:
+                child.send_signal(signal.SIGTERM)
+                break
+        _, err = child.communicate(timeout=300)  # a guard against a hang, not a time bound
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1].startswith("tinyharness: ") and "Traceback" not in err
+    assert os.listdir(temp) == []

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import shutil
-import statistics
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from test_package import SERIAL_RUN, SUBMITTER, build_package, cli  # the shared session build
+from test_recompute import inflate, load, rewrite_events, rewrite_windows, save
 from tinyharness.benchmark import load_benchmarks
+from tinyharness.results import render
 from tinyharness.results.read import read_summary
 from tinyharness.results.sections import Window, Windows
 from tinyharness.results.summary import RunSummary
@@ -206,26 +209,24 @@ def test_a_removed_required_file_is_caught(pkgcopy, name):
     assert {v.rule for v in Checker(pkgcopy).run()} == {"required-files"}
 
 
+def refresh_test_folder(root: Path, model: str, test: str, run: Path, bench_id: str) -> None:
+    """The test folder written again from the (edited) run, and the manifest recomputed."""
+    pkg.write_test_folder(root / model / test, test, run, read_summary(run), load_benchmarks()[bench_id])
+    archive.write_manifest(root)
+
+
 @pytest.mark.slow
 def test_a_shortened_window_is_caught_by_the_10_second_rule_alone(pkgcopy):
     run = embedded(pkgcopy, "host-tflite", "kws")
-    bench = load_benchmarks()["kws01"]
 
-    def shorten(summary):
-        w = summary["windows"]["details"][2]
-        w["runtime_s"] = 9.5
-        w["throughput_ips"] = round(w["inferences"] / 9.5, 3)
-        tps = [d["throughput_ips"] for d in summary["windows"]["details"]]
-        summary["windows"]["throughput_ips"] = tps
-        summary["windows"]["median_throughput_ips"] = round(statistics.median(tps), 3)
-        summary["windows"]["latency_ms"] = round(1000 / summary["windows"]["median_throughput_ips"], 6)
+    def shorten(k, w):  # window 3 ran 9.5 s at its own pace: every record says so
+        if k == 2:
+            w["inferences"], w["runtime_s"] = round(w["inferences"] / w["runtime_s"] * 9.5), 9.5
 
-    summary = edit_summary(run, shorten)
-    pkg.write_test_folder(pkgcopy / KWS / "performance", "performance", run, RunSummary.from_dict(summary),
-                          bench)
+    rewrite_windows(run, shorten)
+    refresh_test_folder(pkgcopy, KWS, "performance", run, "kws01")
     text = (pkgcopy / KWS / "performance" / "results.txt").read_text()
     assert "Runtime: 9.500000 sec." in text and text.count("Runtime requirements have been met.") == 4
-    archive.write_manifest(pkgcopy)
     found = Checker(pkgcopy).run()
     assert rules(found) == {"window-duration"}, found
     assert {v.path for v in found} == {f"{KWS}/performance/results.txt", f"{run.relative_to(pkgcopy).as_posix()}/summary.json"}
@@ -246,11 +247,18 @@ def test_four_windows_are_caught(pkgcopy):
 
 @pytest.mark.slow
 def test_a_missed_quality_target_is_caught_in_the_closed_division(pkgcopy):
+    """A run whose outputs give 85.0 %, every record consistent with it (labels of correct
+    answers moved until 850 of 1000 are right)."""
     run = embedded(pkgcopy, "host-tflite", "kws")
+    entries = load(run, "accuracy.json")
+    right = [e for e in entries if e["label"] == e["prediction"]]
+    for e in right[:len(right) - 850]:
+        e["label"] = (e["label"] + 1) % 12
+    save(run, "accuracy.json", entries)
     summary = edit_summary(run, lambda s: s["accuracy"].update(value=85.0))
-    pkg.write_test_folder(pkgcopy / KWS / "accuracy", "accuracy", run, RunSummary.from_dict(summary),
-                          load_benchmarks()["kws01"])
-    archive.write_manifest(pkgcopy)
+    rewrite_events(run, "accuracy_result", lambda v, k: {**v, "value": 85.0})
+    (run / "summary.txt").write_text(render.text(RunSummary.from_dict(summary)))
+    refresh_test_folder(pkgcopy, KWS, "accuracy", run, "kws01")
     found = Checker(pkgcopy).run()
     assert rules(found) == {"quality-target"}, found
     assert str(found[0]) == (f"{KWS}/accuracy/results.txt: quality-target: Top 1% = 85.0 is below the "
@@ -319,3 +327,78 @@ def test_hygiene_and_extra_files_are_caught_all_at_once(pkgcopy):
             (f"{TOP}/code/passwd", "hygiene"), ("extra-top", "layout")} <= shown, shown
     code, out, err = cli("check", str(pkgcopy))
     assert code == 1 and len(out.splitlines()) == len(found) and f"{len(found)} violations" in err
+
+
+# -- forged figures: recomputed from the embedded records (defect 1) ------------------------------
+@pytest.mark.slow
+def test_a_package_forged_to_97_5_percent_fails_check(pkgcopy):
+    """The issue's forgery: accuracy 97.5 in summary.json, summary.txt and results.txt, manifest
+    recomputed; accuracy.json's outputs still give the run's 90.2 %."""
+    run = embedded(pkgcopy, "host-tflite", "kws")
+    entries = load(run, "accuracy.json")
+    measured = round(100 * sum(e["label"] == e["prediction"] for e in entries) / len(entries), 6)
+    assert measured == 90.2  # the run's own figure (predictions are checked against the outputs)
+    summary = edit_summary(run, lambda s: s["accuracy"].update(value=97.5))
+    (run / "summary.txt").write_text(render.text(RunSummary.from_dict(summary)))
+    results = pkgcopy / KWS / "accuracy" / "results.txt"
+    results.write_text(results.read_text().replace("Top 1% = 90.2", "Top 1% = 97.5"))
+    archive.write_manifest(pkgcopy)
+    found = check_package(pkgcopy)
+    at = run.relative_to(pkgcopy).as_posix()
+    assert f"{at}/summary.json: accuracy-mismatch: summary.json accuracy 97.5 % but accuracy.json's " \
+           "outputs give 90.2 %" in map(str, found)
+    assert {(v.path, v.rule) for v in found} == {  # detail.txt, left alone, agrees with the outputs
+        (f"{at}/summary.json", "accuracy-mismatch"), (f"{at}/summary.txt", "figure-mismatch"),
+        (f"{KWS}/accuracy/results.txt", "accuracy-mismatch")}
+    code, out, _ = cli("check", str(pkgcopy))
+    assert code == 1 and "OK" not in out
+
+
+@pytest.mark.slow
+def test_a_package_with_window_throughput_the_latencies_rule_out_fails_check(pkgcopy):
+    """Every window record (summary.json, detail.txt, summary.txt, results.txt, results.json)
+    forged consistently to 3x the rate the run's fastest timed query allows: only the
+    plausibility bound between the windows and latencies.npy can catch it, and does."""
+    run = embedded(pkgcopy, "host-tflite", "kws")
+    fastest = int(np.load(run / "latencies.npy").min())
+    inflate(run, lambda k, w: math.ceil(3 * 1e9 / fastest * w["runtime_s"]))
+    refresh_test_folder(pkgcopy, KWS, "performance", run, "kws01")
+    found = Checker(pkgcopy).run()
+    assert rules(found) == {"implausible-throughput"} and len(found) == 5, found
+    assert all(v.path == f"{run.relative_to(pkgcopy).as_posix()}/summary.json" for v in found)
+    assert f"took {fastest / 1000:.3f} us: more than 1.5x its {1e9 / fastest:.3f} inf./sec." in found[0].message
+
+
+@pytest.mark.slow
+def test_a_package_with_a_forged_latency_fails_check(pkgcopy):
+    run = embedded(pkgcopy, "host-ort", "kws")
+    values = np.sort(np.load(run / "latencies.npy"))
+    p90 = round(int(values[int(len(values) * 0.9)]) / 1000, 3)
+    summary = edit_summary(run, lambda s: s["latency_us"].update(p90=round(p90 / 2, 3)))
+    (run / "summary.txt").write_text(render.text(RunSummary.from_dict(summary)))
+    archive.write_manifest(pkgcopy)
+    found = Checker(pkgcopy).run()
+    at = run.relative_to(pkgcopy).as_posix()
+    assert [str(v) for v in found] == [
+        f"{at}/summary.json: latency-mismatch: summary.json latency p90 {round(p90 / 2, 3)} us but "
+        f"latencies.npy gives {p90} us",
+        f"{at}/summary.txt: figure-mismatch: summary.txt latency p90 {round(p90 / 2, 3)} but the run's "
+        f"records give {p90}"]
+
+
+@pytest.mark.slow
+def test_a_package_with_a_forged_auc_fails_check(pkgcopy):
+    run = embedded(pkgcopy, "host-openvino", "ad")
+    summary = edit_summary(run, lambda s: s["accuracy"].update(value=0.9))
+    rewrite_events(run, "accuracy_result", lambda v, k: {**v, "value": 0.9})
+    (run / "summary.txt").write_text(render.text(RunSummary.from_dict(summary)))
+    refresh_test_folder(pkgcopy, AD, "accuracy", run, "ad01")
+    found = Checker(pkgcopy).run()
+    at = run.relative_to(pkgcopy).as_posix()
+    assert {str(v) for v in found} == {  # the six files' scores separate perfectly: AUC 1
+        f"{at}/summary.json: accuracy-mismatch: summary.json AUC 0.9 but accuracy.json's window scores give 1",
+        f"{at}/detail.txt: accuracy-mismatch: detail.txt accuracy_result AUC 0.9 but accuracy.json's window "
+        "scores give 1",
+        f"{at}/summary.txt: figure-mismatch: summary.txt accuracy 0.9000 but the run's records give 1",
+        f"{AD}/accuracy/results.txt: accuracy-mismatch: AUC = 0.900 but the embedded run's accuracy.json "
+        "window scores give 1"}

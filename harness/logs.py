@@ -19,10 +19,11 @@ from typing import Any
 import numpy as np
 
 from .errors import UsageError
-from .fileio import atomic_write, atomic_write_chunks, slug
+from .fileio import atomic_write, atomic_write_chunks, loads_json, read_bounded, regular_file, slug
 from .schemas import validate
 
 MLLOG = ":::MLLOG "
+READ_LIMIT = 512 << 20  # a run file read back by check_run_directory
 
 
 def json_safe(value: Any, where: str, depth: int = 0) -> tuple[Any, list[str]]:
@@ -236,8 +237,8 @@ def check_run_directory(path: Path) -> list[str]:
 
     def load(name: str) -> Any:
         try:
-            return json.loads((path / name).read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return loads_json(read_bounded(path / name, READ_LIMIT, name), name)
+        except UsageError as exc:
             problems.append(f"{name}: unreadable: {exc}")
             return None
 
@@ -255,14 +256,14 @@ def check_run_directory(path: Path) -> list[str]:
         return problems
     problems += [f"summary.json: {e}" for e in schema_errors(summary, "summary")]
     try:
-        lines = (path / "detail.txt").read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        lines = read_bounded(path / "detail.txt", READ_LIMIT, "detail.txt").decode("utf-8").splitlines()
+    except (UsageError, UnicodeDecodeError) as exc:
         lines = []
         problems.append(f"detail.txt: unreadable: {exc}")
     for number, line in enumerate(lines, start=1):
         try:
-            event = json.loads(line[len(MLLOG):]) if line.startswith(MLLOG) else None
-        except json.JSONDecodeError:
+            event = loads_json(line[len(MLLOG):], f"detail.txt:{number}") if line.startswith(MLLOG) else None
+        except UsageError:
             event = None
         if event is None:
             problems.append(f"detail.txt:{number}: not a ':::MLLOG {{json}}' line")
@@ -278,8 +279,9 @@ def check_run_directory(path: Path) -> list[str]:
     histogram = (summary.get("latency_us") or {}).get("exact") is False  # no latencies.npy
     if (summary.get("latency_us") and not histogram) or summary.get("offline"):
         try:
-            latencies = np.load(path / "latencies.npy", allow_pickle=False)
-        except (OSError, ValueError) as exc:
+            regular_file(path / "latencies.npy", "latencies.npy")
+            latencies = np.load(path / "latencies.npy", allow_pickle=False, mmap_mode="r")
+        except (UsageError, OSError, ValueError) as exc:
             problems.append(f"latencies.npy: unreadable: {exc}")
         else:
             expected = (summary["latency_us"] or {}).get("count") or (summary["offline"] or {}).get("samples")

@@ -97,6 +97,7 @@ class Benchmark:
     offline: OfflineRules
     requires: tuple[str, ...]
     source: Path
+    file_bytes: int | None = None  # a windowed dataset's file size, where the rule set states it
 
     @classmethod
     def from_file(cls, path: Path) -> "Benchmark":
@@ -121,7 +122,7 @@ class Benchmark:
             metric=raw["quality"]["metric"], target=float(raw["quality"]["target"]),
             single_stream=SingleStreamRules(**raw["single_stream"]),
             offline=OfflineRules(**raw["offline"]), requires=tuple(raw.get("requires", ())),
-            source=path,
+            source=path, file_bytes=ds.get("file_bytes"),
         )
 
     def rules_for(self, scenario: str) -> "SingleStreamRules | OfflineRules":
@@ -135,6 +136,11 @@ class Benchmark:
     def sample_bytes(self) -> int:
         """Bytes of one raw dataset sample (one window of a windowed dataset)."""
         return sample_bytes(self.sample_shape, self.sample_dtype)
+
+    @property
+    def classes(self) -> int:
+        """The classes a label of this benchmark's dataset may take: 0 to ``classes - 1``."""
+        return len(self.labels)
 
     @property
     def output_count(self) -> int:
@@ -173,8 +179,14 @@ DEFAULT_BENCHMARK = "digits01"
 
 
 def get_benchmark(benchmark_id: str | None) -> Benchmark:
+    """The benchmark ``benchmark_id``; None (not given) is the default one. An empty or blank id
+    is a usage error, never the default: ``--benchmark "$UNSET_VARIABLE"`` must not run digits01."""
     known = load_benchmarks()
-    chosen = benchmark_id or DEFAULT_BENCHMARK
+    if benchmark_id is not None and not benchmark_id.strip():
+        raise UsageError(f"the benchmark id is empty; give one of {', '.join(sorted(known))} "
+                         "(see 'tinyharness benchmarks'), or leave --benchmark out for "
+                         f"{DEFAULT_BENCHMARK}")
+    chosen = DEFAULT_BENCHMARK if benchmark_id is None else benchmark_id
     if chosen not in known:
         raise UsageError(f"unknown benchmark {chosen!r}; known: {', '.join(sorted(known))} "
                          f"(see 'tinyharness benchmarks')")

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import base64
 import html
+import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from .fileio import slug
+from .errors import UsageError
+from .fileio import atomic_write, slug
 from .results.read import RunRecord, load_runs
 from .results.summary import RunSummary
+
+MAX_RUNS = 500  # runs in one report: each adds figures (and seconds) to a page held in memory
 
 _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}"
@@ -234,17 +239,62 @@ def render_html(runs: list[RunRecord], images: list[tuple[str, int | None, bytes
     return "\n".join(parts)
 
 
+def check_output(output: Path, fmt: str = "html") -> None:
+    """Refuse an ``--output`` the report cannot be written to, before any work: for html a file
+    path (not a folder, FIFO or device), for png a folder; its nearest existing folder writable
+    and nothing on the way a file. A one-line UsageError naming the path."""
+    output = Path(output)
+    try:
+        mode = os.stat(output).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # the latter: a file on the way, named below
+        mode = None
+    except OSError as exc:
+        raise UsageError(f"--output {output}: cannot use it: {exc.strerror}") from None
+    if fmt == "png" and mode is not None and not stat.S_ISDIR(mode):
+        raise UsageError(f"--output {output} exists and is not a folder; with --format png give a "
+                         "folder for the PNG files")
+    if fmt != "png" and mode is not None and stat.S_ISDIR(mode):
+        raise UsageError(f"--output {output} is a folder; give the HTML file's path, e.g. "
+                         f"{output / 'report.html'}")
+    if fmt != "png" and mode is not None and not stat.S_ISREG(mode):
+        raise UsageError(f"--output {output} is not a regular file (a FIFO or device?); give the "
+                         "HTML file's path")
+    folder = output if fmt == "png" else output.parent
+    existing = folder.absolute()
+    while not os.path.lexists(existing) and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--output {output}: {existing} is a file, not a folder; give a path in "
+                         "a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise UsageError(f"--output {output}: the folder {existing} is not writable; give a path "
+                         "in a folder you can write to")
+
+
+def _write(path: Path, data: bytes, output: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, data)  # a temporary file renamed over the path: never opens a FIFO there
+    except OSError as exc:
+        raise UsageError(f"--output {output}: cannot write {path}: {exc.strerror or exc}") from None
+
+
 def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
     """Write the report; returns the files written."""
+    output = Path(output)
+    check_output(output, fmt)
     runs = load_runs(paths)
+    if len(runs) > MAX_RUNS:
+        raise UsageError(f"{len(runs):,} runs; a report shows at most {MAX_RUNS:,}, give fewer paths")
     images = [(name, index, _png(fig)) for name, index, fig in figures(runs)]
     if fmt == "png":
-        output.mkdir(parents=True, exist_ok=True)
-        written = []
+        written: list[Path] = []
         for name, _, data in images:
-            (output / f"{name}.png").write_bytes(data)
-            written.append(output / f"{name}.png")
+            path = output / f"{name}.png"
+            if path in written:  # two names that slug alike
+                path = output / f"{name}_{len(written) + 1}.png"
+            _write(path, data, output)
+            written.append(path)
         return written
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(render_html(runs, images), encoding="utf-8")
+    _write(output, render_html(runs, images).encode("utf-8"), output)
     return [output]

@@ -17,10 +17,10 @@ from . import heartbeat, supervisor
 from .benchmark import get_benchmark
 from .dataset import Dataset
 from .errors import RunFailed, RunInterrupted, Terminated, UsageError
-from .fileio import sha256_of
+from .fileio import sha256_bounded
 from .host import HostSampler
 from .logs import DetailLog, RunDirectory, SpilledValues, json_safe
-from .model_store import ModelStore
+from .model_store import ModelStore, model_file
 from .native_output import captured
 from .plugins import registry
 from .progress import Progress
@@ -70,8 +70,7 @@ class Run:
         if self.settings.scenario not in self.sut_cls.scenarios:
             raise UsageError(f"SUT {request.sut!r} does not support the {self.settings.scenario} scenario")
         self.config = self.sut_cls.parse_options(request.sut_options)
-        self.dataset = Dataset.open(request.dataset or b.default_dataset(), b.dataset_id,
-                                    b.label_file, b.sample_shape, b.sample_dtype, b.windowed)
+        self.dataset = Dataset.for_benchmark(b, request.dataset)
         self.model, self.model_found_in = self._resolve_model()
         self.seeds = Seeds.from_seed(request.seed)
 
@@ -83,8 +82,7 @@ class Run:
                                  "--model does not apply")
             return None, "device"
         if req.model:
-            if not Path(req.model).is_file():
-                raise UsageError(f"model file {req.model} does not exist")
+            model_file(req.model)  # a bounded regular file, or a one-line error
             found = Path(req.model), "--model"
         else:
             resolved = ModelStore().resolve(self.benchmark.default_entry(cls.model_formats))
@@ -209,7 +207,7 @@ class Run:
         if self.model is None:  # on the device: what it says it runs
             return Model(f"device:{description['device']}", None, description["model_format"], None,
                          "device", None)
-        digest = sha256_of(self.model)
+        digest = sha256_bounded(self.model, "model")
         entry = self.benchmark.entry_for(self.model)  # the reference model: same name and checksum
         return Model(str(self.model.resolve()), digest, self.model.suffix.lstrip("."),
                      self.model.stat().st_size, self.model_found_in,

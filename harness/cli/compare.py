@@ -9,6 +9,13 @@ from pathlib import Path
 
 import click
 
+from .types import count, finite
+
+# --resamples: 100 gives a rough interval, 100 000 (compare.metrics.MAX_RESAMPLES) more precision
+# than any run's noise allows; the bootstrap draws in bounded chunks (compare/bootstrap.py,
+# ELEMENTS), so the maximum needs little more memory than the default, only more time.
+RESAMPLES = (100, 100_000)
+
 
 def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[str]]]:
     from ..compare import parse_pair
@@ -27,20 +34,21 @@ def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[st
               help="Compare these runs (a run path or run directory name as printed; several "
               "replicates separated by commas), e.g. two SUTs or models. Repeatable; the runs it "
               "names are not paired otherwise.")
-@click.option("--noise-floor", type=click.FloatRange(0, 100, max_open=True), default=5.0,
+@click.option("--noise-floor", type=finite(0, 100, max_open=True), default=5.0,
               show_default=True, metavar="PCT",
               help="With one run a side, differences within this many percent are run-to-run noise.")
-@click.option("--fail-above", type=click.FloatRange(min=0), metavar="PCT",
+@click.option("--fail-above", type=finite(min=0), metavar="PCT",
               help="Exit 1 when, on any metric, B is slower than A (verdict \"B slower\") by more "
               "than PCT percent with confidence: the slowdown's lower confidence bound (its value "
               "where there is no interval) exceeds PCT. Slowdown: B's time over A's minus 1, "
               "(B - A) / A for latency, A / B - 1 for throughput.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-@click.option("--confidence", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.95,
+@click.option("--confidence", type=finite(0, 1, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of the bootstrap intervals.")
-@click.option("--resamples", type=click.IntRange(min=100), default=2000, show_default=True,
+@click.option("--resamples", type=count(*RESAMPLES), default=2000, show_default=True,
               help="Bootstrap resamples per metric.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the bootstrap.")
 def compare_command(a, b, pairs, noise_floor, fail_above, as_json, confidence, resamples, seed) -> None:
     """Compare runs B against runs A: p50/p90 latency, median window throughput, offline throughput.
 

@@ -71,7 +71,7 @@ def list_models(benchmark, as_json) -> None:
     from ..model_store import ModelStore
 
     store, rows = ModelStore(), []
-    for e in _entries((benchmark,) if benchmark else ()):
+    for e in _entries(() if benchmark is None else (benchmark,)):  # "" is no benchmark, not all
         copies = store.copies(e)
         first = copies[0] if copies else None  # the copy a run would use (or fail on)
         found = "missing" if first is None else "bad checksum" if first.problem else first.where

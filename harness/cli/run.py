@@ -53,7 +53,7 @@ def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--sut-option", "sut_options", multiple=True, metavar="K=V",
               help="Option for the SUT, repeatable (e.g. threads=1). Each SUT lists its options in "
               "'tinyharness suts'.")
-@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True, metavar="K",
+@click.option("--repeat", type=count(1, 100), default=1, show_default=True, metavar="K",
               help="Run the performance scenario K times (each from a fresh warm-up) and report "
               "each repetition and their spread; the headline figures are repetition 1's.")
 @click.option("--query-timeout", type=finite(0, 86400, min_open=True),

@@ -7,6 +7,11 @@ import math
 
 BLOCKS = 20  # time blocks a repetition is resampled in
 MIN_BLOCK = 50  # queries a block needs; shorter repetitions are resampled query by query
+# The most values one bootstrap array holds (32 MiB of float64): the draws are made in chunks of
+# resamples that fit, so memory stays bounded for any --resamples and any number of runs,
+# repetitions or windows. Below it (every real comparison) one chunk: the draws are those of a
+# single pass.
+ELEMENTS = 1 << 22
 
 
 class Percentile:
@@ -42,7 +47,10 @@ class Median:
     def draw(self, size: int, rng):
         import numpy as np
 
-        return np.median(self.values[rng.integers(0, len(self.values), (size, len(self.values)))], axis=1)
+        n = len(self.values)
+        step = max(1, ELEMENTS // n)
+        return np.concatenate([np.median(self.values[rng.integers(0, n, (min(step, size - start), n))],
+                                         axis=1) for start in range(0, size, step)] or [np.empty(0)])
 
 
 class Value:
@@ -72,25 +80,44 @@ def replicates(side: Side) -> int:
 
 def hierarchical_draws(side: Side, resamples: int, rng):
     """Bootstrap draws of :func:`side_value`: runs with replacement, then each drawn run's
-    repetitions with replacement, then each drawn repetition's own resample (``draw``)."""
+    repetitions with replacement, then each drawn repetition's own resample (``draw``); in
+    chunks of resamples of at most :data:`ELEMENTS` values each."""
+    import numpy as np
+
+    width = len(side) * max(len(reps) for reps in side)
+    step = max(1, ELEMENTS // width)
+    return np.concatenate([_hierarchical(side, min(step, resamples - start), rng)
+                           for start in range(0, resamples, step)] or [np.empty(0)])
+
+
+def _grouped(labels, count: int):
+    """The flat positions holding each label 0 .. count - 1, each group in row-major order (the
+    order a boolean mask assigns in), in one sort instead of a mask per label."""
+    import numpy as np
+
+    flat = labels.ravel()
+    order = np.argsort(flat, kind="stable")
+    bounds = np.concatenate(([0], np.cumsum(np.bincount(flat, minlength=count))))
+    return [order[bounds[k]:bounds[k + 1]] for k in range(count)]
+
+
+def _hierarchical(side: Side, resamples: int, rng):
     import numpy as np
 
     n_runs = len(side)
     chosen = rng.integers(0, n_runs, (resamples, n_runs))
-    out = np.zeros((resamples, n_runs))
-    for r, reps in enumerate(side):
-        slots = chosen == r
-        m = int(slots.sum())
+    out = np.zeros(chosen.size)
+    for slots, reps in zip(_grouped(chosen, n_runs), side):
+        m = len(slots)
         if not m:
             continue
         picks = rng.integers(0, len(reps), (m, len(reps)))
-        values = np.empty(picks.shape)
-        for k, rep in enumerate(reps):
-            where = picks == k
-            if where.any():
-                values[where] = rep.draw(int(where.sum()), rng)
-        out[slots] = values.mean(axis=1)
-    return out.mean(axis=1)
+        values = np.empty(picks.size)
+        for where, rep in zip(_grouped(picks, len(reps)), reps):
+            if len(where):
+                values[where] = rep.draw(len(where), rng)
+        out[slots] = values.reshape(picks.shape).mean(axis=1)
+    return out.reshape(chosen.shape).mean(axis=1)
 
 
 def percentile_draws(sorted_ns, p: float, resamples: int, rng):

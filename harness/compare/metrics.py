@@ -8,10 +8,14 @@ import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
+from ..errors import UsageError
 from ..results.read import RunRecord, load_runs
 from .bootstrap import Median, Percentile, Side, Value, hierarchical_draws, interval, replicates, side_value
-from .pairing import Pair, _segments, model_name, pair_runs, repetitions, resolve_pairs, unstable_notes
+from .pairing import MAX_VALUES, Pair, _segments, model_name, pair_runs, repetitions, resolve_pairs, unstable_notes
 from .verdicts import DEFAULT_NOISE_FLOOR, FASTER, FLOOR_ONLY, HIERARCHICAL, METHOD, NO_DIFFERENCE, OFFLINE_NOTE, SLOWER, WITHIN_NOISE, WITHIN_RUN
+
+MAX_RESAMPLES = 100_000  # the bootstrap's draws per metric and side are kept: 800 kB each at most
+
 
 # -- metric rows -----------------------------------------------------------------------------------
 @dataclass
@@ -128,6 +132,9 @@ def _window_rows(pair: Pair, settings: Settings, streams) -> list[dict[str, Any]
         w = run.summary.windows
         if w is None or not w.throughput_ips:
             return None
+        if len(w.throughput_ips) > MAX_VALUES:
+            raise UsageError(f"{run.path}: {len(w.throughput_ips):,} windows in summary.json; compare "
+                             f"reads at most {MAX_VALUES:,} a run")
         return [Median(w.throughput_ips) if len(w.throughput_ips) > 1 else Value(w.throughput_ips[0])]
 
     sides = _sides(pair, of)
@@ -208,6 +215,10 @@ def compare(a_paths, b_paths, confidence: float = 0.95, resamples: int = 2000, s
 
     ``noise_floor`` and ``fail_above`` are fractions (0.05 is 5 %); ``pairs`` holds ``--pair``
     specifications ("A_RUN=B_RUN" or (A names, B names))."""
+    if not (isinstance(confidence, float) and math.isfinite(confidence) and 0 < confidence < 1):
+        raise UsageError(f"confidence {confidence!r} is not a number strictly between 0 and 1")
+    if not (isinstance(resamples, int) and 1 <= resamples <= MAX_RESAMPLES):
+        raise UsageError(f"resamples {resamples!r} is not a whole number from 1 to {MAX_RESAMPLES:,}")
     a, b = load_runs(a_paths), load_runs(b_paths)
     explicit = resolve_pairs(pairs, a, b)
     paired, unpaired = pair_runs(a, b, explicit)

@@ -126,11 +126,18 @@ def resolve_pairs(specs, a: list[RunRecord], b: list[RunRecord]) -> list[Pair]:
 
 
 # -- replicates ------------------------------------------------------------------------------------
+MAX_VALUES = 1_000  # repetitions of one run, windows of one run: far beyond any run (5 windows),
+# and a bound on the bootstrap's work, which grows with them (seconds at --resamples 100000)
+
+
 def repetitions(run: RunRecord) -> list[dict[str, Any]] | None:
     """``summary.repetitions.runs`` as plain dicts, or None (a run of one repetition)."""
     reps = getattr(run.summary, "repetitions", None)
     if reps is None or len(reps.runs) < 2:
         return None
+    if len(reps.runs) > MAX_VALUES:
+        raise UsageError(f"{run.path}: {len(reps.runs):,} repetitions in summary.json; compare reads "
+                         f"at most {MAX_VALUES:,} a run")
     return [dataclasses.asdict(r) for r in reps.runs]
 
 

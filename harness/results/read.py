@@ -2,19 +2,36 @@
 
 Every directory holding a summary.json is a run, so packages need no code of their own here; an
 archive is read member by member without extracting anything.
+
+Nothing read here is trusted, and every read is bounded by the package checker's limits
+(:class:`tinyharness.submission.archive.Limits`): a file or archive member of more than
+``member_bytes`` is refused (a member on its declared size, before any of it is read), all that
+one :func:`load_runs` keeps adds up to ``total_bytes`` at most, an archive decompresses to no more
+than its ``ratio`` or the total, and has at most ``members`` members. FIFOs, devices and sockets
+are refused, never opened; JSON is read with a depth guard and ``latencies.npy`` by its header (a
+1-D integer array of non-negative nanoseconds) without numpy's loader. Each problem is a one-line
+:class:`~tinyharness.errors.UsageError` naming the file.
 """
 
 from __future__ import annotations
 
 import io
-import json
+import lzma
+import os
+import stat
 import tarfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..errors import UsageError
+from ..fileio import loads_json, read_bounded
+from ..submission.archive import Limits
 from .summary import RunSummary
+
+LIMITS = Limits()
+_MiB = 1 << 20
 
 
 @dataclass
@@ -35,64 +52,251 @@ class RunRecord:
         return self.summary.sut
 
 
+class _Budget:
+    """What one :func:`load_runs` may keep: files (or members) and their bytes, in all."""
+
+    def __init__(self, limits: Limits | None = None) -> None:
+        self.limits, self.files, self.bytes = limits or LIMITS, 0, 0
+
+    def take(self, size: int, where: str) -> None:
+        self.files += 1
+        self.bytes += size
+        if self.files > self.limits.members:
+            raise UsageError(f"{where}: more than {self.limits.members:,} run files in all; give "
+                             "fewer runs at a time")
+        if self.bytes > self.limits.total_bytes:
+            raise UsageError(f"{where}: the runs add up to more than {self.limits.total_bytes:,} "
+                             "bytes; give fewer runs at a time")
+
+
 def parse_summary(data: bytes, where: str) -> RunSummary:
-    try:
-        document = json.loads(data)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"{where}: not readable JSON: {exc}") from None
-    return RunSummary.from_dict(document, where)
+    """summary.json's bytes as a typed summary whose verdict agrees with itself: a run written
+    by tinyharness says VALID exactly when it lists no invalid reason and no error, so a file
+    that says otherwise was altered (a report would show a VALID run with reasons)."""
+    document = loads_json(data, where)
+    summary = RunSummary.from_dict(document, where)
+    if "valid" not in document:
+        raise UsageError(f'{where}: not a tinyharness run summary: field "valid" is missing')
+    if summary.valid != (not summary.invalid_reasons and not summary.errors):
+        raise UsageError(f"{where}: says {'VALID' if summary.valid else 'INVALID'} but lists "
+                         f"{len(summary.invalid_reasons)} invalid reasons and {len(summary.errors)} "
+                         "errors; a run is VALID exactly when it lists none")
+    return summary
 
 
-def read_summary(path: Path) -> RunSummary:
+def read_summary(path: Path, budget: _Budget | None = None) -> RunSummary:
     """``summary.json`` of a run directory (or the file itself), typed."""
     path = Path(path)
     file = path / "summary.json" if path.is_dir() else path
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise UsageError(f"{file}: cannot read: {exc.strerror}") from None
+    data = read_bounded(file, (budget or _Budget()).limits.member_bytes, "summary")
+    if budget is not None:
+        budget.take(len(data), str(file))
     return parse_summary(data, str(file))
 
 
 def _npy(data: bytes, where: str):
+    """latencies.npy: a 1-D integer array of nanoseconds, each at least 0, as int64. Its header
+    is read first; numpy's loader (pickles, any shape or dtype) never runs."""
     import numpy as np
+    from numpy.lib import format as npy_format
 
+    buffer = io.BytesIO(data)
     try:
-        return np.load(io.BytesIO(data), allow_pickle=False).astype(np.int64, copy=False)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{where}: unreadable: {exc}") from None
+        version = npy_format.read_magic(buffer)
+        if version == (1, 0):
+            shape, _, dtype = npy_format.read_array_header_1_0(buffer)
+        elif version == (2, 0):
+            shape, _, dtype = npy_format.read_array_header_2_0(buffer)
+        else:
+            raise ValueError(f"format version {version[0]}.{version[1]}")
+    except (ValueError, TypeError, SyntaxError, EOFError) as exc:
+        raise UsageError(f"{where}: not a .npy file numpy writes ({str(exc)[:100]})") from None
+    if len(shape) != 1 or dtype.kind not in "iu" or dtype.hasobject:
+        raise UsageError(f"{where}: holds a {dtype} array of shape {shape}; latencies are a 1-D "
+                         "integer array (ns)")
+    count, offset = shape[0], buffer.tell()
+    if len(data) - offset != count * dtype.itemsize:
+        raise UsageError(f"{where}: its header says {count:,} values of {dtype.itemsize} bytes, "
+                         f"the file holds {len(data) - offset:,} bytes of data; truncated?")
+    values = np.frombuffer(data, dtype=dtype, count=count, offset=offset)
+    if dtype.kind == "u" and dtype.itemsize == 8 and count and values.max() > np.iinfo(np.int64).max:
+        raise UsageError(f"{where}: a latency beyond int64; latencies are nanoseconds")
+    latencies = values.astype(np.int64)
+    if count and latencies.min() < 0:
+        raise UsageError(f"{where}: a negative latency ({int(latencies.min())} ns); latencies are "
+                         "nanoseconds since the query was issued")
+    return latencies
 
 
-def _from_tar(path: Path) -> list[RunRecord]:
-    runs = []
-    with tarfile.open(path) as tar:
-        files = {PurePosixPath(m.name): m for m in tar.getmembers() if m.isfile()}
-        for name in sorted(n for n in files if n.name == "summary.json"):
-            summary = parse_summary(tar.extractfile(files[name]).read(), f"{path}:{name}")
-            npy = files.get(name.parent / "latencies.npy")
-            latencies = _npy(tar.extractfile(npy).read(), f"{path}:{npy.name}") if npy else None
-            runs.append(RunRecord(f"{path}:{name.parent}", summary, latencies))
-    return runs
+# -- archives --------------------------------------------------------------------------------------
+
+def _sniff(path: Path):
+    """(the decompressed stream of a tar archive: gzip, bzip2, xz or plain; the raw file), or
+    (None, None) when the file is not one. The caller closes both."""
+    import bz2
+    import gzip
+
+    raw = open(path, "rb")
+    head = raw.read(512)
+    raw.seek(0)
+    if head[:2] == b"\x1f\x8b":
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+    if head[:3] == b"BZh":
+        return bz2.BZ2File(raw), raw
+    if head[:6] == b"\xfd7zXZ\x00":
+        return lzma.LZMAFile(raw), raw
+    if len(head) == 512 and head[257:262] == b"ustar":
+        return raw, raw
+    raw.close()
+    return None, None
 
 
-def read_run(run_dir: Path) -> RunRecord:
-    run_dir = Path(run_dir)
+class _Guard:
+    """A seekable, read-only view of a (decompressed) tar stream for ``tarfile``: no single read
+    larger than a member may be (a pax or long-name header declaring 10 GiB is refused before it
+    is read), and nothing past the total limit or, compressed, the decompression ratio."""
+
+    def __init__(self, inner, compressed: int | None, limits: Limits, where: str) -> None:
+        self.inner, self.compressed, self.limits, self.where = inner, compressed, limits, where
+        self.cap = limits.total_bytes + limits.members * 1536 + _MiB  # headers and padding too
+
+    def _check(self, position: int) -> None:
+        if position > self.cap:
+            raise UsageError(f"{self.where}: more than {self.cap:,} bytes once decompressed (the limit "
+                             f"is {self.limits.total_bytes:,} bytes of content); not read further")
+        if (self.compressed is not None and position > self.limits.ratio_floor_bytes
+                and position > self.limits.ratio * max(self.compressed, 1)):
+            raise UsageError(f"{self.where}: decompresses to more than {self.limits.ratio:g} times its "
+                             f"size ({self.compressed:,} bytes); a compression bomb is not read further")
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0 or size > self.limits.member_bytes + 1024:
+            raise UsageError(f"{self.where}: a member header declares more than the "
+                             f"{self.limits.member_bytes:,} bytes allowed; not read further")
+        self._check(self.inner.tell() + size)
+        return self.inner.read(size)
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        if whence not in (0, 1):
+            raise UsageError(f"{self.where}: cannot be read as a stream")
+        target = offset if whence == 0 else self.inner.tell() + offset
+        self._check(target)
+        return self.inner.seek(target)
+
+    def tell(self) -> int:
+        return self.inner.tell()
+
+
+def _printable(name: str) -> str:
+    """A member name as a message shows it: control characters (a newline) as '?', 200 at most."""
+    return "".join("?" if ord(c) < 32 or ord(c) == 127 else c for c in name[:200])
+
+
+def _from_tar(path: Path, stream, compressed: bool, budget: _Budget) -> list[RunRecord]:
+    limits, size = budget.limits, os.stat(path).st_size
+    guard = _Guard(stream, size if compressed else None, limits, str(path))
+    summaries: dict[PurePosixPath, RunSummary] = {}
+    arrays: dict[PurePosixPath, Any] = {}
+    seen: set[str] = set()
+    total = count = 0
+    try:
+        tar = tarfile.open(fileobj=guard, mode="r:")
+        for member in tar:
+            count += 1
+            total += max(member.size, 0)
+            where = f"{path}:{_printable(member.name)}"
+            if count > limits.members:
+                raise UsageError(f"{path}: more than {limits.members:,} members; not read further")
+            if member.size > limits.member_bytes:
+                raise UsageError(f"{where}: declares {member.size:,} bytes, more than the "
+                                 f"{limits.member_bytes:,} allowed for one member; not read further")
+            if total > limits.total_bytes:
+                raise UsageError(f"{where}: the members add up to more than {limits.total_bytes:,} "
+                                 "bytes; not read further")
+            name = PurePosixPath(member.name)
+            if not member.isfile() or name.name not in ("summary.json", "latencies.npy"):
+                continue
+            if member.name in seen:
+                raise UsageError(f"{where}: appears twice in the archive; which one is the run's?")
+            seen.add(member.name)
+            handle = tar.extractfile(member)
+            data = handle.read(member.size + 1) if handle is not None else b""
+            if len(data) != member.size:
+                raise UsageError(f"{where}: truncated ({len(data):,} of {member.size:,} bytes)")
+            budget.take(len(data), where)
+            if name.name == "summary.json":
+                summaries[name.parent] = parse_summary(data, where)
+            else:
+                arrays[name.parent] = _npy(data, where)
+        if not compressed and tar.offset > size:  # a plain tar cut short ends without an error
+            raise EOFError("the last member ends past the end of the file")
+    except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
+        raise UsageError(f"{path}: truncated or corrupt archive "
+                         f"({str(exc)[:120] or type(exc).__name__})") from None
+    return [RunRecord(f"{path}:{parent}", summaries[parent], arrays.get(parent))
+            for parent in sorted(summaries)]
+
+
+def _read_tar(path: Path, budget: _Budget) -> list[RunRecord] | None:
+    """The runs of a tar archive, or None when ``path`` is not one."""
+    try:
+        stream, raw = _sniff(path)
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    if stream is None:
+        return None
+    try:
+        return _from_tar(path, stream, stream is not raw, budget)
+    finally:
+        stream.close()
+        raw.close()
+
+
+# -- folders ---------------------------------------------------------------------------------------
+
+def read_run(run_dir: Path, budget: _Budget | None = None) -> RunRecord:
+    run_dir, budget = Path(run_dir), budget or _Budget()
+    summary = read_summary(run_dir, budget)
     npy = run_dir / "latencies.npy"
-    latencies = _npy(npy.read_bytes(), str(npy)) if npy.is_file() else None
-    return RunRecord(str(run_dir), read_summary(run_dir), latencies)
+    latencies = None
+    if os.path.lexists(npy):  # a FIFO, a device or a dangling link there is an error, not absent
+        data = read_bounded(npy, budget.limits.member_bytes, "latencies")
+        budget.take(len(data), str(npy))
+        latencies = _npy(data, str(npy))
+    return RunRecord(str(run_dir), summary, latencies)
+
+
+def _summaries(folder: Path) -> list[Path]:
+    """Every summary.json under ``folder`` in path order; linked folders are not followed (no
+    loops), a summary.json that is a FIFO or device is refused when read."""
+    def fail(exc: OSError) -> None:
+        raise UsageError(f"{exc.filename}: cannot read: {exc.strerror}")
+
+    found = [Path(here) / "summary.json" for here, _, names in os.walk(folder, onerror=fail)
+             if "summary.json" in names]
+    return sorted(found)
 
 
 def load_runs(paths) -> list[RunRecord]:
     """Every run under the paths, in path order, each labelled by its SUT (numbered where two
     runs share one)."""
     runs: list[RunRecord] = []
+    budget = _Budget()
     for path in map(Path, paths):
-        if path.is_file() and tarfile.is_tarfile(path):
-            found = _from_tar(path)
-        elif path.is_dir():
-            found = [read_run(s.parent) for s in sorted(path.rglob("summary.json")) if s.is_file()]
-        else:
-            raise UsageError(f"{path} is neither a folder nor a .tar.gz package")
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
+        found = None
+        if stat.S_ISDIR(mode):
+            found = [read_run(s.parent, budget) for s in _summaries(path)]
+        elif stat.S_ISREG(mode):
+            found = _read_tar(path, budget)
+        if found is None:
+            kind = "a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(
+                mode) else "a file" if stat.S_ISREG(mode) else "not a regular file"
+            raise UsageError(f"{path} is {kind}, neither a folder nor a .tar.gz package; give run "
+                             "directories, folders of runs or packages")
         if not found:
             raise UsageError(f"no run directories (a folder holding summary.json) under {path}")
         runs += found

@@ -137,27 +137,194 @@ class RunSummary(Sections):
 
     @classmethod
     def from_dict(cls, document: Any, where: str = "summary.json") -> "RunSummary":
-        """A summary of schema 1 or 2 as types; a one-line UsageError naming ``where`` otherwise."""
+        """A summary of schema 1 or 2 as types; anything else (a wrong type anywhere, a missing
+        field, NaN or infinity where a number belongs) is a one-line UsageError naming ``where``
+        and the field."""
         import dacite
 
         if not isinstance(document, dict):
             raise UsageError(f"{where}: not a run summary (a JSON object)")
         version = document.get("schema_version", 1)
-        if version not in READABLE_VERSIONS:
-            raise UsageError(f"{where}: schema_version {version!r} is not one this tinyharness reads "
-                             f"({', '.join(map(str, READABLE_VERSIONS))}); upgrade tinyharness")
+        if type(version) is not int or version not in READABLE_VERSIONS:
+            raise UsageError(f"{where}: schema_version {_short(version)} is not one this tinyharness "
+                             f"reads ({', '.join(map(str, READABLE_VERSIONS))}); upgrade tinyharness")
+        bad = _non_finite(document)
+        if bad is not None:
+            raise UsageError(f"{where}: field {_field(bad[0])} is {bad[1]}, not a finite number; not a "
+                             "summary tinyharness wrote")
         try:
             summary = dacite.from_dict(cls, dict(document), config=_config())
-        except (dacite.DaciteError, TypeError, ValueError) as exc:
-            raise UsageError(f"{where}: not a tinyharness run summary: {exc}") from None
+        except dacite.MissingValueError as exc:
+            raise UsageError(f"{where}: not a tinyharness run summary: field {_field(exc.field_path or '')} is "
+                             "missing") from None
+        except dacite.WrongTypeError as exc:
+            path, expected, value = _misfit(exc.field_path or "", exc.field_type, document)
+            raise UsageError(f"{where}: not a tinyharness run summary: field {_field(path)} should be "
+                             f"{expected}, not {_kind(value)}") from None
+        except (dacite.DaciteError, TypeError, ValueError, AttributeError, KeyError, IndexError,
+                RecursionError) as exc:
+            found = _locate(cls, document, "")
+            if found is None:
+                raise UsageError(f"{where}: not a tinyharness run summary "
+                                 f"({_short(str(exc), 100)})") from None
+            path, expected, value = found
+            raise UsageError(f"{where}: not a tinyharness run summary: field {_field(path)} should be "
+                             f"{expected}, not {_kind(value)}") from None
         summary.schema_version = SCHEMA_VERSION
         return summary
+
+
+# -- why a document is not a summary, in JSON's words ----------------------------------------------
+
+def _short(value: Any, limit: int = 40) -> str:
+    """``repr`` of a value an error message quotes: one line, about ``limit`` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _field(path: str) -> str:
+    """A field's path in double quotes, escaped to one line (a key may hold anything)."""
+    import json
+
+    text = json.dumps(path)
+    return text if len(text) <= 120 else text[:117] + '..."'
+
+
+def _kind(value: Any) -> str:
+    """A JSON value as a message names it: 'the string "fast"', 'a list', 'null'."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {_short(value)}"
+    if isinstance(value, str):
+        return f"the string {_short(value)}"
+    return "a list" if isinstance(value, list) else "an object" if isinstance(value, dict) else "a value"
+
+
+def _non_finite(document: Any) -> tuple[str, str] | None:
+    """(path, 'NaN' or 'infinite') of the first float that is not finite (json reads NaN,
+    Infinity and 1e999; tinyharness writes none), else None."""
+    import math
+
+    stack: list[tuple[str, Any]] = [("", document)]
+    while stack:
+        path, node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            return path, "NaN" if node != node else "infinite"
+        if isinstance(node, dict):
+            stack += [(f"{path}.{k}" if path else str(k), v) for k, v in node.items()]
+        elif isinstance(node, list):
+            stack += [(f"{path}[{i}]", v) for i, v in enumerate(node)]
+    return None
+
+
+def _options(tp: Any) -> tuple[Any, ...] | None:
+    """The members of a Union (``X | None``), or None when ``tp`` is not one."""
+    import types
+    import typing
+
+    return typing.get_args(tp) if typing.get_origin(tp) in (typing.Union, types.UnionType) else None
+
+
+def _expected(tp: Any) -> str:
+    """A type as JSON names it: 'a number', 'an object or null', 'a list'."""
+    import typing
+
+    options = _options(tp)
+    if options is not None:
+        return " or ".join(dict.fromkeys(_expected(o) for o in options))
+    origin = typing.get_origin(tp) or tp
+    names = {type(None): "null", bool: "true or false", int: "an integer", float: "a number",
+             str: "a string", list: "a list", dict: "an object", Any: "any value",
+             Reason: "an object or a string"}
+    return names.get(origin, "an object")  # a dataclass (or Reason: an object or a string)
+
+
+def _fits(tp: Any, value: Any) -> bool:
+    """Whether ``value``'s JSON kind can be ``tp`` (the contents of lists and objects aside)."""
+    import dataclasses
+    import typing
+
+    options = _options(tp)
+    if options is not None:
+        return any(_fits(o, value) for o in options)
+    origin = typing.get_origin(tp) or tp
+    if origin is Any:
+        return True
+    if origin is Reason:
+        return isinstance(value, (str, dict))
+    if origin is type(None):
+        return value is None
+    if origin in (int, float):
+        return isinstance(value, (int, float) if origin is float else int) and not isinstance(value, bool)
+    if dataclasses.is_dataclass(origin):
+        return isinstance(value, dict)
+    return isinstance(value, origin)
+
+
+def _value_at(document: Any, path: str) -> Any:
+    node = document
+    for key in path.split("."):
+        node = node.get(key) if isinstance(node, dict) else None
+    return node
+
+
+def _misfit(path: str, tp: Any, document: Any) -> tuple[str, str, Any]:
+    """(path, expected, value) of what dacite refused at ``path``: the list item itself when
+    the field is a list whose items do not fit."""
+    import typing
+
+    value = _value_at(document, path)
+    item = typing.get_args(tp)[:1] if typing.get_origin(tp) is list else ()
+    if item and isinstance(value, list):
+        for index, element in enumerate(value):
+            if not _fits(item[0], element):
+                return f"{path}[{index}]", _expected(item[0]), element
+    return path, _expected(tp), value
+
+
+def _locate(tp: Any, value: Any, path: str) -> tuple[str, str, Any] | None:
+    """The first (path, expected, value) under ``value`` whose kind cannot be its field's (a list
+    where an object belongs, an object where a list does, ...), or None."""
+    import dataclasses
+    import typing
+
+    if not _fits(tp, value):
+        return path, _expected(tp), value
+    options = _options(tp)
+    if options is not None:
+        real = [o for o in options if o is not type(None)]
+        return _locate(real[0], value, path) if len(real) == 1 and value is not None else None
+    origin = typing.get_origin(tp) or tp
+    if dataclasses.is_dataclass(origin) and origin is not Reason:
+        hints = typing.get_type_hints(origin)
+        for f in dataclasses.fields(origin):
+            if f.name in value:
+                found = _locate(hints[f.name], value[f.name], f"{path}.{f.name}" if path else f.name)
+                if found is not None:
+                    return found
+    elif origin is list and typing.get_args(tp):
+        for index, element in enumerate(value):
+            found = _locate(typing.get_args(tp)[0], element, f"{path}[{index}]")
+            if found is not None:
+                return found
+    return None
 
 
 def _config():
     import dacite
 
-    return dacite.Config(type_hooks={Reason: Reason.from_value, float: _number}, strict=False)
+    return dacite.Config(type_hooks={Reason: _reason, float: _number}, strict=False)
+
+
+def _reason(value: Any) -> Reason:
+    """A reason as summary.json stores it: ``{code, message}`` (schema 2) or a string (schema 1);
+    anything else (a number, a list) is no reason (TypeError, named by :func:`_locate`)."""
+    if not isinstance(value, (str, dict)):
+        raise TypeError(f"a reason is an object or a string, not {type(value).__name__}")
+    return Reason.from_value(value)
 
 
 def _number(value: Any) -> Any:

@@ -536,3 +536,88 @@ def test_cli(tmp_path):
                           str(FIXTURES), "--pair", "nothing=here"], check=False, capture_output=True,
                          text=True, timeout=120)
     assert bad.returncode == 2 and "no run in A named 'nothing'" in bad.stderr
+
+
+# -- bounded options and memory (hardening) --------------------------------------------------------
+@pytest.mark.parametrize("option, value, words", [
+    ("--confidence", "nan", "'nan' is not a finite number"),
+    ("--confidence", "1", "0<x<1"),
+    ("--resamples", "1000000000", "100<=x<=100000"),
+    ("--resamples", "99", "100<=x<=100000"),
+    ("--seed", "-1", "-1 is not in the range x>=0"),
+    ("--noise-floor", "nan", "'nan' is not a finite number"),
+    ("--fail-above", "inf", "'inf' is not a finite number"),
+])
+def test_out_of_range_options_are_one_line_usage_errors(option, value, words):
+    """Issue defect 12: --confidence nan gave a traceback; --resamples 1000000000 took 7.45 GiB."""
+    done = CliRunner().invoke(cli, ["compare", str(SINGLE_STREAM), str(SINGLE_STREAM), option, value])
+    assert done.exit_code == 2, done.output
+    assert words in done.output and option in done.output and "Traceback" not in done.output
+
+
+def test_the_library_refuses_what_the_options_refuse():
+    for bad in ({"confidence": float("nan")}, {"confidence": 1.0}, {"resamples": 0},
+                {"resamples": 10**9}):
+        with pytest.raises(UsageError):
+            compare([SINGLE_STREAM], [SINGLE_STREAM], **bad)
+
+
+def test_the_cli_range_is_the_library_maximum():
+    from tinyharness.cli.compare import RESAMPLES
+    from tinyharness.compare.metrics import MAX_RESAMPLES
+
+    assert RESAMPLES[1] == MAX_RESAMPLES
+
+
+class SizeCheckedRng:
+    """A numpy Generator that refuses (before allocating) any draw of more than ``limit`` values."""
+
+    def __init__(self, seed: int, limit: int) -> None:
+        self.rng, self.limit, self.largest = np.random.default_rng(seed), limit, 0
+
+    def __getattr__(self, name):
+        method = getattr(self.rng, name)
+
+        def checked(*args, size=None, **kwargs):
+            shape = size if size is not None else (args[2] if name == "integers" and len(args) > 2 else
+                                                   args[-1] if name in ("beta", "multinomial") else 1)
+            values = int(np.prod(shape)) * (len(args[1]) if name == "multinomial" else 1)
+            assert values <= self.limit, f"{name} of {values:,} values"
+            self.largest = max(self.largest, values)
+            return method(*args, size=size, **kwargs) if size is not None else method(*args, **kwargs)
+        return checked
+
+
+def test_bootstrap_draws_in_chunks_of_bounded_size(monkeypatch):
+    """Issue defect 12: the draws were one array of resamples x runs (x windows): 7.45 GiB at
+    --resamples 1e9. Now no draw holds more than ELEMENTS values (4 Mi, 32 MiB, in the code; 10 000
+    here so that the test is quick), for any resamples, runs or windows."""
+    from tinyharness.compare import bootstrap
+
+    monkeypatch.setattr(bootstrap, "ELEMENTS", 10_000)
+    rng = SizeCheckedRng(1, 10_000)
+    many_runs = [[bootstrap.Value(100.0 + i % 7), bootstrap.Value(100.0)] for i in range(100)]
+    draws = bootstrap.hierarchical_draws(many_runs, 2000, rng)  # 2000 x 100 runs x 2 repetitions
+    assert draws.shape == (2000,) and rng.largest > 1000
+    assert 100.0 < draws.min() and draws.max() < 106.0  # means of values from 100 to 106
+    windows = bootstrap.Median(np.arange(1000, dtype=float))  # 2000 x 1000 windows
+    medians = windows.draw(2000, rng)
+    assert medians.shape == (2000,) and 400 < medians.mean() < 600
+
+
+def test_more_repetitions_or_windows_than_compare_reads_is_an_error(tmp_path):
+    from tinyharness.compare.pairing import MAX_VALUES
+
+    run = synthetic(tmp_path / "many", lognormal_ns(5, n=200))
+    document = json.loads((run / "summary.json").read_text())
+    document["windows"]["throughput_ips"] = [1000.0] * (MAX_VALUES + 1)
+    (run / "summary.json").write_text(json.dumps(document))
+    with pytest.raises(UsageError, match=f"{MAX_VALUES + 1:,} windows in summary.json; compare reads "
+                                         f"at most {MAX_VALUES:,} a run"):
+        compare([run], [SINGLE_STREAM], resamples=100)
+    document = json.loads((SINGLE_STREAM / "summary.json").read_text())
+    document["repetitions"] = repetition_section([lognormal_ns(6, n=10)] * (MAX_VALUES + 1))
+    (run / "summary.json").write_text(json.dumps(document))
+    with pytest.raises(UsageError, match=f"{MAX_VALUES + 1:,} repetitions in summary.json; compare "
+                                         f"reads at most {MAX_VALUES:,} a run"):
+        compare([run], [SINGLE_STREAM], resamples=100)

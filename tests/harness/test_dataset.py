@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
+import re
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tinyharness import dataset
+from tinyharness.benchmark import get_benchmark
 from tinyharness.dataset import Dataset, Entry
 from tinyharness.errors import UsageError
 
@@ -192,3 +198,165 @@ def test_label_file_with_byte_order_mark(tmp_path):
     (folder / "a.bin").write_bytes(bytes(6))
     ds = open_ds(folder)
     assert ds.entries[0] == Entry("a.bin", 0)
+
+
+# -- untrusted label files and sample files (hardening) --------------------------------------------
+
+@contextlib.contextmanager
+def unblocked_if_opened(fifo: Path, data: bytes):
+    """While the block runs, a thread that, should a reader open ``fifo``, feeds it ``data`` and
+    closes it: code that opens the FIFO (the defect) then gets bytes instead of blocking forever."""
+    done = threading.Event()
+
+    def feed() -> None:
+        while not done.wait(0.01):
+            try:
+                fd = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+            except OSError:  # ENXIO: no reader yet
+                continue
+            try:
+                os.write(fd, data)
+            finally:
+                os.close(fd)
+            return
+
+    thread = threading.Thread(target=feed, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+@pytest.mark.parametrize(("row", "label"), [("x.bin,100,50", 50), (f"x.bin,{10**27},{10**26}", 10**26)])
+def test_a_label_outside_the_benchmark_classes_is_refused_at_open(tmp_path, row, label):
+    """Issue defect 5: labels 50 (of 12 classes) and 10^26 were scored as misses."""
+    folder = write_dataset(tmp_path / "ds01", ["ok.bin,12,11", row])
+    with pytest.raises(UsageError) as info:
+        Dataset.open(folder, "ds01", "y_labels.csv", SHAPE, "uint8", classes=12)
+    assert str(info.value) == (f"{folder / 'y_labels.csv'}:2: label {label} is not one of the "
+                               "benchmark's 12 classes (valid labels: 0 to 11); is this another "
+                               "benchmark's dataset?")
+
+
+def test_for_benchmark_checks_labels_against_the_benchmark(tmp_path):
+    kws = get_benchmark("kws01")
+    folder = write_dataset(tmp_path / "kws01", ["a.bin,12,0", "b.bin,20,12"])
+    with pytest.raises(UsageError, match=r"y_labels\.csv:2: label 12 is not one of the benchmark's "
+                                         r"12 classes \(valid labels: 0 to 11\)"):
+        Dataset.for_benchmark(kws, tmp_path)
+    write_dataset(folder, ["a.bin,12,0", "b.bin,12,11"])
+    assert [e.label for e in Dataset.for_benchmark(kws, tmp_path).entries] == [0, 11]
+
+
+def test_a_field_over_the_csv_limit_names_file_and_row(tmp_path):
+    """Issue defect 14: a 128 KiB field raised _csv.Error; a quoted one may span lines."""
+    folder = tmp_path / "ds01"
+    folder.mkdir()
+    labels = folder / "y_labels.csv"
+    labels.write_text("a.bin,3,0\n" + "b" * 200_000 + ".bin,3,1\n")
+    with pytest.raises(UsageError, match=rf"^{re.escape(str(labels))}:2: a row of 200,009 characters"):
+        open_ds(folder)
+    labels.write_text('a.bin,3,0\n"' + "b\n" * 70_000 + '",3,1\n')
+    with pytest.raises(UsageError, match=rf"^{re.escape(str(labels))}:\d+: unreadable row \(field "
+                                         r"larger than field limit") as info:
+        open_ds(folder)
+    assert "\n" not in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_nul_byte_names_file_and_row(tmp_path):
+    """Issue defect 14: a NUL byte gave an error naming no row."""
+    folder = tmp_path / "ds01"
+    folder.mkdir()
+    (folder / "y_labels.csv").write_bytes(b"a.bin,3,0\nb.bin,3,1\nc\x00.bin,3,2\n")
+    with pytest.raises(UsageError, match=rf"^{re.escape(str(folder / 'y_labels.csv'))}:3: a NUL byte"):
+        open_ds(folder)
+
+
+def test_a_long_row_is_quoted_short(tmp_path):
+    folder = write_dataset(tmp_path / "ds01", ["a.bin,3,0", "b.bin,3," + "9" * 3000])
+    with pytest.raises(UsageError, match="malformed row") as info:
+        open_ds(folder)
+    assert len(str(info.value)) < 300
+
+
+def test_the_label_file_read_is_bounded(tmp_path, monkeypatch):
+    """Issue defect 14: y_labels.csv was read whole, whatever its size."""
+    folder = write_dataset(tmp_path / "ds01", [f"f{i}.bin,3,0" for i in range(200)])
+    monkeypatch.setattr(dataset, "LABELS_LIMIT", 1000)
+    with pytest.raises(UsageError, match=r"y_labels\.csv is 2,\d{3} bytes, more than the 1,000 allowed"):
+        open_ds(folder)
+
+
+def test_a_label_file_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    folder = tmp_path / "ds01"
+    folder.mkdir()
+    os.mkfifo(folder / "y_labels.csv")
+    with unblocked_if_opened(folder / "y_labels.csv", b"a.bin,3,0\n"), \
+            pytest.raises(UsageError, match=r"y_labels\.csv is a FIFO; give a regular file"):
+        open_ds(folder)
+
+
+def test_a_fifo_in_place_of_a_sample_file_is_refused_without_blocking(good):
+    """Issue defect 16: Dataset.sha256 hung forever on a FIFO."""
+    fifo = good / "b_2.bin"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    ds = open_ds(good)
+    for attempt in (lambda: ds.read(1), ds.sha256):
+        with unblocked_if_opened(fifo, bytes(6)), pytest.raises(
+                UsageError, match=rf"dataset file {re.escape(str(fifo))} is a FIFO; give a regular file"):
+            attempt()
+
+
+def test_a_sample_file_linked_to_a_device_is_never_read(good):
+    """Issue defect 16: a sample linked to /dev/zero was read whole (3 GiB in 21 s)."""
+    link = good / "b_2.bin"
+    link.unlink()
+    link.symlink_to("/dev/zero")
+    ds = open_ds(good)
+    for attempt in (lambda: ds.read(1), ds.sha256):
+        with pytest.raises(UsageError, match=rf"{re.escape(str(link))} is a device; give a regular file"):
+            attempt()
+
+
+def test_a_link_to_a_regular_file_is_followed(good, tmp_path):
+    (tmp_path / "elsewhere.bin").write_bytes(bytes(range(20, 26)))
+    (good / "b_2.bin").unlink()
+    (good / "b_2.bin").symlink_to(tmp_path / "elsewhere.bin")
+    assert open_ds(good).read(1).reshape(-1).tolist() == list(range(20, 26))
+
+
+def test_a_sample_file_larger_than_a_sample_is_not_hashed(good):
+    """sha256 read every file whole, whatever its size; it now stops at the sample size."""
+    (good / "c_1.bin").write_bytes(bytes(1 << 20))
+    with pytest.raises(UsageError, match=r"c_1\.bin has 1048576 bytes, expected 6"):
+        open_ds(good).sha256()
+
+
+def test_a_windowed_file_larger_than_the_rule_set_states_is_refused(tmp_path):
+    window = bytes(8)  # 2 float32 values
+    folder = write_dataset(tmp_path / "ad", ["n.bin,2,0,8,4", "a.bin,2,1,8,4"],
+                           {"n.bin": window * 2, "a.bin": window * 4})
+    with pytest.raises(UsageError, match=r"a\.bin has 32 bytes, more than the 16 a file of this "
+                                         "dataset has"):
+        Dataset.open(folder, "ad", "y_labels.csv", (2,), "float32", True, classes=2, file_bytes=16)
+    (folder / "a.bin").write_bytes(window * 2)
+    ds = Dataset.open(folder, "ad", "y_labels.csv", (2,), "float32", True, classes=2, file_bytes=16)
+    assert [(e.file, e.offset) for e in ds.entries] == [("n.bin", 0), ("n.bin", 4), ("n.bin", 8),
+                                                        ("a.bin", 0), ("a.bin", 4), ("a.bin", 8)]
+
+
+def test_a_windowed_file_linked_to_a_device_is_refused_at_open(tmp_path):
+    folder = write_dataset(tmp_path / "ad", ["n.bin,2,0,8,4"])
+    (folder / "n.bin").symlink_to("/dev/zero")
+    with pytest.raises(UsageError, match=r"n\.bin is a device; give a regular file"):
+        Dataset.open(folder, "ad", "y_labels.csv", (2,), "float32", True)
+
+
+def test_a_float_sample_that_is_not_finite_is_refused(tmp_path):
+    values = np.array([0.5, np.nan], dtype="<f4").tobytes()
+    folder = write_dataset(tmp_path / "f", ["s.bin,2,0"], {"s.bin": values})
+    with pytest.raises(UsageError, match=r"s\.bin holds NaN or infinite values"):
+        Dataset.open(folder, "f", "y_labels.csv", (2,), "float32").read(0)

@@ -3,10 +3,13 @@ under the upstream layout /<repo>/<commit>/<path>. Nothing here reaches the inte
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import socket
-import urllib.request
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -86,10 +89,13 @@ def test_wrong_checksum_download_leaves_a_previous_good_copy_untouched(model_ser
     assert leftovers(tmp_path / "cache") == []
 
 
-def test_transfer_cut_short_is_an_error_and_saves_nothing(model_server, tmp_path):
+def test_transfer_cut_short_is_an_error_and_saves_nothing(model_server, shared_data, tmp_path):
     entry = model_entry(*KWS_INT8)
-    model_server.declared[url_path(entry)] = entry.size + 1000
-    with pytest.raises(UsageError, match=f"cut short: {entry.size} of {entry.size + 1000} bytes"):
+    half = tmp_path / "half.tflite"
+    half.write_bytes((shared_data / "models" / entry.relative_path).read_bytes()[:20_000])
+    model_server.serve(entry, half)
+    model_server.declared[url_path(entry)] = entry.size
+    with pytest.raises(UsageError, match=f"cut short: 20000 of {entry.size} bytes"):
         store_for(model_server.url, tmp_path).resolve(entry)
     assert not (tmp_path / "cache" / entry.relative_path).exists()
     assert leftovers(tmp_path / "cache") == []
@@ -116,22 +122,22 @@ def test_unreachable_server_suggests_the_mirror(tmp_path):
 
 def test_keyboard_interrupt_mid_download_leaves_no_part_file(model_server, tmp_path, monkeypatch):
     entry = model_entry(*KWS_INT8)
-    real_urlopen = urllib.request.urlopen
+    real_open = model_store._Watchdog.open
 
-    def interrupted_after_first_block(*args, **kwargs):
-        response = real_urlopen(*args, **kwargs)
-        reads, real_read = [], response.read
+    def interrupted_after_first_block(self, *args, **kwargs):
+        response = real_open(self, *args, **kwargs)
+        reads, real_read = [], response.read1
 
-        def read(amt=None):
+        def read1(amt=-1):
             reads.append(amt)
             if len(reads) > 1:
                 raise KeyboardInterrupt
             return real_read(amt)
 
-        response.read = read
+        response.read1 = read1
         return response
 
-    monkeypatch.setattr(model_store.urllib.request, "urlopen", interrupted_after_first_block)
+    monkeypatch.setattr(model_store._Watchdog, "open", interrupted_after_first_block)
     with pytest.raises(KeyboardInterrupt):
         store_for(model_server.url, tmp_path).resolve(entry)
     assert not (tmp_path / "cache" / entry.relative_path).exists()
@@ -183,7 +189,7 @@ def test_embedded_models_resolve_without_any_environment(monkeypatch):
     def no_network(*args, **kwargs):
         raise AssertionError("an embedded model must not be downloaded")
 
-    monkeypatch.setattr(model_store.urllib.request, "urlopen", no_network)
+    monkeypatch.setattr(model_store._Watchdog, "open", no_network)
     entries = load_benchmarks()["digits01"].models
     assert entries
     for entry in entries:
@@ -198,3 +204,158 @@ def test_converted_model_not_found_locally_gives_the_hint(tmp_path):
         with pytest.raises(UsageError, match="TINYHARNESS_MODEL_MIRROR") as info:
             attempt(entry)
         assert entry.relative_path in str(info.value) and entry.converted_from in str(info.value)
+
+
+# -- bounded downloads and local copies (hardening) ------------------------------------------------
+
+class HostileServer(ThreadingHTTPServer):
+    """A server on 127.0.0.1 that misbehaves as ``mode`` says: "trickle" (the declared size, one
+    byte every 20 ms, 500 bytes at most), "stall" (100 bytes, then silence until the test ends),
+    "endless" (no Content-Length, 64 KiB blocks up to 64 MiB) or "declares" (a 500 MiB
+    Content-Length, then silence). ``sent`` counts the body bytes it got out."""
+
+    daemon_threads = True
+
+    def __init__(self, mode: str, size: int) -> None:
+        super().__init__(("127.0.0.1", 0), _HostileHandler)
+        self.mode, self.size, self.sent = mode, size, 0
+        self.stop = threading.Event()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _HostileHandler(BaseHTTPRequestHandler):
+    server: HostileServer
+
+    def do_GET(self) -> None:  # http.server's naming
+        server = self.server
+        self.send_response(200)
+        if server.mode in ("trickle", "stall"):
+            self.send_header("Content-Length", str(server.size))
+        elif server.mode == "declares":
+            self.send_header("Content-Length", str(500 << 20))
+        self.end_headers()
+        try:
+            if server.mode == "trickle":
+                for _ in range(500):
+                    if server.stop.wait(0.02):
+                        return
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    server.sent += 1
+            elif server.mode == "endless":
+                block = bytes(1 << 16)
+                for _ in range(1024):
+                    self.wfile.write(block)
+                    server.sent += len(block)
+            else:
+                if server.mode == "stall":
+                    self.wfile.write(bytes(100))
+                    self.wfile.flush()
+                    server.sent += 100
+                server.stop.wait(5)
+        except OSError:  # the client hung up: what a bounded download does
+            return
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def hostile():
+    servers = []
+
+    def start(mode: str, size: int) -> HostileServer:
+        server = HostileServer(mode, size)
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.stop.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_download_past_the_overall_deadline_is_stopped(hostile, tmp_path, monkeypatch):
+    """Issue defect 21: a server sending a byte every 20 ms never stalls, yet never finishes."""
+    entry = model_entry(*KWS_INT8)
+    server = hostile("trickle", entry.size)
+    monkeypatch.setattr(model_store, "DEADLINE_S", 0.3)
+    with pytest.raises(UsageError, match=r"took longer than 0\.3 s; nothing was saved") as info:
+        store_for(server.url, tmp_path).resolve(entry)
+    assert "\n" not in str(info.value) and server.sent < 500
+    assert not (tmp_path / "cache" / entry.relative_path).exists()
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_download_that_stalls_is_stopped(hostile, tmp_path, monkeypatch):
+    entry = model_entry(*KWS_INT8)
+    server = hostile("stall", entry.size)
+    monkeypatch.setattr(model_store, "STALL_S", 0.2)
+    with pytest.raises(UsageError, match=r"stalled: no data for 0\.2 s after 100 bytes"):
+        store_for(server.url, tmp_path).resolve(entry)
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_download_larger_than_the_rule_set_size_stops_at_it(hostile, tmp_path, monkeypatch):
+    """Issue defect 21: 500 MiB were downloaded before a 54 kB model was rejected."""
+    entry = model_entry(*KWS_INT8)
+    server = hostile("endless", entry.size)
+    written = []
+    real_fdopen = model_store.os.fdopen
+
+    def spy_fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        real_write = handle.write
+        handle.write = lambda data: written.append(len(data)) or real_write(data)
+        return handle
+
+    monkeypatch.setattr(model_store.os, "fdopen", spy_fdopen)
+    with pytest.raises(UsageError, match=f"sends more than the {entry.size:,} bytes the rule set "
+                                         "expects; stopped, nothing was saved"):
+        store_for(server.url, tmp_path).resolve(entry)
+    assert sum(written) == entry.size + 1  # read no further than the cap and one byte
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_declared_size_over_the_rule_set_size_is_refused_before_the_body(hostile, tmp_path):
+    entry = model_entry(*KWS_INT8)
+    server = hostile("declares", entry.size)
+    with pytest.raises(UsageError, match=f"declares {500 << 20:,} bytes, the rule set expects "
+                                         f"{entry.size:,}; nothing was saved"):
+        store_for(server.url, tmp_path).resolve(entry)
+    assert leftovers(tmp_path / "cache") == []
+
+
+def test_a_fifo_or_a_device_in_the_cache_or_a_mirror_is_named_never_opened(tmp_path):
+    """Issue defect 16: a FIFO where a model should be would block a reader forever."""
+    entry = model_entry(*KWS_INT8)
+    cached = tmp_path / "cache" / entry.relative_path
+    cached.parent.mkdir(parents=True)
+    os.mkfifo(cached)
+    store = store_for(f"http://127.0.0.1:{free_port()}", tmp_path)
+    with pytest.raises(UsageError, match="a FIFO, not a regular file") as info:
+        store.resolve(entry)
+    assert str(cached) in str(info.value)
+    mirrored = tmp_path / "mirror" / entry.relative_path
+    mirrored.parent.mkdir(parents=True)
+    mirrored.symlink_to("/dev/zero")
+    store = store_for(f"http://127.0.0.1:{free_port()}", tmp_path, mirrors=[tmp_path / "mirror"])
+    assert [(c.where, c.problem) for c in store.copies(entry)] == [
+        ("mirror", "a device, not a regular file"), ("cache", "a FIFO, not a regular file")]
+
+
+def test_a_model_given_by_path_is_a_bounded_regular_file(tmp_path):
+    model = tmp_path / "m.onnx"
+    model.write_bytes(b"model bytes")
+    assert model_store.model_file(model) == hashlib.sha256(b"model bytes").hexdigest()
+    with pytest.raises(UsageError, match="more than 5 bytes"):
+        model_store.model_file(model, limit=5)
+    os.mkfifo(tmp_path / "fifo.onnx")
+    (tmp_path / "zero.onnx").symlink_to("/dev/zero")
+    for path, kind in (("fifo.onnx", "a FIFO"), ("zero.onnx", "a device"), (".", "a folder")):
+        with pytest.raises(UsageError, match=f"is {kind}, not a regular file; give a model file"):
+            model_store.model_file(tmp_path / path)
+    with pytest.raises(UsageError, match="does not exist"):
+        model_store.model_file(tmp_path / "gone.onnx")

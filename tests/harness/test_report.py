@@ -7,17 +7,23 @@ file rewrites through the run model with markup in every string a report shows.
 from __future__ import annotations
 
 import base64
+import contextlib
 import dataclasses
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import threading
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from tinyharness import report
+from tinyharness.cli import main
+from tinyharness.errors import UsageError
 from tinyharness.report import latency_figure, make_report, row_of
 from tinyharness.results import Reason, ReasonCode
 from tinyharness.results.read import load_runs, read_summary
@@ -128,3 +134,69 @@ def test_png_format_cli(hostile, tmp_path):
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.png", n) for n in names)  # hostile name slugged
     for f in files:
         assert decode_png(f.read_bytes())[0] >= 200
+
+
+# -- where the report goes (hardening) -------------------------------------------------------------
+@contextlib.contextmanager
+def drained(fifo: Path):
+    """A reader on ``fifo`` for the block, so that code writing into it (the defect) does not
+    block the test forever."""
+    fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+    done = threading.Event()
+
+    def drain() -> None:
+        while not done.wait(0.01):
+            try:
+                while os.read(fd, 1 << 16):
+                    pass
+            except BlockingIOError:
+                pass
+
+    thread = threading.Thread(target=drain, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+        os.close(fd)
+
+
+def report_error(capsys, *args: str) -> str:
+    """The one line ``tinyharness report`` prints on stderr, after checking it exits 2."""
+    with pytest.raises(SystemExit) as exited:
+        main(["report", str(SINGLE_STREAM), *args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2 and len(err) == 1, err
+    return err[0]
+
+
+def test_output_onto_a_folder_or_under_a_file_is_one_line(tmp_path, capsys):
+    """Issue defect 11: these gave tracebacks."""
+    assert f"--output {tmp_path} is a folder; give the HTML file's path, e.g. " \
+           f"{tmp_path / 'report.html'}" in report_error(capsys, "--output", str(tmp_path))
+    (tmp_path / "file").write_text("")
+    under = tmp_path / "file" / "sub" / "report.html"
+    assert f"--output {under}: {tmp_path / 'file'} is a file, not a folder" in report_error(
+        capsys, "--output", str(under))
+    assert f"--output {tmp_path / 'file'} exists and is not a folder; with --format png give a " \
+           "folder" in report_error(capsys, "--output", str(tmp_path / "file"), "--format", "png")
+
+
+def test_output_into_proc_is_one_line(capsys):
+    message = report_error(capsys, "--output", "/proc/tinyharness-report.html")
+    assert message.startswith("tinyharness: error: --output /proc/tinyharness-report.html")
+
+
+def test_output_onto_a_fifo_is_refused_and_never_opened(tmp_path, capsys):
+    fifo = tmp_path / "pipe.html"
+    os.mkfifo(fifo)
+    with drained(fifo):
+        assert f"--output {fifo} is not a regular file" in report_error(capsys, "--output", str(fifo))
+
+
+def test_runs_in_one_report_are_bounded(tmp_path, monkeypatch):
+    monkeypatch.setattr(report, "MAX_RUNS", 2)
+    with pytest.raises(UsageError, match="3 runs; a report shows at most 2, give fewer paths"):
+        make_report([FIXTURES], tmp_path / "r.html")
+    assert not (tmp_path / "r.html").exists()

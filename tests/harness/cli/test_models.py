@@ -155,3 +155,13 @@ def test_bad_arguments_are_one_line_and_exit_2(args, tmp_path):
     assert done.returncode == 2
     assert "Traceback" not in done.stderr
     assert "nope" in done.stderr or "pb" in done.stderr
+
+
+@pytest.mark.parametrize("args", [("list", "--benchmark", ""), ("fetch", ""), ("verify", " ")])
+def test_an_empty_benchmark_id_is_an_error_not_every_benchmark(args, tmp_path):
+    """Issue defect 5: an empty id (an unset shell variable) must not mean all benchmarks."""
+    done = tinyharness(*args, env=base_env(tmp_path))
+    assert done.returncode == 2, done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "unknown benchmark" in lines[0], done.stderr
+    assert done.stdout == ""

@@ -83,11 +83,29 @@ def test_schema1_fixture_renders_its_own_summary_txt(path):
     (lambda d: dict(d, valid="yes"), '"valid"'),
     (lambda d: dict(d, settings=3), '"settings"'),
     (lambda d: {k: v for k, v in d.items() if k != "benchmark"}, '"benchmark"'),
-], ids=["list", "string", "future-version", "wrong-type", "wrong-section", "missing-key"])
+    # issue defect 15: dacite's own errors named no field, or quoted a value over two lines
+    (lambda d: dict(d, invalid_reasons={"a": 1}), 'field "invalid_reasons" should be a list, not an object'),
+    (lambda d: dict(d, latency_us=[1, 2]), 'field "latency_us" should be an object or null, not a list'),
+    (lambda d: dict(d, sut="two\nlines" * 1000, benchmark=7), 'field "benchmark" should be a string, '
+                                                              "not the number 7"),
+    (lambda d: dict(d, latency_us=dict(d["latency_us"], p50="fast\nslow")),
+     "field \"latency_us.p50\" should be a number, not the string 'fast\\nslow'"),
+    (lambda d: dict(d, windows=dict(d["windows"], throughput_ips=[1.0, "x" * 5000])),
+     'field "windows.throughput_ips[1]" should be a number, not the string \'xxxx'),
+    (lambda d: dict(d, system=dict(d["system"], argv={"x": 1})), 'field "system.argv" should be a list'),
+    (lambda d: dict(d, latency_us=dict(d["latency_us"], p90=float("nan"))),
+     'field "latency_us.p90" is NaN, not a finite number'),
+    (lambda d: dict(d, throughput_ips=float("inf")), 'field "throughput_ips" is infinite'),
+    (lambda d: dict(d, schema_version=True), "schema_version True is not one"),
+    (lambda d: dict(d, invalid_reasons=[1, 2]), 'field "invalid_reasons[0]" should be an object or a '
+                                                "string, not the number 1"),
+], ids=["list", "string", "future-version", "wrong-type", "wrong-section", "missing-key",
+        "dict-for-list", "list-for-object", "long-value", "newline-in-value", "list-item", "nested-list",
+        "nan", "infinity", "boolean-version", "number-reasons"])
 def test_anything_else_is_a_one_line_usage_error(change, words):
     document = change(json.loads(SCHEMA1[0].read_text()))
     with pytest.raises(UsageError) as info:
         RunSummary.from_dict(document, "runs/x/summary.json")
     message = str(info.value)
     assert message.startswith("runs/x/summary.json: ") and words in message
-    assert "\n" not in message
+    assert "\n" not in message and len(message) < 400

@@ -29,6 +29,18 @@ class Percentile:
         self.blocks = ([np.sort(b) for b in np.array_split(in_order, BLOCKS)]
                        if len(in_order) >= BLOCKS * MIN_BLOCK else None)
 
+    @property
+    def drift(self) -> float | None:
+        """How much the percentile moves over the repetition's time: the standard deviation of
+        its 20 time blocks' percentiles over the whole value (None: too few queries)."""
+        import numpy as np
+
+        from ..stats import percentile
+
+        if self.blocks is None or not self.value:
+            return None
+        return float(np.std([percentile(b, self.p) for b in self.blocks], ddof=1) / 1e3 / self.value)
+
     def draw(self, size: int, rng):
         if self.blocks is None:
             return percentile_draws(self.sorted, self.p, size, rng) / 1e3
@@ -44,6 +56,15 @@ class Median:
         self.values = np.asarray(values, float)
         self.value = float(np.median(self.values))
 
+    @property
+    def drift(self) -> float | None:
+        """The windows' standard deviation over their median (None: fewer than two)."""
+        import numpy as np
+
+        if len(self.values) < 2 or not self.value:
+            return None
+        return float(np.std(self.values, ddof=1) / self.value)
+
     def draw(self, size: int, rng):
         import numpy as np
 
@@ -55,6 +76,8 @@ class Median:
 
 class Value:
     """A repetition known by one number: nothing inside it to resample."""
+
+    drift = None
 
     def __init__(self, value: float) -> None:
         self.value = float(value)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from statistics import NormalDist
 from typing import Any, Sequence
 
 from ..errors import UsageError
@@ -41,6 +42,20 @@ def _floor_verdict(rel: float, ci, floor: float, lower_is_better: bool) -> str:
     return SLOWER if (lo > floor) == lower_is_better else FASTER
 
 
+def noise_floor(side_a: Side, side_b: Side, settings: Settings) -> tuple[float, bool]:
+    """The floor under which a difference between single runs is run-to-run noise: the given one,
+    raised to z x sqrt(dA^2 + dB^2) where a run's own drift dX (the spread of its time blocks'
+    percentiles, or of its windows) says its machine moved more than that while it ran. A second
+    run is a fresh draw from that moving machine, not an average over it: measured on this 2-core
+    VM (bench/compare_noise.py), identical runs differ by about sqrt(dA^2 + dB^2)."""
+    drifts = [rep.drift for side in (side_a, side_b) for run in side for rep in run]
+    if any(d is None for d in drifts):
+        return settings.noise_floor, False
+    z = NormalDist().inv_cdf(0.5 + settings.confidence / 2)
+    raised = z * math.sqrt(sum(d * d for d in drifts))
+    return max(settings.noise_floor, raised), raised > settings.noise_floor
+
+
 def metric_row(name: str, unit: str, side_a: Side, side_b: Side, lower_is_better: bool,
                settings: Settings, streams: tuple, note: str | None = None) -> dict[str, Any]:
     """One metric: both sides' statistics, (B - A) / A, its CI, the verdict and the slowdown."""
@@ -65,7 +80,11 @@ def metric_row(name: str, unit: str, side_a: Side, side_b: Side, lower_is_better
         verdict = (SLOWER if lower_is_better else FASTER) if ci[0] > 0 else (
             (FASTER if lower_is_better else SLOWER) if ci[1] < 0 else NO_DIFFERENCE)
     else:
-        verdict = _floor_verdict(rel, ci, settings.noise_floor, lower_is_better)
+        floor, raised = noise_floor(side_a, side_b, settings)
+        verdict = _floor_verdict(rel, ci, floor, lower_is_better)
+        if raised:
+            note = "; ".join(filter(None, [note, f"noise floor {floor:.1%}: the runs' own drift "
+                                                 "over time (time blocks or windows)"]))
     slowdown = slowdown_ci = None
     if rel is not None:
         if lower_is_better:

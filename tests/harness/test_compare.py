@@ -207,8 +207,31 @@ def test_single_run_a_side_against_the_noise_floor(tmp_path, scale, verdict):
         assert m[name]["slowdown"] == pytest.approx(scale - 1, abs=0.02)
     if scale == 1.02:
         assert m["p50 latency"]["ci"][0] > 0  # the within-run CI alone would have called it
-        # a floor of 1 % calls the same data slower
-        assert metrics(compare([a], [b], noise_floor=0.01))["p50 latency"]["verdict"] == SLOWER
+        # a floor of 0.1 % would: the runs' own block-to-block spread (about 1 % for blocks of
+        # 1000 lognormal queries) raises it to about 1.96 x sqrt(2) x 1 %, which does not
+        tight = metrics(compare([a], [b], noise_floor=0.001))["p50 latency"]
+        assert tight["verdict"] == WITHIN_NOISE and "the runs' own drift" in tight["note"]
+
+
+def drifting_ns(seed: int, levels, n: int = 20_000) -> np.ndarray:
+    """Lognormal latencies whose level moves over the run: 20 stretches at the given factors."""
+    base = lognormal_ns(seed, n)
+    return (base * np.repeat(np.asarray(levels, float), n // len(levels))).astype(np.int64)
+
+
+def test_a_single_runs_drift_over_time_raises_the_noise_floor(tmp_path):
+    """A run whose machine moved by +-15 % while it ran cannot tell a 10 % difference from noise
+    with one run a side; a steady pair can."""
+    levels = [0.85, 1.15] * 10  # a standard deviation of 15.4 % between its time blocks
+    a = synthetic(tmp_path / "a", drifting_ns(21, levels))
+    b = synthetic(tmp_path / "b", lognormal_ns(22, scale=1.10))
+    row = metrics(compare([a], [b]))["p50 latency"]
+    assert row["slowdown"] == pytest.approx(0.10, abs=0.03)
+    assert row["verdict"] == WITHIN_NOISE
+    floor = float(row["note"].split("noise floor ")[1].split("%")[0]) / 100
+    assert 1.96 * 0.15 <= floor <= 1.96 * 0.17  # z x sqrt(0.154^2 + ~0.01^2)
+    steady = synthetic(tmp_path / "steady", lognormal_ns(23))
+    assert metrics(compare([steady], [b]))["p50 latency"]["verdict"] == SLOWER
 
 
 def test_single_run_ci_reaching_into_the_floor_is_noise(tmp_path):

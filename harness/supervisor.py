@@ -9,8 +9,8 @@ with the cause and keeps ``crash.txt`` (``faulthandler``'s trace of a native cra
 a run whose heartbeat (heartbeat.py) stops: ``--query-timeout``.
 
 Nothing is added to the timed loop: the parent sleeps in ``select`` and the child beats only at
-progress reports. Where ``os.fork`` is missing, or with ``TINYHARNESS_SUPERVISE=0`` (the test suite,
-whose process holds runtime threads that a fork would not carry), the run happens in-process.
+progress reports. Off Linux, or with ``TINYHARNESS_SUPERVISE=0`` (the test suite, whose process
+holds runtime threads that a fork would not carry), the run happens in-process.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ _crash_file = None
 
 
 def enabled() -> bool:
-    return hasattr(os, "fork") and os.environ.get(ENV, "1") != "0"
+    """On Linux unless ``TINYHARNESS_SUPERVISE=0`` (macOS's system frameworks are not fork-safe
+    once loaded, and Windows has no fork: the run happens in-process there)."""
+    return sys.platform.startswith("linux") and hasattr(os, "fork") and os.environ.get(ENV, "1") != "0"
 
 
 # -- the run's side -------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ def test_shortened_performance_run_is_complete_and_invalid_only_by_the_override(
     assert summary["performance"]["duration_s"] >= MIN_DURATION
     assert lat["count"] == summary["performance"]["queries"] >= summary["settings"]["min_query_count"]
     latencies = np.load(run_dir / "latencies.npy")
-    assert latencies.dtype == np.int64 and len(latencies) == lat["count"] and (latencies > 0).all()
+    assert latencies.dtype == np.uint32 and len(latencies) == lat["count"] and (latencies > 0).all()
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["max"]
     # the MLPerf Tiny view: 5 windows on the first 5 files, median throughput
     win = summary["windows"]

@@ -28,13 +28,15 @@ def suts(as_json) -> None:
         click.echo(json.dumps(rows, indent=1))
         return
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table("SUT", "runtime", "version", "formats", "devices", "scenarios", "options")
-    for r in rows:
-        table.add_row(r["name"], r["runtime"], r["version"] or f"not installed: {r['install']}",
-                      ", ".join(r["model_formats"]), ", ".join(r["devices"]),
-                      ", ".join(r["scenarios"]), ", ".join(r["options"]) or "-")
+    for r in rows:  # escaped: "[onnxruntime]" in a hint is text, not rich markup
+        cells = (r["name"], r["runtime"], r["version"] or f"not installed: {r['install']}",
+                 ", ".join(r["model_formats"]), ", ".join(r["devices"]),
+                 ", ".join(r["scenarios"]), ", ".join(r["options"]) or "-")
+        table.add_row(*map(escape, cells))
     Console().print(table)
 
 

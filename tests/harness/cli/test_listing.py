@@ -37,3 +37,20 @@ def test_benchmarks_lists_embedded_default():
     rows = {r["id"]: r for r in json.loads(done.stdout)}
     assert rows["digits01"]["embedded"] and rows["digits01"]["dataset_present"]
     assert all(rows["digits01"]["model_formats"].values())
+
+
+def test_the_install_hint_keeps_its_extra_in_the_table(monkeypatch):
+    """rich read "[onnxruntime]" as markup and printed "pip install 'tinyharness'"."""
+    from click.testing import CliRunner
+
+    from fakes import FakeSUT, registered
+    from tinyharness.cli.listing import suts
+
+    class Missing(FakeSUT):
+        name, runtime, extra = "missing-runtime", "no-such-runtime-package", "vendor"
+
+    monkeypatch.setenv("COLUMNS", "250")  # wide enough that rich wraps no cell
+    with registered(Missing):
+        done = CliRunner().invoke(suts, [])
+    assert done.exit_code == 0, done.output
+    assert "not installed: pip install 'tinyharness[vendor]'" in done.output

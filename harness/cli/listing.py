@@ -59,7 +59,7 @@ def benchmarks(as_json) -> None:
         rows.append({"id": b.id, "title": b.title, "task": b.task, "metric": b.metric,
                      "target": b.target, "embedded": b.embedded, "model_formats": models,
                      "requires": list(b.requires),
-                     "dataset_present": (b.default_dataset() / b.label_file).is_file(),
+                     **_dataset_state(b),
                      "min_duration_s": b.single_stream.min_duration_s,
                      "windows": b.single_stream.windows, "window_min_s": b.single_stream.window_min_s})
     if as_json:
@@ -68,11 +68,28 @@ def benchmarks(as_json) -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from rich.markup import escape
+
     table = Table("benchmark", "task", "target", "models", "dataset", "windows")
     for r in rows:
         table.add_row(r["id"], r["task"], f"{r['metric']} >= {r['target']:g}",
                       ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in r["model_formats"].items()),
-                      "present" if r["dataset_present"] else "missing",
+                      escape(r["dataset"]),
                       f"{r['windows']} x {r['window_min_s']:g} s")
     Console().print(table)
 
+
+
+def _dataset_state(benchmark) -> dict:
+    """Whether the default dataset can be run: ``present`` only when it opens (every file its
+    labels name is there, of the right size), else ``missing`` (no labels file) or
+    ``incomplete: <why>``."""
+    from ..dataset import Dataset
+
+    if not (benchmark.default_dataset() / benchmark.label_file).is_file():
+        return {"dataset_present": False, "dataset": "missing"}
+    try:
+        Dataset.for_benchmark(benchmark)
+    except UsageError as exc:
+        return {"dataset_present": False, "dataset": f"incomplete: {exc}"}
+    return {"dataset_present": True, "dataset": "present"}

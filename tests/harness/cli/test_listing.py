@@ -54,3 +54,16 @@ def test_the_install_hint_keeps_its_extra_in_the_table(monkeypatch):
         done = CliRunner().invoke(suts, [])
     assert done.exit_code == 0, done.output
     assert "not installed: pip install 'tinyharness[vendor]'" in done.output
+
+
+def test_a_dataset_with_only_its_labels_file_is_incomplete_not_present(tmp_path):
+    """ad01 with y_labels.csv and none of the files it names: the run would fail on the first."""
+    import os
+
+    (tmp_path / "ad01").mkdir()
+    (tmp_path / "ad01" / "y_labels.csv").write_text("normal_id_01_00000003_hist_librosa.bin,2,0,2560,512\n")
+    done = tinyharness("benchmarks", "--json", env=dict(os.environ, TINYHARNESS_DATASETS=str(tmp_path)))
+    rows = {r["id"]: r for r in json.loads(done.stdout)}
+    assert rows["ad01"]["dataset_present"] is False
+    assert rows["ad01"]["dataset"].startswith("incomplete: ") and "missing" in rows["ad01"]["dataset"]
+    assert rows["kws01"]["dataset"] == "missing" and rows["digits01"]["dataset"] == "present"

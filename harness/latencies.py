@@ -76,22 +76,6 @@ class Latencies:
             out.advance(len(part))
         return out
 
-    @classmethod
-    def concat(cls, parts: Iterable["Latencies"]) -> "Latencies":
-        """One record of several (repetitions back to back), sharing their blocks."""
-        parts = list(parts)
-        if len(parts) == 1:
-            return parts[0]
-        if any(not p.exact for p in parts):
-            raise ValueError("only exact latencies can be put back to back")
-        out = cls()
-        for part in parts:
-            offset = out.stored
-            out.blocks += [chunk for chunk in part.chunks() if len(chunk)]
-            out.used = len(out.blocks[-1]) if out.blocks else 0
-            out.big.update({offset + i: v for i, v in part.big.items()})
-        return out
-
     # -- what it holds ----------------------------------------------------------------------------
     @property
     def stored(self) -> int:

@@ -54,11 +54,15 @@ def test_values_past_the_uint32_range_stay_exact_in_the_hot_loop_path():
     assert np.array_equal(np.asarray(record), values)
 
 
-def test_repetitions_back_to_back_keep_order_and_big_values():
+def test_repetitions_back_to_back_keep_order_and_big_values(tmp_path):
+    """--repeat: each repetition waits in a part file; latencies.npy puts them back to back."""
     a, b = np.array([5, 2**33, 7], np.int64), np.array([1, 2, 2**34 + 1, 3], np.int64)
-    joined = Latencies.concat([fill(Latencies(), a), fill(Latencies(), b)])
-    assert np.asarray(joined).tolist() == a.tolist() + b.tolist()
-    assert joined.kth([0, 6]) == [1, 2**34 + 1]
+    run_dir = RunDirectory(tmp_path)
+    parts = [run_dir.spill(fill(Latencies(), a), 1), run_dir.spill(fill(Latencies(), b), 2)]
+    run_dir.write_npy("latencies.npy", parts)
+    back = np.load(tmp_path / "latencies.npy", allow_pickle=False)
+    assert back.tolist() == a.tolist() + b.tolist()
+    assert not list(tmp_path.glob(".repetition-*"))
 
 
 def test_memory_is_four_bytes_a_query():

@@ -6,7 +6,7 @@
    T1 - T0 of the same command, against the emulator's own inference time.
 
 A pty has no baud rate: these are the protocol's and the emulator's costs, not a UART's. A real
-board at 115 200 baud uploads about 3.7 kB/s (mlperf-tiny.md §6.5).
+board at 115 200 baud uploads about 3.7 kB/s (docs/dut-protocol.md §4.1).
 Usage: python bench/serial_link.py [--repeats 20] [--runtime tflite-micro|litert]
 """
 

@@ -1,5 +1,6 @@
-"""Names of an MLPerf Tiny submission tree, shared by the packager and the checker (mlperf-tiny.md
-section 7.1). A module of its own so that neither has to import the other for them."""
+"""Names of an MLPerf Tiny submission tree, shared by the packager and the checker
+(docs/mlperf-tiny-rules.md §9.1). A module of its own so that neither has to import the other
+for them."""
 
 from __future__ import annotations
 

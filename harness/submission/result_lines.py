@@ -1,6 +1,6 @@
 """The MLCommons result lines: the ``results.txt`` of an accuracy or performance test folder, as
 the packager writes them and the checkers (the MLCommons one and ``tinyharness check``) read them
-(mlperf-tiny.md section 7.3).
+(docs/mlperf-tiny-rules.md §9.2).
 
 The patterns are the MLCommons checker's: matched from the start of a line, and the last matching
 line wins. The writer follows the MLCommons runner (a ``MMDD.HHMMSS ulp-mlperf: `` prefix, top-1

@@ -18,7 +18,10 @@ from .config import MAX_BAUD, MAX_TIMEOUT_S
 
 @click.group()
 def dut() -> None:
-    """Serial DUTs speaking the MLPerf Tiny / EEMBC protocol (docs: mlperf-tiny.md §6)."""
+    """Serial DUTs speaking the MLPerf Tiny / EEMBC protocol.
+
+    The protocol as the serial SUT and the emulator speak it: 'tinyharness docs dut-protocol'.
+    """
 
 
 # Imported after ``dut`` exists: importing tinyharness.cli.types runs tinyharness.cli, which

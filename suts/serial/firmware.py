@@ -1,7 +1,7 @@
 """The MLPerf Tiny reference DUT firmware as a pure class: bytes in, bytes out.
 
 A byte-for-byte model of upstream ``benchmark/api/internally_implemented.cpp`` and the reference
-``submitter_implemented.cpp`` files (docs/mlperf-tiny.md §3, §6), quirks included: the 80-character
+``submitter_implemented.cpp`` files (docs/dut-protocol.md §6), quirks included: the 80-character
 command buffer, ``strtok``/``atoi`` parsing, VWW's trailing comma, the unprefixed LF-only size lines,
 an oversized ``db load`` that keeps its size, inference on stale input after a short load.
 Inference runs on TFLite Micro (what runs on the MCU; like the device, it reuses the input tensor's

@@ -1,4 +1,4 @@
-"""The MLPerf Tiny / EEMBC DUT serial protocol, host side (docs/mlperf-tiny.md §6).
+"""The MLPerf Tiny / EEMBC DUT serial protocol, host side (docs/dut-protocol.md).
 
 One command at a time: write ``<cmd>%``, read ``\\n``-terminated lines (``\\r`` and NUL stripped)
 until the first line that contains ``m-ready``. ``e-[...]`` lines and the unprefixed

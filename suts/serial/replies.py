@@ -1,5 +1,5 @@
 """What a DUT says, as data: the error type, line cleaning, the parsed fields of one command's
-response, and the device clock of an ``infer`` (docs/mlperf-tiny.md §6). No I/O here: the link
+response, and the device clock of an ``infer`` (docs/dut-protocol.md §4, §5). No I/O here: the link
 that reads the lines is :mod:`.protocol`.
 """
 
@@ -60,7 +60,7 @@ def clean(raw: bytes) -> str:
 
 
 def error_in(line: str) -> bool:
-    """An ``e-[...]`` line or one of the unprefixed size diagnostics (§6.8)."""
+    """An ``e-[...]`` line or one of the unprefixed size diagnostics (docs/dut-protocol.md §5)."""
     return bool(_ERROR.search(line)) or any(s in line for s in FATAL_SIZE_LINES)
 
 

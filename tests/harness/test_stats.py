@@ -1,4 +1,4 @@
-"""LoadGen's percentile rule and early stopping (docs/loadgen.md sections 3 and 7).
+"""LoadGen's percentile rule and early stopping (../shared/docs/loadgen.md sections 3 and 7).
 
 Every expected value here is worked out by hand or taken from loadgen.md's published figures
 (which reproduce LoadGen's own "Would discard" counts), never computed by the code under test.

@@ -1,4 +1,4 @@
-"""The emulated reference firmware, byte for byte (docs/mlperf-tiny.md §6), without a tty.
+"""The emulated reference firmware, byte for byte (docs/dut-protocol.md §6), without a tty.
 
 Most tests drive :class:`Firmware` with a fake backend (fixed output, counted invocations) and a
 scripted clock, so every expected response is an exact byte string.

@@ -21,7 +21,7 @@ from tinyharness.suts.serial.protocol import (
     parse_results,
 )
 
-# The real v0.5 transcript of docs/mlperf-tiny.md §6.6 (KWS, infer 100 1).
+# The real v0.5 transcript of docs/dut-protocol.md §4.3 (KWS, infer 100 1).
 V05 = ["m-warmup-start-1", "m-warmup-done", "m-infer-start-100", "m-lap-us-251222283",
        "m-lap-us-269414673", "m-infer-done",
        "m-results-[0.000,0.003,0.000,0.000,0.000,0.000,0.000,0.000,0.000,0.000,0.760,0.234]",

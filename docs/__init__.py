@@ -1,0 +1,1 @@
+"""tinyharness's reference documents (Markdown), shipped in the wheel: ``tinyharness docs``."""

@@ -27,17 +27,13 @@ def suts(as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    from ..tables import Col, print_table
 
-    table = Table("SUT", "runtime", "version", "formats", "devices", "scenarios", "options")
-    for r in rows:  # escaped: "[onnxruntime]" in a hint is text, not rich markup
-        cells = (r["name"], r["runtime"], r["version"] or f"not installed: {r['install']}",
-                 ", ".join(r["model_formats"]), ", ".join(r["devices"]),
-                 ", ".join(r["scenarios"]), ", ".join(r["options"]) or "-")
-        table.add_row(*map(escape, cells))
-    Console().print(table)
+    print_table((Col("SUT", key=True), "runtime", "version", "formats", "devices",
+                 "scenarios", "options"),
+                [(r["name"], r["runtime"], r["version"] or f"not installed: {r['install']}",
+                  ", ".join(r["model_formats"]), ", ".join(r["devices"]), ", ".join(r["scenarios"]),
+                  ", ".join(r["options"]) or "-") for r in rows])
 
 
 @click.command()
@@ -65,19 +61,13 @@ def benchmarks(as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    from rich.console import Console
-    from rich.table import Table
+    from ..tables import Col, print_table
 
-    from rich.markup import escape
-
-    table = Table("benchmark", "task", "target", "models", "dataset", "windows")
-    for r in rows:
-        table.add_row(r["id"], r["task"], f"{r['metric']} >= {r['target']:g}",
-                      ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in r["model_formats"].items()),
-                      escape(r["dataset"]),
-                      f"{r['windows']} x {r['window_min_s']:g} s")
-    Console().print(table)
-
+    print_table((Col("benchmark", key=True), "task", "target", "models", "dataset",
+                 Col("windows", nowrap=True)),
+                [(r["id"], r["task"], f"{r['metric']} >= {r['target']:g}",
+                  ", ".join(f"{k}{'' if v else ' (missing)'}" for k, v in r["model_formats"].items()),
+                  r["dataset"], f"{r['windows']} x {r['window_min_s']:g} s") for r in rows])
 
 
 def _dataset_state(benchmark) -> dict:

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import UsageError, canonical, did_you_mean
+from .types import choice
 
 _STORE_HELP = """Where models are looked for, first hit wins: the embedded benchmarks' files, each folder
 of TINYHARNESS_MODEL_MIRROR (os.pathsep-separated, <mirror>/<store_dir>/<file>), the per-user
@@ -24,27 +25,14 @@ def _entries(ids: tuple[str, ...], fmt: str | None = None, only_default: bool = 
     from ..benchmark import load_benchmarks
 
     known = load_benchmarks()
+    ids = tuple(canonical(i, known) or i for i in ids)
     unknown = [i for i in ids if i not in known]
     if unknown:
-        raise UsageError(f"unknown benchmark {unknown[0]!r}; known: {', '.join(sorted(known))}")
+        raise UsageError(f"unknown benchmark {unknown[0]!r}{did_you_mean(unknown[0], sorted(known))}; "
+                         f"known: {', '.join(sorted(known))}")
     chosen = [known[i] for i in dict.fromkeys(ids)] if ids else list(known.values())
     return [e for b in chosen for e in b.models
             if (fmt is None or e.format == fmt) and (e.default or not only_default)]
-
-
-def _print_table(columns: tuple[str, ...], rows: list[tuple], fold: tuple[str, ...]) -> None:
-    """A borderless rich table; the ``fold`` columns (paths) wrap and keep some width. Cells are
-    plain text (a file name is never read as markup) or rich renderables."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Column, Table
-    from rich.text import Text
-
-    table = Table(*(Column(c, overflow="fold") if c in fold else Column(c)
-                    for c in columns), box=box.SIMPLE_HEAD)
-    for row in rows:
-        table.add_row(*(Text(cell) if isinstance(cell, str) else cell for cell in row))
-    Console().print(table)
 
 
 def _source(row: dict):
@@ -83,20 +71,31 @@ def list_models(benchmark, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=1))
         return
-    _print_table(("benchmark", "file", "format", "precision", "default", "size", "sha256", "local",
-                  "source"),
-                 [(r["benchmark"], r["file"], r["format"], r["precision"], "yes" if r["default"] else "",
-                   f"{r['size']:,}", r["sha256"][:8],
-                   f"bad checksum: {r['path']}" if r["found"] == "bad checksum" else r["found"],
-                   _source(r)) for r in rows],
-                 fold=("local", "source"))
+    from rich.text import Text
+
+    from ..tables import Col, console, plain, print_table
+
+    out = console()
+    whole = plain(out)  # one line a record: the bad copy's path in its row; else below the table
+    print_table((Col("benchmark", key=True), Col("file", key=True), "format", "precision", "default",
+                 Col("size", nowrap=True, justify="right"), Col("sha256", nowrap=True), "local",
+                 "source"),
+                [(r["benchmark"], r["file"], r["format"], r["precision"], "yes" if r["default"] else "",
+                  f"{r['size']:,}", r["sha256"][:8],
+                  (f"bad checksum: {r['path']}" if whole else "bad checksum (below)")
+                  if r["found"] == "bad checksum" else r["found"],
+                  _source(r)) for r in rows], out=out)
+    for r in rows if not whole else ():
+        if r["found"] == "bad checksum":  # the path on a line of its own, never wrapped
+            out.print(Text(f"{r['benchmark']} {r['file']}: bad checksum: {r['problem']}"))
+            out.print(Text(f"  {r['path']}"), soft_wrap=True)
 
 
 @models.command()
 @click.argument("ids", nargs=-1, metavar="[ID]...")
 @click.option("--all", "all_models", is_flag=True,
               help="Every model of each benchmark, not only its default ones.")
-@click.option("--format", "fmt", type=click.Choice(["tflite", "onnx"]), help="Only models of this format.")
+@click.option("--format", "fmt", type=choice("tflite", "onnx"), help="Only models of this format.")
 @click.option("--force", is_flag=True, help="Download again into the cache even when a local copy "
               "exists (models with an upstream URL).")
 def fetch(ids, all_models, fmt, force) -> None:
@@ -147,14 +146,43 @@ def verify(ids, as_json) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=1))
     else:
-        _print_table(("benchmark", "file", "status", "where", "path"),
-                     [(r["benchmark"], r["file"], r["status"], r["where"] or "-",
-                       f"{r['path']} ({r['problem']})" if r["problem"] else r["path"] or "-")
-                      for r in rows], fold=("path",))
+        _print_verify(rows)
     bad = sum(r["status"] == "MISMATCH" for r in rows)
     if bad:
         click.echo(f"tinyharness: {bad} local model file(s) do not match the rule set", err=True)
         sys.exit(1)
+
+
+def _print_verify(rows: list[dict]) -> None:
+    """One line a copy: benchmark, status, where, then its path, whole (a missing model: its file
+    name); a mismatch's reason in a last column. On a terminal too narrow for that line, the path
+    goes on a line of its own below the rest, and the reason below it."""
+    from rich.cells import cell_len
+    from rich.padding import Padding
+    from rich.text import Text
+
+    from ..tables import Col, column_widths, console, plain, print_table
+
+    styles = {"OK": "green", "MISMATCH": "bold red", "missing": "yellow"}
+    columns = [Col("benchmark", nowrap=True), Col("status", nowrap=True), Col("where", nowrap=True),
+               Col("path", key=True)]
+    problems = any(r["problem"] for r in rows)
+    cells = [(r["benchmark"], Text(r["status"], styles[r["status"]]), r["where"] or "-",
+              r["path"] or r["file"], *[r["problem"] or ""] * problems) for r in rows]
+    columns += [Col("problem")] * problems
+    out = console()
+    if plain(out) or column_widths(columns, cells, out.width) is not None:
+        print_table(columns, cells, out=out)
+        return
+    leads = [[Text(b), status.copy(), Text(where)] for b, status, where, *_ in cells]
+    widths = [max(cell_len(lead[i].plain) for lead in leads) for i in range(3)]
+    for lead, row in zip(leads, cells):
+        for text, width in zip(lead[:-1], widths):
+            text.pad_right(width - cell_len(text.plain))
+        out.print(Text("  ").join(lead), soft_wrap=True)
+        out.print(Text(f"  {row[3]}"), soft_wrap=True)
+        if problems and row[4]:
+            out.print(Padding(Text(row[4]), (0, 0, 0, 2), expand=False))
 
 
 @models.command()

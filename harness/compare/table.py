@@ -1,4 +1,4 @@
-"""A comparison for people: one table per pair (80 columns), then unpaired runs and notes."""
+"""A comparison for people: one table per pair, then unpaired runs and notes."""
 
 from __future__ import annotations
 
@@ -30,49 +30,53 @@ def _replicates_text(pair: dict, side: str) -> str:
 
 
 def print_table(result: dict) -> None:
-    """One table per pair (fits an 80-column terminal), then unpaired runs, notes and the method."""
-    from rich import box
-    from rich.console import Console
-    from rich.table import Table
+    """One table per pair, then unpaired runs, notes and the method. The SUTs and the metrics are
+    never cut: on a terminal each pair's title wraps between words and the metric and number
+    columns never wrap (each metric becomes a block where the terminal is too narrow); elsewhere
+    the tables are tab-separated and no line wraps (the layout of :mod:`tinyharness.tables`)."""
     from rich.text import Text
 
-    console = Console()
+    from ..tables import Col, console
+    from ..tables import print_table as print_rows
+
+    out = console()
     notes: dict[str, None] = {}
     floor_used = False
+    columns = (Col("metric", key=True), Col("A", nowrap=True, justify="right"),
+               Col("B", nowrap=True, justify="right"), Col("B vs A", nowrap=True, justify="right"),
+               Col(f"{result['confidence']:.0%} CI, %", nowrap=True), Col("verdict"))
     for pair in result["pairs"]:
         title = (f"{pair['benchmark']} {pair['scenario']}: A = {pair['a']['sut']} "
                  f"({_replicates_text(pair, 'a')}), B = {pair['b']['sut']} ({_replicates_text(pair, 'b')})")
-        table = Table("metric", "A", "B", "B vs A", f"{result['confidence']:.0%} CI, %", "verdict",
-                      title=Text(title), title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                      collapse_padding=True)
+        rows = []
         for m in pair["metrics"] or [{"metric": "no performance data on both sides"}]:
             rel, ci, verdict = m.get("relative_difference"), m.get("ci"), m.get("verdict")
             style = {SLOWER: "red", FASTER: "green"}.get(verdict, "")
-            table.add_row(*(Text(c) for c in (
-                LABELS.get(m["metric"], m["metric"]), _fmt(m.get("a")), _fmt(m.get("b")),
-                "-" if rel is None else f"{rel:+.1%}",
-                "-" if ci is None else f"{100 * ci[0]:+.1f}..{100 * ci[1]:+.1f}")),
-                Text(SHORT.get(verdict, verdict or "-"), style))
+            rows.append((LABELS.get(m["metric"], m["metric"]), _fmt(m.get("a")), _fmt(m.get("b")),
+                         "-" if rel is None else f"{rel:+.1%}",
+                         "-" if ci is None else f"{100 * ci[0]:+.1f}..{100 * ci[1]:+.1f}",
+                         Text(SHORT.get(verdict, verdict or "-"), style)))
             if m.get("note"):
                 notes[f"{m['metric']}: {m['note']}"] = None
             floor_used |= m.get("method") not in (None, HIERARCHICAL)
         for note in pair.get("notes", []):
             notes[note] = None
-        console.print(table)
+        print_rows(columns, rows, title=Text(title, style="bold"), out=out)
+        out.print()  # a blank line after each table
     if not result["pairs"]:
-        console.print("no pairs: no configuration (benchmark, scenario, SUT, model) is in both A and B")
+        out.print("no pairs: no configuration (benchmark, scenario, SUT, model) is in both A and B")
     for r in result["unpaired"]:
-        console.print(Text(f"unpaired, only in {r['side']}: {r['benchmark']} {r['scenario']} "
-                           f"{r['sut']} {r['model']} ({r['path']})"))
+        out.print(Text(f"unpaired, only in {r['side']}: {r['benchmark']} {r['scenario']} "
+                           f"{r['sut']} {r['model']} ({r['path']})"), soft_wrap=True)  # a path
     if result["unpaired"]:
-        console.print(Text("note: compare other SUTs or models with --pair A_RUN=B_RUN"))
+        out.print(Text("note: compare other SUTs or models with --pair A_RUN=B_RUN"))
     for note in notes:
-        console.print(Text(f"note: {note}"))
+        out.print(Text(f"note: {note}"))
     if floor_used:
-        console.print(Text(f"note: one run a side measures no run-to-run variation: a difference "
+        out.print(Text(f"note: one run a side measures no run-to-run variation: a difference "
                            f"within the noise floor of {result['noise_floor']:.1%}, or whose CI "
                            "reaches into it, is within run-to-run noise; several runs or --repeat "
                            "give a CI that includes it"))
     if any(m.get("verdict") == NO_DIFFERENCE for p in result["pairs"] for m in p["metrics"]):
-        console.print(Text("note: not significant: the CI, which includes run-to-run variation, "
+        out.print(Text("note: not significant: the CI, which includes run-to-run variation, "
                            "contains 0"))

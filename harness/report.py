@@ -1,8 +1,9 @@
 """``tinyharness report``: one self-contained HTML page (or PNG files) about runs and packages.
 
 The page has no external assets: plots are PNGs embedded as base64 data URIs, styles are inline,
-and every string that comes from a run is HTML-escaped (a SUT name is user input). Figures use
-matplotlib's Agg backend, imported only when a report is made.
+and every string that comes from a run is HTML-escaped (a SUT name is user input). The table
+lists every run, those that did not finish too (marked, with their reason); the figures
+(:mod:`.report_charts`, matplotlib's Agg backend, an optional extra) show finished runs only.
 """
 
 from __future__ import annotations
@@ -11,201 +12,153 @@ import base64
 import html
 import os
 import stat
-from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Union
 
 from .errors import UsageError
-from .fileio import atomic_write, slug
-from .results.read import RunRecord, load_runs
+from .fileio import atomic_write
+from .results.read import RunRecord, SkippedRun, load_runs
 from .results.summary import RunSummary
 
 MAX_RUNS = 500  # runs in one report: each adds figures (and seconds) to a page held in memory
+NEEDS_MATPLOTLIB = "tinyharness report needs matplotlib: pip install 'tinyharness[report]'"
+Entry = Union[RunRecord, SkippedRun]
 
 _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
-        "td,th{border:1px solid #ccc;padding:.25em .6em;text-align:left;font-size:.9em}"
-        "th{background:#f2f2f2}.ok{color:#176d2c}.bad{color:#b00020}img{max-width:100%;margin:.5em 0}"
-        "code{font-size:.85em}")
-Figure = Any  # matplotlib.figure.Figure, typed loosely so the module imports without matplotlib
+        "td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left;font-size:.8em;"
+        "vertical-align:top}th{background:#f2f2f2}td.num{text-align:right;white-space:nowrap}"
+        "td.reason{max-width:24em}td.date{white-space:nowrap}.ok{color:#176d2c;font-weight:bold}"
+        ".bad{color:#b00020;font-weight:bold}"
+        "tr.skipped td{color:#777;background:#f7f7f7}tr.skipped td.bad{color:#b00020}"
+        "img{max-width:100%;margin:.5em 0;display:block}code{font-size:.85em}h2{margin-top:1.6em;"
+        "border-bottom:1px solid #ccc}p.note{color:#555;font-size:.85em;max-width:70em}")
+_NOTE = ("p50/p90: single-stream latency percentiles (LoadGen's rule); early-stopping p90: the "
+         "estimate MLPerf reports; window median: the MLPerf Tiny median window throughput; offline: "
+         "samples per second. Runs that did not finish are listed but not plotted. Hatched grey "
+         "bars are INVALID runs.")
 
 
-def _plain(text: Any) -> str:
-    """Text safe for a matplotlib label: '$' would start mathtext (and can raise on bad input)."""
-    return str(text).replace("$", r"\$")
+def require_matplotlib() -> None:
+    """A one-line UsageError when matplotlib (the ``report`` extra) is not importable."""
+    import importlib
+
+    try:
+        importlib.import_module("matplotlib")
+    except ImportError:
+        raise UsageError(NEEDS_MATPLOTLIB) from None
 
 
-def _num(v: Any, digits: int = 3) -> str:
+# -- the table -------------------------------------------------------------------------------
+
+def _num(v: float | None, digits: int = 3) -> str:
     return "-" if v is None else f"{v:,.{digits}f}"
 
 
-def _accuracy_cell(s: RunSummary) -> str:
+def _date(iso: str | None) -> str:
+    """'2026-12-01 22:40' (UTC) from an ISO time; the text itself when it is not one."""
+    if not iso:
+        return "-"
+    try:
+        when = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    if when.tzinfo is not None:
+        when = when.astimezone(timezone.utc)
+    return when.strftime("%Y-%m-%d %H:%M")
+
+
+def accuracy_cell(s: RunSummary) -> str:
+    """'98.33 % (target 90 %, pass)' for top-1, 'AUC 0.8620 (target 0.85, fail)' for AUC."""
     acc = s.accuracy
     if acc is None:
         return "-"
-    value = "undefined" if acc.value is None else f"{acc.value:g}"
-    return f"{acc.metric} {value} vs target {acc.target:g} ({'pass' if acc.passed else 'fail'})"
+    top1 = acc.metric == "top1"
+    target = f"target {acc.target:g}{' %' if top1 else ''}"
+    if acc.value is None:
+        return f"{acc.metric} undefined ({target})"
+    value = f"{acc.value:.2f} %" if top1 else f"{acc.metric.upper()} {acc.value:.4f}"
+    return f"{value} ({target}, {'pass' if acc.passed else 'fail'})"
 
 
-def row_of(run: RunRecord) -> dict[str, str]:
+def result_of(entry: Entry) -> str:
+    """VALID or INVALID for a finished run; FAILED, INTERRUPTED, UNFINISHED ... for one that did not."""
+    if isinstance(entry, RunRecord):
+        return "VALID" if entry.summary.valid else "INVALID"
+    return {"running": "UNFINISHED", "done": "INCOMPLETE", "no status.json": "INCOMPLETE",
+            "unreadable": "UNKNOWN"}.get(entry.state, entry.state.upper())
+
+
+def reasons_of(entry: Entry) -> list[str]:
+    if isinstance(entry, SkippedRun):
+        return [entry.reason]
+    return [*map(str, entry.summary.invalid_reasons), *entry.summary.errors]
+
+
+def row_of(entry: Entry) -> dict[str, str]:
     """The summary-table cells of one run (plain text; escaped when rendered)."""
-    s, lat, sy = run.summary, run.summary.latency_us, run.summary.system
-    return {
-        "benchmark": s.benchmark, "SUT": run.label, "scenario": s.scenario,
-        "valid": "VALID" if s.valid else "INVALID",
-        "p50 (µs)": _num(_p50(s)), "p90 (µs)": _num(None if lat is None else lat.p90),
+    row = {"benchmark": entry.key[0], "SUT": entry.label, "scenario": entry.key[1]}
+    if isinstance(entry, SkippedRun):
+        row.update({"mode": entry.mode or "-", "started (UTC)": _date(entry.started),
+                    "result": result_of(entry), "reason": "; ".join(reasons_of(entry))})
+        return row | {column: "-" for column in _MEASURED}
+    s, lat, sy = entry.summary, entry.summary.latency_us, entry.summary.system
+    row.update({"mode": s.mode, "started (UTC)": _date(s.started), "result": result_of(entry),
+                "reason": "; ".join(reasons_of(entry))})
+    return row | {
+        "p50 (µs)": _num(None if lat is None else lat.p50),
+        "p90 (µs)": _num(None if lat is None else lat.p90),
         "early-stopping p90 (µs)": _num(None if lat is None else lat.p90_early_stopping),
-        "median window throughput (inf/s)": _num(_median_window(s), 1),
-        "offline throughput (samples/s)": _num(s.offline_throughput_ips, 1),
-        "accuracy": _accuracy_cell(s),
-        "runtime": f"{sy.runtime} {sy.runtime_version}".strip(),
-        "precision": sy.precision,
-        "threads": "-" if sy.threads is None else str(sy.threads),
+        "window median (inf/s)": _num(s.windows.median_throughput_ips if s.windows else None, 1),
+        "offline (samples/s)": _num(s.offline_throughput_ips, 1),
+        "accuracy": accuracy_cell(s),
+        "runtime": _runtime(sy),
     }
 
 
-def _p50(s: RunSummary) -> float | None:
-    return s.latency_us.p50 if s.latency_us is not None else None
+def _runtime(sy) -> str:
+    """'onnxruntime 1.32.0, float32, 1 thread': the runtime, its version, precision and threads."""
+    threads = [] if sy.threads is None else [f"{sy.threads} thread{'s' * (sy.threads != 1)}"]
+    return ", ".join([f"{sy.runtime} {sy.runtime_version}".strip(), sy.precision, *threads])
 
 
-def _median_window(s: RunSummary) -> float | None:
-    return s.windows.median_throughput_ips if s.windows is not None else None
+_MEASURED = ("p50 (µs)", "p90 (µs)", "early-stopping p90 (µs)", "window median (inf/s)",
+             "offline (samples/s)", "accuracy", "runtime")
+_NUMERIC = {c for c in _MEASURED if "(" in c}
 
 
-# -- figures ---------------------------------------------------------------------------------
-
-def _figure(width: float = 7.5, height: float = 3.0, cols: int = 1):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure as MplFigure
-
-    # The Agg canvas on each figure, not pyplot: no global backend switch, no GUI, no figure leak.
-    fig = MplFigure(figsize=(width, height), dpi=100, layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.subplots(1, cols)
-
-
-def latency_figure(run: RunRecord) -> Figure | None:
-    """Histogram (log-spaced bins over the full range, nothing clipped) and CDF of the latencies."""
-    import numpy as np
-
-    from .stats import percentile
-
-    if run.latencies is None or not len(run.latencies) or run.key[1] != "single-stream":
-        return None
-    ns = np.sort(run.latencies)
-    us = ns / 1e3
-    fig, (hist, cdf) = _figure(cols=2)
-    lo, hi = max(us[0], 1e-3), max(us[-1], 1e-3)
-    bins = np.logspace(np.log10(lo), np.log10(hi * 1.0001 if hi > lo else lo * 2), 60)
-    hist.hist(np.clip(us, lo, None), bins=bins, color="#4c72b0")
-    hist.set(xscale="log", yscale="log", xlabel="latency (µs)", ylabel="queries",
-             title=_plain(f"{run.label}: {len(us):,} queries"))
-    idx = np.unique(np.linspace(0, len(us) - 1, 2000).astype(int))  # enough points for a smooth CDF
-    cdf.plot(np.maximum(us[idx], lo), (idx + 1) / len(us), color="#4c72b0")
-    for p, style in ((0.5, "--"), (0.9, ":")):
-        value = percentile(ns, p) / 1e3  # LoadGen's rule, as the summary's p50/p90
-        cdf.axvline(max(value, lo), color="#dd8452", linestyle=style, label=f"p{int(p * 100)} {value:.3g} µs")
-    cdf.set(xscale="log", xlabel="latency (µs)", ylabel="fraction of queries", ylim=(0, 1.01), title="CDF")
-    cdf.legend(loc="lower right", fontsize="small")
-    return fig
-
-
-def offline_figure(run: RunRecord) -> Figure | None:
-    """Offline: samples completed against time since the query was issued."""
-    import numpy as np
-
-    if run.latencies is None or not len(run.latencies) or run.key[1] != "offline":
-        return None
-    done = np.sort(run.latencies) / 1e9
-    idx = np.unique(np.linspace(0, len(done) - 1, 2000).astype(int))
-    fig, ax = _figure()
-    ax.plot(done[idx], idx + 1, color="#4c72b0")
-    ax.set(xlabel="time since issue (s)", ylabel="samples completed",
-           title=_plain(f"{run.label}: offline, {len(done):,} samples"))
-    return fig
-
-
-def windows_figure(run: RunRecord) -> Figure | None:
-    win = run.summary.windows
-    if win is None or not win.throughput_ips:
-        return None
-    values = win.throughput_ips
-    fig, ax = _figure(height=2.6)
-    ax.bar([str(i) for i in range(1, len(values) + 1)], values, color="#55a868")
-    ax.axhline(win.median_throughput_ips, color="#c44e52", linestyle="--", label="median")
-    ax.set(xlabel="window", ylabel="inferences/s", title=_plain(f"{run.label}: MLPerf Tiny windows"))
-    ax.legend(loc="lower right", fontsize="small")
-    return fig
-
-
-def accuracy_figure(benchmark: str, runs: list[RunRecord]) -> Figure | None:
-    scored = [r for r in runs if (a := r.summary.accuracy) is not None and a.value is not None]
-    if not scored:
-        return None
-    fig, ax = _figure(height=2.6)
-    accs = [r.summary.accuracy for r in scored]
-    ax.bar([_plain(r.label) for r in scored], [a.value for a in accs],
-           color=["#55a868" if a.passed else "#c44e52" for a in accs])
-    for target in sorted({a.target for a in accs}):
-        ax.axhline(target, color="#333", linestyle="--", label=f"target {target:g}")
-    ax.set(ylabel=_plain(accs[0].metric), title=_plain(f"{benchmark}: accuracy against target"))
-    ax.legend(loc="lower right", fontsize="small")
-    return fig
-
-
-def comparison_figure(benchmark: str, runs: list[RunRecord]) -> Figure | None:
-    """Across SUTs: p50 latency, median window throughput and offline throughput, where present."""
-    panels = [(title, [(r.label, v) for r in runs if (v := get(r.summary)) is not None])
-              for title, get in (
-                  ("p50 latency (µs)", _p50),
-                  ("median window throughput (inf/s)", _median_window),
-                  ("offline throughput (samples/s)", lambda s: s.offline_throughput_ips))]
-    panels = [p for p in panels if len(p[1]) >= 2]  # one bar compares nothing
-    if not panels:
-        return None
-    fig, axes = _figure(width=3.6 * len(panels), height=3.0, cols=len(panels))
-    for ax, (title, bars) in zip(axes if len(panels) > 1 else [axes], panels):
-        ax.bar([_plain(label) for label, _ in bars], [v for _, v in bars], color="#8172b3")
-        ax.set(title=title, yscale="log")
-        ax.tick_params(axis="x", labelrotation=30, labelsize="small")
-    fig.suptitle(_plain(f"{benchmark}: across SUTs"))
-    return fig
-
-
-def figures(runs: list[RunRecord]) -> list[tuple[str, int | None, Figure]]:
-    """(name, run index or None for a per-benchmark figure, figure), in page order."""
-    out = []
-    makers: list[tuple[str, Callable]] = [("latency", latency_figure), ("offline", offline_figure),
-                                          ("windows", windows_figure)]
-    for i, run in enumerate(runs):
-        for name, make in makers:
-            if (fig := make(run)) is not None:
-                out.append((f"{i + 1:02d}_{slug(run.label)}_{slug(run.key[1])}_{name}", i, fig))
-    for benchmark in dict.fromkeys(r.key[0] for r in runs):
-        group = [r for r in runs if r.key[0] == benchmark]
-        for name, make in (("accuracy", accuracy_figure), ("comparison", comparison_figure)):
-            if (fig := make(benchmark, group)) is not None:
-                out.append((f"{slug(benchmark)}_{name}", None, fig))
-    return out
-
-
-def _png(fig: Figure) -> bytes:
-    import io
-
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png")
-    return buffer.getvalue()
+def ordered(runs: list[RunRecord], skipped: list[SkippedRun]) -> list[Entry]:
+    """Every run in path order, grouped by benchmark (in order of first appearance); the skipped
+    runs back where they were read."""
+    merged: list[Entry] = []
+    left = sorted(skipped, key=lambda s: s.position)
+    for i, run in enumerate([*runs, None]):
+        while left and left[0].position == i:
+            merged.append(left.pop(0))
+        if run is not None:
+            merged.append(run)
+    benchmarks = list(dict.fromkeys(e.key[0] for e in merged))
+    return sorted(merged, key=lambda e: benchmarks.index(e.key[0]))
 
 
 # -- HTML ------------------------------------------------------------------------------------
 
-def _table(runs: list[RunRecord]) -> str:
+def _table(entries: list[Entry]) -> str:
     e = html.escape
-    rows = [row_of(r) for r in runs]
-    head = "".join(f"<th>{e(c)}</th>" for c in rows[0])
-    cls = {"VALID": ' class="ok"', "INVALID": ' class="bad"'}
-    body = "".join("<tr>" + "".join(f"<td{cls.get(v, '') if k == 'valid' else ''}>{e(v)}</td>"
-                                    for k, v in row.items()) + "</tr>" for row in rows)
-    return f"<table><tr>{head}</tr>{body}</table>"
+    rows = [row_of(entry) for entry in entries]
+    head = "<th>#</th>" + "".join(f"<th>{e(c)}</th>" for c in rows[0])
+    body = []
+    for number, (entry, row) in enumerate(zip(entries, rows), start=1):
+        cells = [f'<td class="num">{number}</td>']
+        for column, value in row.items():
+            cls = ("ok" if value == "VALID" else "bad") if column == "result" else (
+                "num" if column in _NUMERIC else "date" if column == "started (UTC)" else
+                "reason" if column == "reason" else "")
+            attr = f' class="{cls}"' if cls else ""
+            cells.append(f"<td{attr}>{e(value)}</td>")
+        kind = ' class="skipped"' if isinstance(entry, SkippedRun) else ""
+        body.append(f"<tr{kind}>{''.join(cells)}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
 
 
 def _img(name: str, data: bytes) -> str:
@@ -213,28 +166,37 @@ def _img(name: str, data: bytes) -> str:
             f'{base64.b64encode(data).decode("ascii")}">')
 
 
-def _run_section(number: int, run: RunRecord) -> list[str]:
-    """The heading, path and (escaped) invalid reasons and errors of one run."""
-    e, s = html.escape, run.summary
-    parts = [f"<h2>{number}. {e(run.label)} &middot; {e(s.benchmark)} "
-             f"&middot; {e(s.scenario)}</h2><p><code>{e(run.path)}</code></p>"]
-    reasons = [*map(str, s.invalid_reasons), *s.errors]
-    if reasons:
+def _run_section(number: int, entry: Entry) -> list[str]:
+    """The heading, path and (escaped) reasons of one run."""
+    e, result = html.escape, result_of(entry)
+    mode = entry.mode if isinstance(entry, SkippedRun) else entry.summary.mode
+    parts = [f"<h3>{number}. {e(entry.label)} &middot; {e(entry.key[1])} &middot; "
+             f"{e(mode) + ' &middot; ' if mode else ''}"
+             f'<span class="{"ok" if result == "VALID" else "bad"}">{e(result)}</span></h3>'
+             f"<p><code>{e(entry.path)}</code></p>"]
+    if isinstance(entry, SkippedRun):
+        parts.append(f"<p>Not plotted: the run did not finish (status: {e(entry.state)}).</p>")
+    if reasons := [r for r in reasons_of(entry) if r]:
         parts.append("<ul>" + "".join(f'<li class="bad">{e(r)}</li>' for r in reasons) + "</ul>")
     return parts
 
 
-def render_html(runs: list[RunRecord], images: list[tuple[str, int | None, bytes]]) -> str:
+def render_html(entries: list[Entry], images: list[tuple[str, int | None, str, bytes]]) -> str:
+    benchmarks = list(dict.fromkeys(entry.key[0] for entry in entries))
+    unfinished = sum(isinstance(entry, SkippedRun) for entry in entries)
+    summary = (f"{len(entries)} run{'s' * (len(entries) != 1)} of {len(benchmarks)} benchmark"
+               f"{'s' * (len(benchmarks) != 1)}" + (f"; {unfinished} did not finish" if unfinished else ""))
     parts = ["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
              "<title>tinyharness report</title>", f"<style>{_CSS}</style></head><body>",
-             "<h1>tinyharness report</h1>", _table(runs)]
-    for i, run in enumerate(runs):
-        parts += _run_section(i + 1, run)
-        parts += [_img(name, data) for name, index, data in images if index == i]
-    benchmarks = [(name, data) for name, index, data in images if index is None]
-    if benchmarks:
-        parts.append("<h2>Per benchmark</h2>")
-        parts += [_img(name, data) for name, data in benchmarks]
+             "<h1>tinyharness report</h1>", f"<p>{html.escape(summary)}.</p>", _table(entries),
+             f'<p class="note">{html.escape(_NOTE)}</p>']
+    for benchmark in benchmarks:
+        parts.append(f"<h2>{html.escape(benchmark)}</h2>")
+        parts += [_img(name, data) for name, number, of, data in images if number is None and of == benchmark]
+        for number, entry in enumerate(entries, start=1):
+            if entry.key[0] == benchmark:
+                parts += _run_section(number, entry)
+                parts += [_img(name, data) for name, index, _, data in images if index == number]
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -280,21 +242,29 @@ def _write(path: Path, data: bytes, output: Path) -> None:
 
 
 def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
-    """Write the report; returns the files written."""
+    """Write the report; returns the files written. Runs that did not finish are left out of the
+    figures, with a warning each (:func:`~tinyharness.results.read.load_runs`)."""
+    from .report_charts import figures, png
+
     output = Path(output)
+    require_matplotlib()
     check_output(output, fmt)
-    runs = load_runs(paths)
-    if len(runs) > MAX_RUNS:
-        raise UsageError(f"{len(runs):,} runs; a report shows at most {MAX_RUNS:,}, give fewer paths")
-    images = [(name, index, _png(fig)) for name, index, fig in figures(runs)]
+    skipped: list[SkippedRun] = []
+    runs = load_runs(paths, skipped)
+    if len(runs) + len(skipped) > MAX_RUNS:
+        raise UsageError(f"{len(runs) + len(skipped):,} runs; a report shows at most {MAX_RUNS:,}, "
+                         "give fewer paths")
+    entries = ordered(runs, skipped)
+    numbered = [(n, e) for n, e in enumerate(entries, start=1) if isinstance(e, RunRecord)]
+    images = [(name, number, benchmark, png(fig)) for name, number, benchmark, fig in figures(numbered)]
     if fmt == "png":
         written: list[Path] = []
-        for name, _, data in images:
+        for name, *_, data in images:
             path = output / f"{name}.png"
             if path in written:  # two names that slug alike
                 path = output / f"{name}_{len(written) + 1}.png"
             _write(path, data, output)
             written.append(path)
         return written
-    _write(output, render_html(runs, images).encode("utf-8"), output)
+    _write(output, render_html(entries, images).encode("utf-8"), output)
     return [output]

@@ -6,19 +6,28 @@ from pathlib import Path
 
 import click
 
+from .types import choice
+
 
 @click.command("report")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--output", type=click.Path(path_type=Path), metavar="PATH", help="The HTML file "
               "(default: report.html), or with --format png the folder for the PNG files (default: report).")
-@click.option("--format", "fmt", type=click.Choice(["html", "png"]), default="html", show_default=True,
-              help="html: one self-contained page (plots embedded); png: the plots as PNG files only.")
+@click.option("--format", "fmt", type=choice("html", "png"), default="html", show_default=True,
+              help="html: one self-contained page (plots embedded); png: the plots as PNG files only, "
+              "each named after its benchmark.")
 def report_command(paths, output, fmt) -> None:
     """Report on runs: a summary table and plots in one self-contained HTML page.
 
     PATHS are run directories, folders of runs or submission packages (folder or .tar.gz).
-    Plots: latency histogram and CDF, MLPerf Tiny window throughput, offline completions,
-    accuracy against the target, and p50/throughput across the SUTs of each benchmark.
+    The table gives each run's mode, start, result (VALID, INVALID, FAILED, INTERRUPTED) and
+    reasons, latency, throughput and accuracy. Plots: latency histogram and CDF, MLPerf Tiny
+    window throughput, offline completions, and per benchmark the runs compared and each run's
+    accuracy as its distance to the target.
+
+    Runs that did not finish (status.json says failed or interrupted) are listed in the table
+    but not plotted, with a warning each; with no finished run left it is a usage error.
+    Needs matplotlib: pip install 'tinyharness[report]'.
     """
     output = output or Path("report.html" if fmt == "html" else "report")
     from ..report import make_report

@@ -1,7 +1,10 @@
 """Reading finished runs back: run directories, folders of them, and packages (folder or .tar.gz).
 
-Every directory holding a summary.json is a run, so packages need no code of their own here; an
-archive is read member by member without extracting anything.
+Every directory holding a summary.json (or a status.json) is a run, so packages need no code of
+their own here; an archive is read member by member without extracting anything. A run whose
+status.json says it did not finish (failed, interrupted, still "running") is skipped with a
+one-line warning, never read as a result: :func:`load_runs` hands it back as a
+:class:`SkippedRun` on request, and refuses only when no finished run is left.
 
 Nothing read here is trusted, and every read is bounded by the package checker's limits
 (:class:`tinyharness.submission.archive.Limits`): a file or archive member of more than
@@ -18,12 +21,14 @@ from __future__ import annotations
 import io
 import lzma
 import os
+import re
 import stat
+import sys
 import tarfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Callable
 
 from ..errors import UsageError
 from ..fileio import loads_json, read_bounded
@@ -41,7 +46,7 @@ class RunRecord:
     path: str
     summary: RunSummary
     latencies: Any = None  # numpy int64 array, or None when latencies.npy is absent
-    label: str = ""  # the SUT, numbered where two runs share one
+    label: str = ""  # the SUT, numbered where two runs of one benchmark share one
 
     @property
     def key(self) -> tuple[str, str]:
@@ -50,6 +55,38 @@ class RunRecord:
     @property
     def sut(self) -> str:
         return self.summary.sut
+
+
+@dataclass
+class SkippedRun:
+    """A run directory with nothing to measure in it: status.json says the run failed, was
+    interrupted or never finished, or it has no summary.json. Readers leave it out with a warning;
+    a report still lists it. What the run was comes from its (partial) summary where one reads,
+    else from the directory's name, else "?"."""
+
+    path: str
+    state: str  # status.json's state ("failed", "interrupted", "running", "done"), or "unreadable"
+    reason: str  # status.json's error, or what is missing
+    benchmark: str = "?"
+    sut: str = "?"
+    scenario: str = "?"
+    mode: str = ""  # "" when unknown
+    started: str | None = None  # ISO time, when the partial summary has it
+    position: int = 0  # the usable runs load_runs returns before this one
+    label: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return self.benchmark, self.scenario
+
+    @property
+    def warning(self) -> str:
+        path = re.sub(r"[\x00-\x1f\x7f]", "?", self.path)  # a folder named with a newline
+        return f"skipped {path} (status: {self.state}): {self.reason}"
+
+
+class _OverBudget(UsageError):
+    """All the runs of one :func:`load_runs` together are over the limits (never one file's fault)."""
 
 
 class _Budget:
@@ -62,10 +99,10 @@ class _Budget:
         self.files += 1
         self.bytes += size
         if self.files > self.limits.members:
-            raise UsageError(f"{where}: more than {self.limits.members:,} run files in all; give "
+            raise _OverBudget(f"{where}: more than {self.limits.members:,} run files in all; give "
                              "fewer runs at a time")
         if self.bytes > self.limits.total_bytes:
-            raise UsageError(f"{where}: the runs add up to more than {self.limits.total_bytes:,} "
+            raise _OverBudget(f"{where}: the runs add up to more than {self.limits.total_bytes:,} "
                              "bytes; give fewer runs at a time")
 
 
@@ -126,6 +163,71 @@ def _npy(data: bytes, where: str):
         raise UsageError(f"{where}: a negative latency ({int(latencies.min())} ns); latencies are "
                          "nanoseconds since the query was issued")
     return latencies
+
+
+# -- unfinished runs -------------------------------------------------------------------------------
+
+RUN_FILES = ("summary.json", "status.json", "partial_summary.json")  # any of them: a run directory
+_DIR_NAME = re.compile(r"\d{8}-\d{6}(?:-[0-9a-f]{6})?_([^_]+)_([^_]+)_([^_]+?)(?:-\d+)?")
+
+
+def _one_line(text: Any, limit: int = 300) -> str:
+    """Text from a file as one line of a message: control characters and runs of spaces as one
+    space, ``limit`` characters at most."""
+    text = " ".join(re.sub(r"[\x00-\x1f\x7f]", " ", str(text)[: limit * 4]).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _state(data: bytes | None, where: str) -> tuple[str, str]:
+    """(state, reason) from status.json's bytes; ("done", "") for a run that finished, and for
+    a run with no status.json (runs written before status.json existed)."""
+    if data is None:
+        return "done", ""
+    try:
+        document = loads_json(data, where)
+    except UsageError as exc:
+        return "unreadable", _one_line(exc)
+    state = document.get("state") if isinstance(document, dict) else None
+    if not isinstance(state, str) or not state:
+        return "unreadable", f"{where} names no state"
+    error = document.get("error")
+    if isinstance(error, str) and error.strip():
+        return _one_line(state, 40), _one_line(error)
+    return _one_line(state, 40), {"running": "the run never finished (killed, or still running?)",
+                                  "done": ""}.get(state, "no error recorded")
+
+
+def _skipped(path: str, name: str, state: str, reason: str, summaries: list[bytes]) -> SkippedRun:
+    """What is known of an unfinished run: the first (partial) summary that reads as an object
+    gives its benchmark, SUT, scenario, mode and start; the directory's name the first three."""
+    run = SkippedRun(path, state, reason)
+    if match := _DIR_NAME.fullmatch(name):
+        run.benchmark, run.sut, run.scenario = match.groups()
+    for data in summaries:
+        try:
+            document = loads_json(data, path)
+        except UsageError:
+            continue
+        if isinstance(document, dict):
+            for field in ("benchmark", "sut", "scenario", "mode", "started"):
+                if isinstance(value := document.get(field), str) and value:
+                    setattr(run, field, _one_line(value, 80))
+            break
+    return run
+
+
+def _entry(path: str, name: str, files: dict[str, bytes], read) -> RunRecord | SkippedRun:
+    """A run directory's files (name -> bytes of status.json and the (partial) summaries) as a
+    run (``read()`` makes it), or as a skipped run when it did not finish."""
+    state, reason = _state(files.get("status.json"), f"{path}/status.json")
+    if state == "done":
+        if "summary.json" in files:
+            return read()
+        reason = "no summary.json" + (" (only a partial_summary.json)" if "partial_summary.json"
+                                      in files else "")
+        state = state if "status.json" in files else "no status.json"
+    return _skipped(path, name, state, reason,
+                    [files[n] for n in ("partial_summary.json", "summary.json") if n in files])
 
 
 # -- archives --------------------------------------------------------------------------------------
@@ -192,11 +294,10 @@ def _printable(name: str) -> str:
     return "".join("?" if ord(c) < 32 or ord(c) == 127 else c for c in name[:200])
 
 
-def _from_tar(path: Path, stream, compressed: bool, budget: _Budget) -> list[RunRecord]:
+def _from_tar(path: Path, stream, compressed: bool, budget: _Budget) -> list[RunRecord | SkippedRun]:
     limits, size = budget.limits, os.stat(path).st_size
     guard = _Guard(stream, size if compressed else None, limits, str(path))
-    summaries: dict[PurePosixPath, RunSummary] = {}
-    arrays: dict[PurePosixPath, Any] = {}
+    found: dict[PurePosixPath, dict[str, tuple[bytes, str]]] = {}  # run -> name -> (bytes, where)
     seen: set[str] = set()
     total = count = 0
     try:
@@ -214,7 +315,7 @@ def _from_tar(path: Path, stream, compressed: bool, budget: _Budget) -> list[Run
                 raise UsageError(f"{where}: the members add up to more than {limits.total_bytes:,} "
                                  "bytes; not read further")
             name = PurePosixPath(member.name)
-            if not member.isfile() or name.name not in ("summary.json", "latencies.npy"):
+            if not member.isfile() or name.name not in (*RUN_FILES, "latencies.npy"):
                 continue
             if member.name in seen:
                 raise UsageError(f"{where}: appears twice in the archive; which one is the run's?")
@@ -224,17 +325,21 @@ def _from_tar(path: Path, stream, compressed: bool, budget: _Budget) -> list[Run
             if len(data) != member.size:
                 raise UsageError(f"{where}: truncated ({len(data):,} of {member.size:,} bytes)")
             budget.take(len(data), where)
-            if name.name == "summary.json":
-                summaries[name.parent] = parse_summary(data, where)
-            else:
-                arrays[name.parent] = _npy(data, where)
+            found.setdefault(name.parent, {})[name.name] = (data, where)
         if not compressed and tar.offset > size:  # a plain tar cut short ends without an error
             raise EOFError("the last member ends past the end of the file")
     except (tarfile.TarError, EOFError, OSError, ValueError, zlib.error, lzma.LZMAError) as exc:
         raise UsageError(f"{path}: truncated or corrupt archive "
                          f"({str(exc)[:120] or type(exc).__name__})") from None
-    return [RunRecord(f"{path}:{parent}", summaries[parent], arrays.get(parent))
-            for parent in sorted(summaries)]
+
+    def record(parent: PurePosixPath, files: dict[str, tuple[bytes, str]]) -> RunRecord:
+        npy = files.get("latencies.npy")
+        return RunRecord(f"{path}:{parent}", parse_summary(*files["summary.json"]),
+                         None if npy is None else _npy(*npy))
+
+    return [_entry(f"{path}:{parent}", parent.name, {n: d for n, (d, _) in files.items()},
+                   lambda parent=parent, files=files: record(parent, files))
+            for parent, files in sorted(found.items()) if set(files) & set(RUN_FILES)]
 
 
 def _read_tar(path: Path, budget: _Budget) -> list[RunRecord] | None:
@@ -266,21 +371,55 @@ def read_run(run_dir: Path, budget: _Budget | None = None) -> RunRecord:
     return RunRecord(str(run_dir), summary, latencies)
 
 
-def _summaries(folder: Path) -> list[Path]:
-    """Every summary.json under ``folder`` in path order; linked folders are not followed (no
-    loops), a summary.json that is a FIFO or device is refused when read."""
+def _run_dirs(folder: Path) -> list[Path]:
+    """Every run directory under ``folder`` (one holding summary.json, status.json or
+    partial_summary.json) in path order; linked folders are not followed (no loops), a run file
+    that is a FIFO or device is refused when read."""
     def fail(exc: OSError) -> None:
         raise UsageError(f"{exc.filename}: cannot read: {exc.strerror}")
 
-    found = [Path(here) / "summary.json" for here, _, names in os.walk(folder, onerror=fail)
-             if "summary.json" in names]
-    return sorted(found)
+    return sorted(Path(here) for here, _, names in os.walk(folder, onerror=fail)
+                  if not set(names).isdisjoint(RUN_FILES))
 
 
-def load_runs(paths) -> list[RunRecord]:
+def _read_dir(run_dir: Path, budget: _Budget) -> RunRecord | SkippedRun:
+    """A run directory as a run, or as a skipped run when status.json says it did not finish:
+    its summaries are then read only for what the run was (and left aside when unreadable)."""
+    def take(name: str, what: str) -> bytes:
+        data = read_bounded(run_dir / name, budget.limits.member_bytes, what)
+        budget.take(len(data), str(run_dir / name))
+        return data
+
+    files = {"status.json": take("status.json", "status")} if os.path.lexists(run_dir / "status.json") else {}
+    if _state(files.get("status.json"), "")[0] == "done":
+        files.update((n, b"") for n in ("summary.json", "partial_summary.json")
+                     if os.path.lexists(run_dir / n))
+        return _entry(str(run_dir), run_dir.name, files, lambda: read_run(run_dir, budget))
+    for name in ("partial_summary.json", "summary.json"):
+        try:
+            if os.path.lexists(run_dir / name):
+                files[name] = take(name, "summary")
+        except _OverBudget:
+            raise
+        except UsageError:  # unreadable (a FIFO is refused, never opened): the run stays unnamed
+            pass
+    return _entry(str(run_dir), run_dir.name, files, lambda: None)
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr)
+
+
+def load_runs(paths, skipped: list[SkippedRun] | None = None,
+              warn: Callable[[str], None] = _warn) -> list[RunRecord]:
     """Every run under the paths, in path order, each labelled by its SUT (numbered where two
-    runs share one)."""
-    runs: list[RunRecord] = []
+    runs of one benchmark share one: "tflite-cpu #2" is that benchmark's second tflite-cpu run).
+
+    Runs that did not finish (status.json says failed, interrupted or running; or no
+    summary.json) are left out, each with a one-line warning through ``warn`` naming its folder
+    and status, and appended to ``skipped`` when given (labelled alike). A UsageError when no
+    finished run is left."""
+    entries: list[RunRecord | SkippedRun] = []
     budget = _Budget()
     for path in map(Path, paths):
         try:
@@ -289,7 +428,7 @@ def load_runs(paths) -> list[RunRecord]:
             raise UsageError(f"{path}: cannot read: {exc.strerror}") from None
         found = None
         if stat.S_ISDIR(mode):
-            found = [read_run(s.parent, budget) for s in _summaries(path)]
+            found = [_read_dir(d, budget) for d in _run_dirs(path)]
         elif stat.S_ISREG(mode):
             found = _read_tar(path, budget)
         if found is None:
@@ -298,10 +437,26 @@ def load_runs(paths) -> list[RunRecord]:
             raise UsageError(f"{path} is {kind}, neither a folder nor a .tar.gz package; give run "
                              "directories, folders of runs or packages")
         if not found:
-            raise UsageError(f"no run directories (a folder holding summary.json) under {path}")
-        runs += found
-    seen: dict[str, int] = {}
-    for run in runs:
-        seen[run.sut] = seen.get(run.sut, 0) + 1
-        run.label = run.sut if seen[run.sut] == 1 else f"{run.sut} #{seen[run.sut]}"
+            raise UsageError(f"no run directories (a folder holding summary.json or status.json) "
+                             f"under {path}")
+        entries += found
+    seen: dict[tuple[str, str], int] = {}
+    runs: list[RunRecord] = []
+    left_out: list[SkippedRun] = []
+    for entry in entries:
+        key = (entry.key[0], entry.sut)
+        seen[key] = seen.get(key, 0) + 1
+        entry.label = entry.sut if seen[key] == 1 else f"{entry.sut} #{seen[key]}"
+        if isinstance(entry, SkippedRun):
+            entry.position = len(runs)
+            left_out.append(entry)
+            warn(entry.warning)
+        else:
+            runs.append(entry)
+    if skipped is not None:
+        skipped += left_out
+    if not runs:
+        raise UsageError(f"no finished runs to read: the {len(left_out)} run director"
+                         f"{'y' if len(left_out) == 1 else 'ies'} given did not finish "
+                         "(see the warnings above)")
     return runs

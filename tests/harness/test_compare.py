@@ -23,7 +23,7 @@ from click.testing import CliRunner
 from tinyharness.cli import cli
 from tinyharness.compare import HIERARCHICAL, NO_DIFFERENCE, SLOWER, WITHIN_NOISE, WITHIN_RUN, compare
 from tinyharness.compare.bootstrap import (Percentile, block_percentile_draws, hierarchical_draws,
-                                           interval, percentile_draws)
+                                           interval, percentile_draws, t_quantile)
 from tinyharness.errors import UsageError
 from tinyharness.results.read import read_run, read_summary
 from tinyharness.results.sections import EarlyStoppingResult, Latency, Window, Windows
@@ -178,6 +178,74 @@ def test_small_sample_correction_keeps_false_alarms_near_the_nominal_rate():
                 alarms[corrected] += not lo < 0 < hi
         assert alarms[False] / trials > 0.15, (runs, alarms)
         assert alarms[True] / trials <= 0.08, (runs, alarms)
+
+
+# -- the t quantile of the small-sample correction (no scipy at run time) ---------------------------
+T_DFS = (1, 1.0001, 1.3, 1.5, 2, 2.0001, 2.5, 3, 3.7, 4, 5, 7.25, 10, 15.5, 30, 39.9, 40.1, 100, 1000,
+         1e4, 99_999, 1e5, 100_001, 1e6, 1e12)
+T_PS = (1e-12, 1e-6, 1e-4, 0.001, 0.005, 0.025, 0.05, 0.1, 0.3, 0.49, 0.4999, 0.5001, 0.51, 0.7, 0.9,
+        0.95, 0.975, 0.99, 0.995, 0.9995, 1 - 1e-6, 1 - 1e-9)
+
+
+def test_t_quantile_equals_scipys():
+    """scipy (a dev dependency) is the oracle: about 1e-12 relative over every df the Welch formula
+    can give (real, >= 1) and every confidence compare accepts, and far into the tails. Next to the
+    median scipy itself is off by up to 1.6e-9 relative (see the df 4 test), hence the absolute term."""
+    t = pytest.importorskip("scipy.stats", reason="scipy (dev extra) is the oracle").t
+    for df in T_DFS:
+        for p in T_PS:
+            assert t_quantile(p, df) == pytest.approx(float(t.ppf(p, df)), rel=1e-10, abs=1e-12), (df, p)
+    rng = np.random.default_rng(5)
+    for df, p in zip(np.exp(rng.uniform(0, np.log(2e5), 500)), rng.uniform(0.5, 1 - 1e-5, 500)):
+        assert t_quantile(p, df) == pytest.approx(float(t.ppf(p, df)), rel=1e-10, abs=1e-12), (df, p)
+
+
+@pytest.mark.parametrize("df, cdf", [
+    # closed forms (Student's t CDF for small integer df), independent of the code under test
+    (1, lambda x: 0.5 + np.arctan(x) / np.pi),
+    (2, lambda x: 0.5 + x / (2 * np.sqrt(2 + x * x))),
+    (3, lambda x: 0.5 + (x / (np.sqrt(3) * (1 + x * x / 3)) + np.arctan(x / np.sqrt(3))) / np.pi),
+    (4, lambda x: 0.5 + 3 / 8 * x / np.sqrt(1 + x * x / 4) * (1 - x * x / (12 * (1 + x * x / 4)))),
+])
+def test_t_quantile_inverts_the_closed_form_cdf(df, cdf):
+    for p in (0.001, 0.025, 0.05, 0.3, 0.4999, 0.5001, 0.6, 0.9, 0.95, 0.975, 0.99, 0.999):
+        assert cdf(t_quantile(p, df)) == pytest.approx(p, abs=3e-16), p
+    # df 4, next to the median: 0.5001 is reached at t = 2.666666706173e-4; scipy's ppf says
+    # 2.666666710374e-4, whose CDF is 0.5001 + 1.6e-13 (by this closed form, and in 50-digit decimals)
+    if df == 4:
+        assert t_quantile(0.5001, 4) == pytest.approx(2.666666706173e-4, rel=1e-12)
+
+
+def test_t_quantile_table_values_and_limits():
+    # two-sided 95 % and 90 % critical values from any printed t table (3 decimals)
+    for df, t975, t95 in ((1, 12.706, 6.314), (2, 4.303, 2.920), (3, 3.182, 2.353), (5, 2.571, 2.015),
+                          (10, 2.228, 1.812), (30, 2.042, 1.697), (120, 1.980, 1.658)):
+        assert t_quantile(0.975, df) == pytest.approx(t975, abs=5e-4)
+        assert t_quantile(0.95, df) == pytest.approx(t95, abs=5e-4)
+    from statistics import NormalDist
+    assert t_quantile(0.975, float("inf")) == NormalDist().inv_cdf(0.975)
+    assert 0 < t_quantile(0.975, 1e12) - NormalDist().inv_cdf(0.975) < 3e-12  # z (z^2 + 1) / (4 df)
+    assert t_quantile(0.5, 3) == 0.0 and t_quantile(0.25, 7.5) == -t_quantile(0.75, 7.5)  # 1 - 0.75 is exact
+    assert t_quantile(1.0, 3) == float("inf") and t_quantile(0.0, 3) == float("-inf")
+    # continuous across the switch to the Cornish-Fisher expansion at df 1e5
+    assert t_quantile(0.975, 1e5) == pytest.approx(t_quantile(0.975, 1e5 * (1 + 1e-9)), rel=1e-12)
+    for bad in ((0.5, 0), (0.5, -1), (0.5, float("nan")), (float("nan"), 3), (1.5, 3)):
+        with pytest.raises(ValueError):
+            t_quantile(*bad)
+
+
+def test_small_sample_widening_is_the_t_over_z_ratio():
+    """The corrected interval is the plain one widened (in logs) by sqrt(R / (R - 1)) x t(nu) / z,
+    nu from Welch-Satterthwaite: with equal spreads on both sides nu = 2 (R - 1)."""
+    from statistics import NormalDist
+    rng = np.random.default_rng(9)
+    la = rng.normal(0, 0.01, 4000)
+    lb = (lambda x: (x - x.mean()) / x.std() * la.std())(rng.normal(0, 0.01, 4000))  # same variance
+    for reps in (2, 3, 5):
+        plain = np.log1p(interval(np.exp(la), np.exp(lb), reps, reps, 0.95, False))
+        wide = np.log1p(interval(np.exp(la), np.exp(lb), reps, reps, 0.95, True))
+        factor = np.sqrt(reps / (reps - 1)) * t_quantile(0.975, 2 * reps - 2) / NormalDist().inv_cdf(0.975)
+        assert (wide[1] - wide[0]) / (plain[1] - plain[0]) == pytest.approx(factor, rel=1e-6), reps
 
 
 # -- single runs: the noise floor ------------------------------------------------------------------
@@ -644,3 +712,38 @@ def test_more_repetitions_or_windows_than_compare_reads_is_an_error(tmp_path):
     with pytest.raises(UsageError, match=f"{MAX_VALUES + 1:,} repetitions in summary.json; compare "
                                          f"reads at most {MAX_VALUES:,} a run"):
         compare([run], [SINGLE_STREAM], resamples=100)
+
+
+# -- runs that did not finish are skipped ----------------------------------------------------------
+def unfinished_run(root: Path, state: str = "failed", error: str = "RuntimeError: device fell over") -> Path:
+    """A run directory as a failed (or interrupted) run leaves it: status.json, a partial summary
+    (the fixture's own, so that reading it as a result would pair it) and no summary.json."""
+    run = root / "20261202-041625-a25538_digits01_onnxruntime-cpu_single-stream"
+    run.mkdir(parents=True)
+    shutil.copy(SINGLE_STREAM / "summary.json", run / "partial_summary.json")
+    shutil.copy(SINGLE_STREAM / "latencies.npy", run / "latencies.npy")
+    (run / "status.json").write_text(json.dumps({"state": state, "error": error,
+                                                 "time": "2026-12-02T04:16:27+00:00", "files": []}))
+    return run
+
+
+def test_compare_skips_failed_and_interrupted_runs_with_a_warning(tmp_path, capsys):
+    failed = unfinished_run(tmp_path / "a")
+    interrupted = unfinished_run(tmp_path / "b", "interrupted", "terminated (SIGTERM)")
+    with_them = compare([FIXTURES, failed], [interrupted, FIXTURES], seed=3)
+    assert with_them["pairs"] == compare([FIXTURES], [FIXTURES], seed=3)["pairs"]
+    assert with_them["unpaired"] == []  # neither counted as a run
+    assert capsys.readouterr().err.splitlines() == [
+        f"warning: skipped {failed} (status: failed): RuntimeError: device fell over",
+        f"warning: skipped {interrupted} (status: interrupted): terminated (SIGTERM)"]
+
+
+def test_compare_with_only_failed_runs_on_a_side_exits_2_with_one_line(tmp_path):
+    failed = unfinished_run(tmp_path / "a")
+    done = subprocess.run([sys.executable, "-m", "tinyharness.cli", "compare", str(failed),
+                           str(SINGLE_STREAM)], check=False, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr.splitlines() == [
+        f"warning: skipped {failed} (status: failed): RuntimeError: device fell over",
+        "tinyharness: error: no finished runs to read: the 1 run directory given did not finish "
+        "(see the warnings above)"]

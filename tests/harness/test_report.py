@@ -1,7 +1,8 @@
 """``tinyharness report``: a self-contained, escaped HTML page whose embedded plots decode.
 
-Inputs are the schema-1 fixture runs, read unchanged, plus a copy of one whose summary.json this
-file rewrites through the run model with markup in every string a report shows.
+Inputs are the schema-1 fixture runs, read unchanged, copies of one whose summary.json this file
+rewrites through the run model (markup in every string a report shows; other figures), and runs
+of a fake SUT that failed or were interrupted.
 """
 
 from __future__ import annotations
@@ -21,12 +22,17 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from fakes import FakeSUT, registered
 from tinyharness import report
 from tinyharness.cli import main
-from tinyharness.errors import UsageError
-from tinyharness.report import latency_figure, make_report, row_of
+from tinyharness.errors import RunFailed, RunInterrupted, UsageError
+from tinyharness.progress import Progress
+from tinyharness.report import NEEDS_MATPLOTLIB, accuracy_cell, make_report, row_of
+from tinyharness.report_charts import (accuracy_figure, axis_scale, comparison_figure, figures,
+                                       latency_figure)
 from tinyharness.results import Reason, ReasonCode
-from tinyharness.results.read import load_runs, read_summary
+from tinyharness.results.read import RunRecord, load_runs, read_summary
+from tinyharness.runner import Run, RunRequest
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "schema1"
 SINGLE_STREAM = FIXTURES / "20261201-224010_digits01_onnxruntime-cpu_single-stream"
@@ -95,7 +101,7 @@ def test_html_report(hostile, tmp_path):
     for cell in ("digits01", "kws01", "onnxruntime-cpu", "tflite-cpu", "serial", "single-stream",
                  "offline", "VALID", "INVALID"):
         assert cell in page.text  # whole table cells
-    assert "top1 10 vs target 90 (fail)" in page.text and "top1 90.1 vs target 90 (pass)" in page.text
+    assert "10.00 % (target 90 %, fail)" in page.text and "90.10 % (target 90 %, pass)" in page.text
     # schema-1 reasons (plain strings) are listed as read
     assert "min_duration overridden to 0.05 s (rule set digits01 requires 3 s)" in page.text
 
@@ -105,12 +111,36 @@ def test_rows_from_the_run_model():
     rows = {r.sut: row_of(r) for r in load_runs([FIXTURES])}
     ss, off, serial = rows["onnxruntime-cpu"], rows["tflite-cpu"], rows["serial"]
     assert (ss["p50 (µs)"], ss["p90 (µs)"], ss["early-stopping p90 (µs)"]) == ("5.525", "8.998", "9.025")
-    assert ss["median window throughput (inf/s)"] == "142,974.8" and ss["threads"] == "1"
-    assert ss["accuracy"] == "top1 98.3333 vs target 90 (pass)" and ss["valid"] == "INVALID"
-    assert off["offline throughput (samples/s)"] == "249,777.7" and off["p50 (µs)"] == "-"
-    assert off["runtime"] == "ai-edge-litert 2.3.0" and off["precision"] == "int8"
-    assert serial["valid"] == "VALID" and serial["threads"] == "-" and serial["p50 (µs)"] == "-"
-    assert serial["median window throughput (inf/s)"] == "167.9"
+    assert ss["window median (inf/s)"] == "142,974.8" and ss["runtime"].endswith(", 1 thread")
+    assert ss["accuracy"] == "98.33 % (target 90 %, pass)" and ss["result"] == "INVALID"
+    assert off["offline (samples/s)"] == "249,777.7" and off["p50 (µs)"] == "-"
+    assert off["runtime"] == "ai-edge-litert 2.3.0, int8, 2 threads"
+    assert serial["result"] == "VALID" and "thread" not in serial["runtime"] and serial["p50 (µs)"] == "-"
+    assert serial["window median (inf/s)"] == "167.9"
+
+
+def test_mode_date_result_and_reason_columns():
+    """The columns users asked for: an accuracy-only or performance-only run says so, each run
+    when it started (UTC, to the minute), its verdict and why."""
+    rows = {r.sut: row_of(r) for r in load_runs([FIXTURES])}
+    ss, off, serial = rows["onnxruntime-cpu"], rows["tflite-cpu"], rows["serial"]
+    assert list(ss)[:7] == ["benchmark", "SUT", "scenario", "mode", "started (UTC)", "result", "reason"]
+    assert (ss["mode"], off["mode"]) == ("all", "performance")
+    assert (ss["started (UTC)"], off["started (UTC)"]) == ("2026-12-01 22:40", "2026-12-01 22:40")
+    assert ss["reason"].startswith("min_duration overridden to 0.05 s (rule set digits01 requires 3 s)")
+    assert serial["reason"] == "" and serial["result"] == "VALID"
+    assert report._date("2026-12-01T23:40:10+01:00") == "2026-12-01 22:40" and report._date(None) == "-"
+
+
+def test_accuracy_is_a_rounded_percentage_with_its_target():
+    s = read_summary(SINGLE_STREAM)
+    assert accuracy_cell(s) == "98.33 % (target 90 %, pass)"
+    below = dataclasses.replace(s, accuracy=dataclasses.replace(s.accuracy, value=89.99444, passed=False))
+    assert accuracy_cell(below) == "89.99 % (target 90 %, fail)"
+    auc = dataclasses.replace(s.accuracy, metric="auc", value=0.862149, target=0.85)
+    assert accuracy_cell(dataclasses.replace(s, accuracy=auc)) == "AUC 0.8621 (target 0.85, pass)"
+    undefined = dataclasses.replace(auc, value=None, passed=False)
+    assert accuracy_cell(dataclasses.replace(s, accuracy=undefined)) == "auc undefined (target 0.85)"
 
 
 def test_latency_figure_marks_loadgen_percentiles():
@@ -129,11 +159,148 @@ def test_png_format_cli(hostile, tmp_path):
     files = sorted(out.iterdir())
     assert len(files) == 9 and all(f.suffix == ".png" for f in files)
     names = {f.name for f in files}
-    assert {"01_onnxruntime-cpu_single-stream_latency.png", "02_tflite-cpu_offline_offline.png",
-            "03_serial_single-stream_windows.png", "digits01_comparison.png", "kws01_accuracy.png"} <= names
+    # numbered as the table: the digits01 runs (the hostile copy third), then kws01
+    assert {"01_digits01_onnxruntime-cpu_single-stream_latency.png",
+            "02_digits01_tflite-cpu_offline_offline.png", "04_kws01_serial_single-stream_windows.png",
+            "digits01_comparison.png", "kws01_accuracy.png"} <= names
+    assert all("digits01" in n or "kws01" in n for n in names)  # every file names its benchmark
     assert all(re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*\.png", n) for n in names)  # hostile name slugged
     for f in files:
         assert decode_png(f.read_bytes())[0] >= 200
+
+
+# -- figures ---------------------------------------------------------------------------------------
+def with_p50(run: RunRecord, p50: float, valid: bool = True, label: str = "") -> RunRecord:
+    """The single-stream fixture run with another p50 (and verdict), as a new record."""
+    s = run.summary
+    s = dataclasses.replace(s, latency_us=dataclasses.replace(s.latency_us, p50=p50), valid=valid,
+                            invalid_reasons=s.invalid_reasons if not valid else [], errors=[])
+    return RunRecord(run.path, s, run.latencies, label or s.sut)
+
+
+def panels(fig) -> dict[str, object]:
+    return {ax.get_title().split(" (")[0]: ax for ax in fig.axes}
+
+
+def test_axis_scale_is_linear_unless_values_span_orders_of_magnitude():
+    assert axis_scale([43.6, 65.4]) == "linear"  # the issue's 1.5x that a log axis made look like 10x
+    assert axis_scale([2.5, 9.2, 13.8]) == "linear" and axis_scale([1.0, 99.0]) == "linear"
+    assert axis_scale([5.0, 50_000.0]) == "log" and axis_scale([1.0, 100.0]) == "log"
+    assert axis_scale([0.0, 1e6]) == "linear"  # log cannot show zero
+
+
+def test_comparison_bars_are_linear_labelled_and_invalid_ones_hatched():
+    (run,) = load_runs([SINGLE_STREAM])
+    runs = [with_p50(run, 43.6, label="a"), with_p50(run, 65.4, valid=False, label="b")]
+    p50 = panels(comparison_figure("digits01", runs))["p50 latency"]
+    assert p50.get_yscale() == "linear" and "log" not in p50.get_ylabel()
+    bars = p50.patches
+    assert [round(b.get_height(), 1) for b in bars] == [43.6, 65.4]
+    assert (bars[0].get_hatch(), bars[1].get_hatch()) == (None, "///")  # the INVALID one
+    assert [t.get_text() for t in p50.texts] == ["43.6", "65.4"]  # values written on the bars
+    legend = p50.figure.legends[0]
+    assert "INVALID run" in [t.get_text() for t in legend.get_texts()]
+    wide = panels(comparison_figure("digits01", [with_p50(run, 5.0, label="a"),
+                                                 with_p50(run, 50_000.0, label="b")]))["p50 latency"]
+    assert wide.get_yscale() == "log" and wide.get_ylabel() == "µs (log scale)"
+    assert not panels(comparison_figure("digits01", [with_p50(run, 5.0), with_p50(run, 6.0)]))[
+        "p50 latency"].figure.legends  # all VALID: nothing to explain
+
+
+def test_accuracy_is_drawn_as_the_distance_to_the_target(hostile):
+    """98.33 % against a target of 90 is a bar of +8.33 pp; the hostile copy's 10 % is -80 pp."""
+    runs = [r for r in load_runs([SINGLE_STREAM, hostile])]
+    fig = accuracy_figure("digits01", runs)
+    ax = fig.axes[0]
+    assert [round(b.get_height(), 2) for b in ax.patches] == [8.33, -80.0]
+    assert [t.get_text() for t in ax.texts] == ["98.33 %\n+8.33 pp", "10.00 %\n-80.00 pp"]
+    assert ax.get_ylim()[0] < -80 < 8.33 < ax.get_ylim()[1] and "target" in ax.get_ylabel()
+    legend = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "target 90 % (the zero line)" in legend and "below the target" in legend
+
+
+def test_latency_figure_marks_loadgen_percentiles_on_a_labelled_log_axis():
+    run = load_runs([SINGLE_STREAM])[0]
+    fig = latency_figure(run)
+    assert all("log scale" in ax.get_xlabel() for ax in fig.axes)
+    assert fig.axes[0].get_title().startswith("digits01 · onnxruntime-cpu (INVALID)")
+
+
+def test_every_figure_name_holds_its_benchmark(hostile):
+    runs = load_runs([FIXTURES, hostile])
+    names = [name for name, *_ in figures(list(enumerate(runs, start=1)))]
+    benchmarks = {r.key[0] for r in runs}
+    assert names and all(any(b in name for b in benchmarks) for name in names)
+    assert "02_digits01_tflite-cpu_offline_offline" in names
+
+
+# -- runs that did not finish ----------------------------------------------------------------------
+def unfinished(out: Path, interrupt: bool = False) -> Path:
+    """A run of the fake SUT that fails (or is interrupted) in its accuracy pass: a run
+    directory with status.json, detail.txt and partial_summary.json, no summary.json."""
+    options = {"fail_after": "5", **({"interrupt": "1"} if interrupt else {})}
+    with registered(FakeSUT), pytest.raises(RunInterrupted if interrupt else RunFailed):
+        Run(RunRequest(sut="fake", output=out, min_duration_s=0.2,
+                       sut_options=options)).execute(Progress(enabled=False))
+    (run_dir,) = out.iterdir()
+    return run_dir
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """results/ as users have it: the fixture runs, a failed run and an interrupted one."""
+    root = tmp_path_factory.mktemp("results")
+    for run in FIXTURES.iterdir():
+        shutil.copytree(run, root / run.name)
+    failed = unfinished(tmp_path_factory.mktemp("failed"))
+    interrupted = unfinished(tmp_path_factory.mktemp("interrupted"), interrupt=True)
+    shutil.move(failed, root / failed.name)
+    shutil.move(interrupted, root / interrupted.name)
+    return root
+
+
+def test_unfinished_runs_are_skipped_with_a_warning_and_listed(results, tmp_path, capsys):
+    """Issue: `report results/*` exited 2 as soon as one run there had failed."""
+    out = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as exited:
+        main(["report", *map(str, sorted(results.iterdir())), "--output", str(out)])
+    assert exited.value.code == 0
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if line.startswith("warning: skipped ")]
+    assert len(warnings) == 2 and len(err) == 3  # and the closing "report: ..." line
+    failed, interrupted = (next(w for w in warnings if f"(status: {state})" in w)
+                           for state in ("failed", "interrupted"))
+    assert "_digits01_fake_single-stream" in failed and failed.endswith("RuntimeError: device fell over")
+    assert interrupted.endswith("(status: interrupted): interrupted by the user")
+    page = Page()
+    page.feed(out.read_text(encoding="utf-8"))
+    assert {"FAILED", "INTERRUPTED", "RuntimeError: device fell over", "fake"} <= set(page.text)
+    alone = Page()
+    alone.feed(make_report([FIXTURES], tmp_path / "alone.html")[0].read_text(encoding="utf-8"))
+    assert page.images == alone.images  # the fixture runs' figures alone: nothing drawn of the fake runs
+    skipped: list = []
+    load_runs([results], skipped, warn=lambda message: None)
+    assert [row_of(r)["mode"] for r in skipped] == ["all", "all"]  # from the partial summaries
+
+
+def test_only_unfinished_runs_is_a_one_line_usage_error(results, tmp_path, capsys):
+    fake_runs = [str(p) for p in results.iterdir() if "_fake_" in p.name]
+    with pytest.raises(SystemExit) as exited:
+        main(["report", *fake_runs, "--output", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err.splitlines()
+    assert exited.value.code == 2 and len(err) == 3 and not (tmp_path / "r.html").exists()
+    assert err[-1] == ("tinyharness: error: no finished runs to read: the 2 run directories given did "
+                       "not finish (see the warnings above)")
+
+
+def test_without_matplotlib_the_report_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # `import matplotlib` raises ImportError
+    with pytest.raises(SystemExit) as exited:
+        main(["report", str(SINGLE_STREAM), "--output", str(tmp_path / "r.html")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert exited.value.code == 2 and err == [f"tinyharness: error: {NEEDS_MATPLOTLIB}"]
+    assert NEEDS_MATPLOTLIB == "tinyharness report needs matplotlib: pip install 'tinyharness[report]'"
+    assert not (tmp_path / "r.html").exists()
 
 
 # -- where the report goes (hardening) -------------------------------------------------------------

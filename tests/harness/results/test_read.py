@@ -36,11 +36,11 @@ def test_schema1_reasons_get_codes():
     assert runs["serial"].invalid_reasons == [] and runs["serial"].latency_us is None
 
 
-def test_schema2_rewrite_reads_the_same(tmp_path):
-    """A schema-1 run rewritten as schema 2 compares and reports exactly as the original."""
+def test_schema3_rewrite_reads_the_same(tmp_path):
+    """A schema-1 run rewritten as schema 3 compares and reports exactly as the original."""
     copy = shutil.copytree(SINGLE_STREAM, tmp_path / "v2")
     document = read_summary(copy).to_dict()
-    assert document["schema_version"] == 2
+    assert document["schema_version"] == 3
     (copy / "summary.json").write_text(json.dumps(document))
     same = compare([SINGLE_STREAM], [SINGLE_STREAM])
     assert metric_rows(compare([SINGLE_STREAM], [copy])) == metric_rows(same)

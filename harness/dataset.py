@@ -60,11 +60,20 @@ class Dataset:
              file_bytes: int | None = None) -> "Dataset":
         """Open ``path``: the dataset folder itself, or a root that holds ``<dataset_id>/``.
 
+        A windowed dataset's files are sized here; the others' when read, or all at once with
+        :meth:`check_files` (which :meth:`for_benchmark` does).
+
         ``classes``: the benchmark's class count; a label outside ``0 .. classes - 1`` is refused
         here (it would otherwise be scored as a miss). ``file_bytes``: a windowed file's size as
         the rule set states it, the most that is read of one (else :data:`WINDOWED_FILE_LIMIT`)."""
         path = Path(path)
         if not path.is_dir():
+            if os.path.isfile(path):  # often the label file itself, or a sample
+                raise UsageError(f"{path} is a file; --dataset takes the folder holding "
+                                 f"{label_file}, e.g. {path.parent} or its parent")
+            if os.path.lexists(path):  # a FIFO, a device, a broken link
+                raise UsageError(f"{path} is {_kind(path)}, not a folder; --dataset takes the "
+                                 f"folder holding {label_file} (or its parent)")
             raise UsageError(f"dataset folder {path} does not exist; give the folder that holds "
                              f"{label_file} (or its parent) with --dataset")
         folder = path if os.path.lexists(path / label_file) else path / dataset_id
@@ -86,9 +95,38 @@ class Dataset:
     def for_benchmark(cls, benchmark: "Benchmark", path: Path | None = None) -> "Dataset":
         """``benchmark``'s dataset at ``path`` (default: ``benchmark.default_dataset()``), its
         labels checked against the benchmark's classes and its files against the input layout."""
-        return cls.open(path or benchmark.default_dataset(), benchmark.dataset_id,
-                        benchmark.label_file, benchmark.sample_shape, benchmark.sample_dtype,
-                        benchmark.windowed, classes=benchmark.classes, file_bytes=benchmark.file_bytes)
+        dataset = cls.open(path or benchmark.default_dataset(), benchmark.dataset_id,
+                           benchmark.label_file, benchmark.sample_shape, benchmark.sample_dtype,
+                           benchmark.windowed, classes=benchmark.classes,
+                           file_bytes=benchmark.file_bytes)
+        dataset.check_files()
+        return dataset
+
+    def check_files(self) -> None:
+        """Every file the labels list exists, is a regular file and has its size (one sample; a
+        windowed file, the size it had when opened), checked with ``stat`` alone: a run finds a
+        missing or short file before its run directory exists. One UsageError names the first bad
+        file, why, and how many of the listed files are bad."""
+        first: str | None = None
+        names = list(dict.fromkeys(entry.file for entry in self.entries))
+        bad = 0
+        for name in names:
+            path = self.folder / name
+            try:
+                size = _stat_regular(path, f" ({self.label_file.name} lists it)")
+            except UsageError as exc:
+                bad, first = bad + 1, first or str(exc)
+                continue
+            expected = self._file_sizes.get(name, size) if self.windowed else self.sample_bytes
+            if size != expected:
+                bad += 1
+                first = first or (f"dataset file {path} has {size:,} bytes, expected {expected:,} "
+                                  f"({'x'.join(map(str, self.sample_shape))} {self.sample_dtype}"
+                                  f"{', as when the dataset was opened' if self.windowed else ''})")
+        if first is not None:
+            also = (f"; {bad:,} of the {len(names):,} files {self.label_file.name} lists are "
+                    "missing or of the wrong size") if bad > 1 else ""
+            raise UsageError(first + also)
 
     @property
     def sample_bytes(self) -> int:
@@ -254,6 +292,16 @@ def _windows(folder: Path, rows: tuple[_Row, ...], sample_bytes: int, limit: int
         sizes[row.file] = size
         out += [Entry(row.file, row.label, offset, group) for offset in range(0, size - width + 1, stride)]
     return tuple(out)
+
+
+def _kind(path: Path) -> str:
+    """What a path that is neither a folder nor a regular file is, for an error message."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return "a broken link" if os.path.islink(path) else "unreadable"
+    return ("a FIFO" if stat.S_ISFIFO(mode) else "a device" if stat.S_ISCHR(mode) or
+            stat.S_ISBLK(mode) else "a socket" if stat.S_ISSOCK(mode) else "a special file")
 
 
 def _stat_regular(path: Path, note: str = "") -> int:

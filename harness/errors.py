@@ -43,3 +43,37 @@ def first_line(exc: BaseException, skip: tuple[str, ...] = ()) -> str:
     lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
     useful = [ln for ln in lines if not ln.startswith(skip)] if skip else lines
     return (useful or lines or [type(exc).__name__])[0]
+
+
+# -- names looked up from the user -----------------------------------------------------------------
+def closest(word: str, candidates) -> list[str]:
+    """The names among ``candidates`` the user most likely meant by ``word``, best first: those
+    it is a prefix of (case-insensitive: 'openvino' -> 'openvino-cpu'), else the nearest spelling
+    (difflib); [] when nothing is near. At most three."""
+    import difflib
+
+    names = list(dict.fromkeys(str(c) for c in candidates))
+    typed = str(word).strip().lower()
+    if not typed or not names:
+        return []
+    prefixed = [n for n in names if n.lower().startswith(typed)]
+    if prefixed:
+        return sorted(prefixed, key=len)[:3]
+    lowered = {n.lower(): n for n in names}
+    return [lowered[m] for m in difflib.get_close_matches(typed, list(lowered), n=3, cutoff=0.6)][:1]
+
+
+def did_you_mean(word: str, candidates) -> str:
+    """``" (did you mean 'x'?)"`` (or ``'x' or 'y'``) for :func:`closest`, else ``""``."""
+    near = closest(word, candidates)
+    return f" (did you mean {' or '.join(map(repr, near))}?)" if near else ""
+
+
+def canonical(word: str, candidates) -> str | None:
+    """``word`` as one of ``candidates`` spells it: itself, else the one candidate equal to it
+    ignoring case (None when there is none, or more than one)."""
+    names = [str(c) for c in candidates]
+    if word in names:
+        return word
+    folded = [n for n in names if n.casefold() == str(word).strip().casefold()]
+    return folded[0] if len(folded) == 1 else None

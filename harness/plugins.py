@@ -22,10 +22,42 @@ if TYPE_CHECKING:
     from .sut import SUT
 
 from . import hookspecs
-from .errors import UsageError
+from .errors import UsageError, canonical, did_you_mean
 
 GROUP = "tinyharness"
 ENV_ALLOW = "TINYHARNESS_PLUGINS"
+
+# The host SUTs ``tinyharness run`` picks from without ``--sut``, in this order: the first one
+# installed. Each with the top-level modules that make it installed (any one of them) and the
+# pip extra that installs it.
+DEFAULT_SUTS = ("onnxruntime-cpu", "openvino-cpu", "tflite-cpu")
+RUNTIME_MODULES = {"onnxruntime-cpu": ("onnxruntime",), "openvino-cpu": ("openvino",),
+                   "tflite-cpu": ("ai_edge_litert", "tflite_runtime")}
+EXTRAS = {"onnxruntime-cpu": "onnxruntime", "openvino-cpu": "openvino", "tflite-cpu": "litert"}
+
+
+def _importable(module: str) -> bool:
+    """Whether ``module`` (top level) can be imported, found without importing it."""
+    from importlib.util import find_spec
+
+    try:
+        return find_spec(module) is not None
+    except (ImportError, ValueError):  # ValueError: in sys.modules without a __spec__
+        return module in sys.modules
+
+
+def installed(sut: "type[SUT]") -> bool:
+    """Whether ``sut``'s runtime is installed: one of its runtime's top-level modules can be
+    found (importlib.util.find_spec, which imports nothing); a SUT this module does not know is
+    installed when its ``runtime_version()`` is known, as ``tinyharness suts`` shows it."""
+    modules = RUNTIME_MODULES.get(getattr(sut, "name", ""))
+    if modules is None:
+        return sut.runtime_version() is not None
+    return any(_importable(m) for m in modules)
+
+
+def _extra(name: str, sut: "type[SUT] | None") -> str:
+    return (getattr(sut, "extra", "") or EXTRAS[name]) if sut is not None else EXTRAS[name]
 
 
 def _allowed() -> set[str] | None:
@@ -105,10 +137,32 @@ class Registry:
         self.origin[cls.name] = plugin
 
     def get(self, name: str) -> type["SUT"]:
-        if name not in self.suts:
+        """The SUT class named ``name``, in any case when that is unambiguous (``OpenVINO-CPU``);
+        else a one-line UsageError naming the closest names and every available one."""
+        found = canonical(name, self.suts)
+        if found is None:
             known = ", ".join(sorted(self.suts)) or "none"
-            raise UsageError(f"unknown SUT {name!r}; available: {known} (see 'tinyharness suts')")
-        return self.suts[name]
+            raise UsageError(f"unknown SUT {name!r}{did_you_mean(name, sorted(self.suts))}; "
+                             f"available: {known} (see 'tinyharness suts')")
+        return self.suts[found]
+
+    def default_sut(self) -> str:
+        """The SUT ``tinyharness run`` uses without ``--sut``: the first of :data:`DEFAULT_SUTS`
+        that is registered and whose runtime is installed; a one-line UsageError naming the
+        extras to install when there is none."""
+        loaded = [name for name in DEFAULT_SUTS if name in self.suts]
+        for name in loaded:
+            if installed(self.suts[name]):
+                return name
+        if not loaded:
+            allowed = os.environ.get(ENV_ALLOW)
+            why = f"{ENV_ALLOW}={allowed!r}" if allowed is not None else "their plugins did not load"
+            raise UsageError(f"none of {', '.join(DEFAULT_SUTS)} is loaded ({why}); choose a SUT "
+                             "with --sut (see 'tinyharness suts')")
+        extras = [_extra(name, self.suts.get(name)) for name in loaded]
+        hint = " or ".join(f"pip install 'tinyharness[{e}]'" for e in dict.fromkeys(extras))
+        raise UsageError(f"no SUT runtime is installed (tried {', '.join(loaded)}): {hint}; "
+                         "or choose a SUT with --sut (see 'tinyharness suts')")
 
 
 @lru_cache(maxsize=1)
@@ -131,3 +185,8 @@ def registry() -> Registry:
     reg = _loaded()
     reg.collect()
     return reg
+
+
+def default_sut() -> str:
+    """The first installed of :data:`DEFAULT_SUTS` (see :meth:`Registry.default_sut`)."""
+    return registry().default_sut()

@@ -20,16 +20,16 @@ def handled(body) -> int:
         click.echo(f"tinyharness: error: {one_line(exc)}", err=True)
         return EXIT_USAGE if exc.exit_code == 2 else exc.exit_code
     except UsageError as exc:
-        click.echo(f"tinyharness: error: {exc}", err=True)
+        click.echo(f"tinyharness: error: {_line(exc, 'bad input')}", err=True)
         return EXIT_USAGE
     except RunInterrupted as exc:
-        click.echo(f"tinyharness: {exc}", err=True)
+        click.echo(f"tinyharness: {_line(exc, 'interrupted')}", err=True)
         return EXIT_INTERRUPTED
     except RunFailed as exc:
-        click.echo(f"tinyharness: {exc}", err=True)
+        click.echo(f"tinyharness: {_line(exc, 'run failed')}", err=True)
         return EXIT_FAILED
     except KeyboardInterrupt as exc:
-        click.echo(f"tinyharness: {exc or 'interrupted'}", err=True)
+        click.echo(f"tinyharness: {_line(exc, 'interrupted')}", err=True)
         return EXIT_INTERRUPTED
 
 
@@ -39,3 +39,9 @@ def one_line(exc: click.ClickException) -> str:
     if isinstance(exc, click.UsageError) and ctx is not None:
         message += f" (see '{ctx.command_path} --help')"
     return message
+
+
+def _line(exc: BaseException, otherwise: str) -> str:
+    """An error's message as one line (a message that spans lines, from a plugin or a runtime,
+    would break the one-line contract), or ``otherwise`` when it has none."""
+    return " ".join(str(exc).split()) or otherwise

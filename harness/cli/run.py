@@ -8,10 +8,11 @@ from pathlib import Path
 
 import click
 
-from ..errors import UsageError
+from ..errors import UsageError, canonical, did_you_mean
 from ..heartbeat import DEFAULT_QUERY_TIMEOUT_S
+from ..plugins import DEFAULT_SUTS
 from ..settings import Mode, Scenario
-from .types import count, finite
+from .types import choice, count, finite, registered_sut
 
 
 def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
@@ -24,15 +25,39 @@ def parse_sut_options(pairs: tuple[str, ...]) -> dict[str, str]:
     return options
 
 
+def sut_name(name: str | None) -> str:
+    """The SUT as registered (any case), or without --sut the first installed of DEFAULT_SUTS;
+    else a one-line UsageError (the closest names, or the extras to install)."""
+    from ..plugins import default_sut
+
+    return default_sut() if name is None else registered_sut(None, None, name)
+
+
+def benchmark_id(text: str | None) -> str | None:
+    """The benchmark id as the rule set spells it (any case); an unknown one is a UsageError
+    naming the closest ids. None and blank ids go on to get_benchmark as they are (the default,
+    and its own error for an empty id)."""
+    if text is None or not text.strip():
+        return text
+    from ..benchmark import load_benchmarks
+
+    known = sorted(load_benchmarks())
+    found = canonical(text, known)
+    if found is None:
+        raise UsageError(f"unknown benchmark {text!r}{did_you_mean(text, known)}; known: "
+                         f"{', '.join(known)} (see 'tinyharness benchmarks')")
+    return found
+
+
 @click.command()
 @click.option("--benchmark", "benchmark", metavar="ID", help="Benchmark to run (default: digits01, "
               "embedded). See 'tinyharness benchmarks'.")
-@click.option("--sut", default="onnxruntime-cpu", show_default=True, metavar="NAME",
-              help="System under test. See 'tinyharness suts'.")
-@click.option("--scenario", type=click.Choice([s.value for s in Scenario]), default="single-stream",
+@click.option("--sut", metavar="NAME", help="System under test (default: the first installed of "
+              f"{', '.join(DEFAULT_SUTS)}). See 'tinyharness suts'.")
+@click.option("--scenario", type=choice(*(s.value for s in Scenario)), default="single-stream",
               show_default=True, help="single-stream: one query in flight, latency percentiles and the "
               "MLPerf Tiny windows; offline: all samples as one query, samples per second.")
-@click.option("--mode", type=click.Choice([m.value for m in Mode]), default="all",
+@click.option("--mode", type=choice(*(m.value for m in Mode)), default="all",
               show_default=True, help="performance: the timed run; accuracy: every sample once, "
               "checked against the quality target; all: both.")
 @click.option("--model", type=click.Path(path_type=Path), metavar="PATH",
@@ -81,6 +106,7 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
     from .. import supervisor
     from ..runner import RunRequest
 
+    benchmark, sut = benchmark_id(benchmark), sut_name(sut)
     request = RunRequest(benchmark=benchmark, sut=sut, scenario=scenario, mode=mode, model=model,
                          dataset=dataset, output=output, min_duration_s=min_duration,
                          min_query_count=min_queries, expected_qps=expected_qps, seed=seed,

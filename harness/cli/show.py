@@ -7,10 +7,12 @@ from pathlib import Path
 
 import click
 
+from .types import choice
+
 
 @click.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "markdown", "json"]), default="text",
+@click.option("--format", "fmt", type=choice("text", "markdown", "json"), default="text",
               show_default=True, help="text: as summary.txt; markdown: a table per run, to paste "
               "into an issue or a pull request; json: the summaries as schema 2.")
 def show(paths, fmt) -> None:

@@ -44,7 +44,10 @@ def whole(low: int, high: int) -> Callable[[str], int]:
 
 
 def chunk_size(text: str) -> int:
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0  # not a number: the same message as one out of range
     if not 1 <= value <= 38:
         raise ValueError("must be 1..38 bytes (a 'db <hex>%' command must fit the DUT's 80 "
                          "characters; 31 is the MLCommons runner's, 26 through an interface board)")

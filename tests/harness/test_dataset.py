@@ -246,7 +246,8 @@ def test_for_benchmark_checks_labels_against_the_benchmark(tmp_path):
     with pytest.raises(UsageError, match=r"y_labels\.csv:2: label 12 is not one of the benchmark's "
                                          r"12 classes \(valid labels: 0 to 11\)"):
         Dataset.for_benchmark(kws, tmp_path)
-    write_dataset(folder, ["a.bin,12,0", "b.bin,12,11"])
+    sample = bytes(kws.sample_bytes)
+    write_dataset(folder, ["a.bin,12,0", "b.bin,12,11"], {"a.bin": sample, "b.bin": sample})
     assert [e.label for e in Dataset.for_benchmark(kws, tmp_path).entries] == [0, 11]
 
 
@@ -360,3 +361,50 @@ def test_a_float_sample_that_is_not_finite_is_refused(tmp_path):
     folder = write_dataset(tmp_path / "f", ["s.bin,2,0"], {"s.bin": values})
     with pytest.raises(UsageError, match=r"s\.bin holds NaN or infinite values"):
         Dataset.open(folder, "f", "y_labels.csv", (2,), "float32").read(0)
+
+
+# -- user-reported: the path given, and every listed file checked before a run -------------------
+
+def test_the_label_file_given_as_dataset_says_to_give_its_folder(good):
+    """Issue: --dataset .../kws01/y_labels.csv said the folder does not exist (the file does)."""
+    labels = good / "y_labels.csv"
+    with pytest.raises(UsageError) as info:
+        open_ds(labels)
+    assert str(info.value) == (f"{labels} is a file; --dataset takes the folder holding "
+                               f"y_labels.csv, e.g. {good} or its parent")
+    with pytest.raises(UsageError, match=r"a_0\.bin is a file; --dataset takes the folder"):
+        open_ds(good / "a_0.bin")
+    with pytest.raises(UsageError, match="^dataset folder .* does not exist"):
+        open_ds(good / "nope")
+    (good / "gone").symlink_to(good / "nope")
+    with pytest.raises(UsageError) as info:
+        open_ds(good / "gone")
+    assert str(info.value) == (f"{good / 'gone'} is a broken link, not a folder; --dataset takes "
+                               "the folder holding y_labels.csv (or its parent)")
+
+
+def _kws_folder(root: Path, files: dict[str, int]) -> tuple[Path, int]:
+    size = get_benchmark("kws01").sample_bytes
+    folder = write_dataset(root / "kws01", [f"{name},12,{i % 12}" for i, name in enumerate(files)])
+    for name, length in files.items():
+        if length >= 0:
+            (folder / name).write_bytes(bytes(size if length == 0 else length))
+    return folder, size
+
+
+def test_for_benchmark_checks_every_listed_file_and_its_size(tmp_path):
+    kws = get_benchmark("kws01")
+    folder, size = _kws_folder(tmp_path, {"a.bin": 0, "b.bin": -1, "c.bin": 7, "d.bin": -1})
+    with pytest.raises(UsageError) as info:
+        Dataset.for_benchmark(kws, tmp_path)
+    assert str(info.value) == (f"dataset file {folder / 'b.bin'} is missing (y_labels.csv lists "
+                               "it); 3 of the 4 files y_labels.csv lists are missing or of the "
+                               "wrong size")
+    (folder / "b.bin").write_bytes(bytes(size))
+    (folder / "d.bin").write_bytes(bytes(size))
+    with pytest.raises(UsageError) as info:
+        Dataset.for_benchmark(kws, tmp_path)
+    assert str(info.value) == (f"dataset file {folder / 'c.bin'} has 7 bytes, expected {size:,} "
+                               f"({'x'.join(map(str, kws.sample_shape))} {kws.sample_dtype})")
+    (folder / "c.bin").write_bytes(bytes(size))
+    assert len(Dataset.for_benchmark(kws, tmp_path)) == 4

@@ -209,3 +209,112 @@ def test_env_skips_a_broken_entry_point(reg, monkeypatch):
     reg.load_entry_points()
     assert reg.warnings == []
     assert [name for name, _ in reg.pm.list_name_plugin()] == ["null"]
+
+
+# -- names from the user: any case, the closest ones named; the default SUT ---------------------
+
+def test_a_sut_name_matches_in_any_case_and_an_unknown_one_names_the_closest(reg):
+    """Issue: --sut openvino listed the SUTs but did not offer openvino-cpu."""
+    reg.pm.register(Plugin(AlphaSUT, BetaSUT), name="both")
+    reg.collect()
+    assert reg.get("Alpha-TEST") is AlphaSUT
+    with pytest.raises(UsageError) as info:
+        reg.get("alpha")
+    assert str(info.value) == ("unknown SUT 'alpha' (did you mean 'alpha-test'?); available: "
+                               "alpha-test, beta-test (see 'tinyharness suts')")
+    with pytest.raises(UsageError, match=r"^unknown SUT 'btea-test' \(did you mean 'beta-test'\?\);"):
+        reg.get("btea-test")
+    with pytest.raises(UsageError, match=r"^unknown SUT 'zzz'; available"):
+        reg.get("zzz")
+
+
+def test_the_builtin_openvino_prefix_names_openvino_cpu():
+    with pytest.raises(UsageError, match=r"^unknown SUT 'openvino' \(did you mean 'openvino-cpu'\?\)"):
+        plugins.registry().get("openvino")
+
+
+def only_importable(monkeypatch, *modules: str) -> list[str]:
+    """importlib.util.find_spec finds ``modules`` and nothing else among the runtimes; the
+    names it was asked for are returned (nothing may be imported to decide)."""
+    import importlib.util
+
+    asked: list[str] = []
+    real = importlib.util.find_spec
+
+    def find_spec(name, package=None):
+        asked.append(name)
+        if name in ("onnxruntime", "openvino", "ai_edge_litert", "tflite_runtime"):
+            return real("os") if name in modules else None
+        return real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    return asked
+
+
+@pytest.mark.parametrize(("modules", "default"), [
+    (("onnxruntime", "openvino", "ai_edge_litert"), "onnxruntime-cpu"),
+    (("openvino", "ai_edge_litert"), "openvino-cpu"),
+    (("ai_edge_litert",), "tflite-cpu"),
+    (("tflite_runtime",), "tflite-cpu"),
+    (("onnxruntime", "tflite_runtime"), "onnxruntime-cpu"),
+])
+def test_the_default_sut_is_the_first_installed_in_the_documented_order(monkeypatch, modules, default):
+    """Issue: after 'pip install .' (no runtime) run picked onnxruntime-cpu, not installed."""
+    import sys
+
+    asked = only_importable(monkeypatch, *modules)
+    before = set(sys.modules)
+    assert plugins.DEFAULT_SUTS == ("onnxruntime-cpu", "openvino-cpu", "tflite-cpu")
+    assert plugins.default_sut() == default
+    assert "onnxruntime" in asked
+    assert not {"onnxruntime", "openvino", "ai_edge_litert", "tflite_runtime"} & (set(sys.modules) - before)
+
+
+def test_no_installed_runtime_is_one_line_naming_the_extras(monkeypatch):
+    only_importable(monkeypatch)
+    with pytest.raises(UsageError) as info:
+        plugins.default_sut()
+    assert str(info.value) == (
+        "no SUT runtime is installed (tried onnxruntime-cpu, openvino-cpu, tflite-cpu): "
+        "pip install 'tinyharness[onnxruntime]' or pip install 'tinyharness[openvino]' or "
+        "pip install 'tinyharness[litert]'; or choose a SUT with --sut (see 'tinyharness suts')")
+
+
+def test_the_default_skips_a_sut_left_out_by_the_allow_list(reg, monkeypatch):
+    from tinyharness.suts.openvino_cpu.sut import OpenVINOCPU
+    from tinyharness.suts.tflite_cpu.sut import TFLiteCPU
+
+    only_importable(monkeypatch, "onnxruntime", "ai_edge_litert")
+    reg.pm.register(Plugin(OpenVINOCPU, TFLiteCPU), name="two")  # no onnxruntime-cpu registered
+    reg.collect()
+    assert reg.default_sut() == "tflite-cpu"
+
+
+def test_a_third_party_sut_is_installed_when_its_runtime_version_is_known():
+    class Known(FakeSUT):
+        name = "known-test"
+
+        @classmethod
+        def runtime_version(cls):
+            return "1.0"
+
+    class Missing(Known):
+        name = "missing-test"
+
+        @classmethod
+        def runtime_version(cls):
+            return None
+
+    assert plugins.installed(Known) and not plugins.installed(Missing)
+
+
+def test_without_a_default_sut_loaded_the_error_names_the_allow_list(reg, monkeypatch):
+    monkeypatch.setenv(ENV_ALLOW, "null")
+    reg.load_entry_points()
+    reg.collect()
+    assert set(reg.suts) == {"null"}
+    with pytest.raises(UsageError) as info:
+        reg.default_sut()
+    assert str(info.value) == ("none of onnxruntime-cpu, openvino-cpu, tflite-cpu is loaded "
+                               "(TINYHARNESS_PLUGINS='null'); choose a SUT with --sut (see "
+                               "'tinyharness suts')")

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .benchmark import ModelEntry, load_benchmarks
 from .errors import UsageError
-from .fileio import sha256_of
+from .fileio import sha256_of, umask
 from .model_store import ModelStore
 
 _FIX = "pip install 'tinyharness[convert]' (or --python PATH to a Python that has it)"
@@ -197,7 +197,7 @@ def _write_atomically(target: Path, data: bytes) -> None:
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600
         os.replace(tmp, target)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}; give --output DIR") from None

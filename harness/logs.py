@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import secrets
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -148,7 +149,9 @@ class RunDirectory:
 
     @classmethod
     def create(cls, root: Path, benchmark: str, sut: str, scenario: str) -> "RunDirectory":
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        # to the second for people, plus a random tag: two runs started in one second into two
+        # --output folders must still be packaged together
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
         base = f"{stamp}_{slug(benchmark)}_{slug(sut)}_{slug(scenario)}"
         try:
             root.mkdir(parents=True, exist_ok=True)

@@ -26,7 +26,7 @@ from .plugins import registry
 from .progress import Progress
 from .qsl import QSL, Seeds
 from .results import Measurement, Reason, ReasonCode, RunSummary, render
-from .results.sections import DatasetInfo, Model, Repetitions, Settings, SUTInfo, System
+from .results.sections import DatasetInfo, Model, Repetitions, Settings, Startup, SUTInfo, System
 from .results.stability import Stability
 from .scenarios.accuracy import AccuracyPass
 from .scenarios.base import Context, Pass
@@ -43,7 +43,7 @@ class RunRequest:
     """What the user asked for, as the command line gives it."""
 
     benchmark: str | None = None
-    sut: str = "onnxruntime-cpu"
+    sut: str | None = None  # None: the first installed host SUT (plugins.default_sut)
     scenario: Scenario | str = Scenario.SINGLE_STREAM
     mode: Mode | str = Mode.ALL
     model: Path | None = None
@@ -56,6 +56,11 @@ class RunRequest:
     sut_options: dict[str, str] = field(default_factory=dict)
     repeat: int = 1
 
+    def __post_init__(self) -> None:  # the API takes the str paths the command line gives
+        self.output = Path(self.output)
+        self.model = None if self.model is None else Path(self.model)
+        self.dataset = None if self.dataset is None else Path(self.dataset)
+
 
 class Run:
     """Resolved, validated inputs of one run; :meth:`execute` does the work."""
@@ -63,6 +68,8 @@ class Run:
     def __init__(self, request: RunRequest) -> None:
         self.request = request
         self.benchmark = b = get_benchmark(request.benchmark)
+        if request.sut is None:
+            request.sut = registry().default_sut()
         self.sut_cls = registry().get(request.sut)
         self.settings = TestSettings.resolve(b, request.scenario, request.mode, request.seed,
                                              request.min_duration_s, request.min_query_count,
@@ -154,7 +161,8 @@ class Run:
             for line in output.lines():
                 detail.event("runtime_output", line)
         heartbeat.beat()
-        detail.event("sut_load_ms", round((time.perf_counter_ns() - t) / 1e6, 3))
+        self._load_s = (time.perf_counter_ns() - t) / 1e9
+        detail.event("sut_load_ms", round(self._load_s * 1e3, 3))
         self._description = self._describe(sut, detail)
         detail.event("sut_name", self._description)
         return sut
@@ -177,9 +185,32 @@ class Run:
                              f"{self.benchmark.id} can feed ({', '.join(self.benchmark.transform)})")
         qsl = QSL(self.dataset, kind, in_spec)
         qsl.load([0])  # fail early on a shape mismatch, before any timing
-        qsl.unload()
+        try:
+            self._first_us = self._first_inference(sut, qsl.sample(0), detail)
+        finally:
+            qsl.unload()
         detail.event("qsl_reported_total_count", qsl.total_count)
         return qsl
+
+    @staticmethod
+    def _first_inference(sut: SUT, sample, detail: DetailLog) -> float | None:
+        """The first inference after loading, timed alone (benchmark_app's "First inference
+        took"): lazy initialisation shows here and in no reported figure. None on a device: its
+        model was flashed, not loaded, and an extra upload would cost seconds on a slow link."""
+        if sut.timing is Timing.DEVICE:
+            return None
+        sut.prepare(sample)
+        heartbeat.loading()  # a runtime may compile on its first call
+        t = time.perf_counter_ns()
+        try:
+            sut.infer()
+        except NotImplementedError:  # a SUT that only answers whole offline queries
+            return None
+        finally:
+            heartbeat.beat()
+        us = round((time.perf_counter_ns() - t) / 1e3, 3)
+        detail.event("first_inference_us", us)
+        return us
 
     def _overhead(self) -> float | None:
         from .overhead import measure_overhead
@@ -198,6 +229,7 @@ class Run:
                             sut_options=dict(self.request.sut_options), sut_config=self.config.to_dict(),
                             performance_sample_count=len(self.dataset), rules=self.benchmark.source.name)
         return RunSummary(benchmark=self.benchmark.id, sut=self.request.sut,
+                          startup=Startup(round(self._load_s, 6), self._first_us),
                           scenario=str(self.settings.scenario), mode=str(self.settings.mode),
                           started=started, settings=settings, system=system,
                           model=self._model_info(d), dataset=self._dataset_info(),

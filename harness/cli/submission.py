@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from ..errors import UsageError
-from .types import count, finite
+from .types import choice, count, finite, registered_sut
 
 
 def _system_option(value: str) -> tuple[str | None, Path]:
@@ -24,7 +24,7 @@ def _system_option(value: str) -> tuple[str | None, Path]:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(path_type=Path), metavar="RUN_DIR...")
 @click.option("--submitter", required=True, metavar="ORG", help="Organisation name (the submitter "
               "folder): letters, digits, '.', '_' and '-'.")
-@click.option("--division", required=True, type=click.Choice(["closed", "open"]),
+@click.option("--division", required=True, type=choice("closed", "open"),
               help="closed: reference models, quality targets enforced; open: anything goes, an "
               "accuracy below target is accepted.")
 @click.option("--system", "systems", required=True, multiple=True, metavar="[SUT=]SYSTEM.json",
@@ -48,7 +48,7 @@ def package_cmd(runs, submitter, division, systems, output) -> None:
     single-stream runs of the MLPerf Tiny benchmarks (kws01, vww01, ic01, ic02, ad01) can be
     packaged; the closed division needs a reference model (or a model on a device), the open one
     accepts a run INVALID only for its accuracy. 'tinyharness check' applies the same rules, and
-    checks the package before it is written.
+    checks the package before it is written. The rules: 'tinyharness docs mlperf-tiny-rules'.
     """
     from ..submission.package import build
 
@@ -75,7 +75,8 @@ def check_cmd(path, max_member_size, max_total_size, max_members, as_json) -> No
 
     An archive is never trusted: it is read member by member into a private temporary folder
     (links, devices, FIFOs, '..' and absolute names, duplicates, oversized members and
-    compression bombs are refused and reported), which is removed afterwards.
+    compression bombs are refused and reported), which is removed afterwards. Every rule
+    checked: 'tinyharness docs mlperf-tiny-rules'.
     """
     from ..submission.archive import MiB, Limits
     from ..submission.check import check_package
@@ -106,11 +107,12 @@ def system() -> None:
 @system.command("init")
 @click.option("--output", type=click.Path(path_type=Path), metavar="SYSTEM.json",
               help="Write here (the file name is the system id) instead of printing.")
-@click.option("--sut", metavar="NAME", help="Fill 'Inference Framework' and 'Software Libraries' "
+@click.option("--sut", metavar="NAME", callback=registered_sut,
+              help="Fill 'Inference Framework' and 'Software Libraries' "
               "for this SUT only (default: list every installed runtime).")
 @click.option("--submitter", default="", metavar="ORG", help="The 'Submitter' field.")
-@click.option("--division", type=click.Choice(["closed", "open"]), help="The 'Division' field.")
-@click.option("--status", type=click.Choice(["available", "preview", "rdi"]), default="available",
+@click.option("--division", type=choice("closed", "open"), help="The 'Division' field.")
+@click.option("--status", type=choice("available", "preview", "rdi"), default="available",
               show_default=True, help="The 'Status' field (the checker requires it).")
 @click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
 def system_init(output, sut, submitter, division, status, force) -> None:
@@ -119,16 +121,20 @@ def system_init(output, sut, submitter, division, status, force) -> None:
     to complete by hand. There is never a 'system_type' key (the MLPerf Tiny checker raises on it).
     """
     from ..submission import outputs
-    from ..submission.system_json import describe, render
+    from ..submission.system_json import blanks, describe, render
 
     if output is not None:  # before detecting anything: /proc, a folder, a file's child
         outputs.prepare(output, force=force)
     doc = describe(sut=sut, submitter=submitter, division=division or "", status=status)
+    empty = [key for key in blanks(doc) if key not in ("Submitter", "Division")]  # package sets them
     if output is None:
         click.echo(render(doc).decode("utf-8"), nl=False)
-        return
-    from ..fileio import atomic_write
+    else:
+        from ..fileio import atomic_write
 
-    with outputs.writing(output):
-        atomic_write(output, render(doc))
-    click.echo(f"system description: {output} (complete the empty fields by hand)", err=True)
+        with outputs.writing(output):
+            atomic_write(output, render(doc))
+        click.echo(f"system description: {output} (complete the empty fields by hand)", err=True)
+    if empty:
+        click.echo(f"note: the closed division needs {', '.join(empty)} filled ('N/A' where one "
+                   "does not apply)", err=True)

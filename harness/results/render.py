@@ -54,6 +54,34 @@ def repetition_lines(s: "RunSummary") -> list[str]:
     return out
 
 
+def parameter_lines(s: "RunSummary") -> list[str]:
+    """The test parameters the run used, as LoadGen's summary lists them, and what it cost
+    before the first measured query."""
+    st = s.settings
+    out = [LINE, "Test parameters used", LINE,
+           f"rules                     : {st.rules}",
+           f"min_duration (s)          : {st.min_duration_s:g}",
+           f"min_query_count           : {st.min_query_count}"]
+    if st.max_duration_s:
+        out.append(f"max_duration (s)          : {st.max_duration_s:g}")
+    if s.windows is not None or s.scenario == "single-stream":
+        out.append(f"windows                   : {st.windows} of >= {st.window_min_s:g} s")
+    if st.offline_expected_qps is not None:
+        out.append(f"offline_expected_qps      : {st.offline_expected_qps:g}")
+    out += [f"performance_sample_count  : {st.performance_sample_count}",
+            f"seed                      : {st.seed} (qsl {st.qsl_rng_seed}, sample index "
+            f"{st.sample_index_rng_seed})"]
+    if st.repeat != 1:
+        out.append(f"repeat                    : {st.repeat}")
+    if st.sut_options:
+        out.append("sut options               : " + ", ".join(f"{k}={v}" for k, v in st.sut_options.items()))
+    out.extend(f"override                  : {o}" for o in st.overrides)
+    first = s.startup.first_inference_us
+    out.append(f"load time (s)             : {s.startup.load_s:.3f}")
+    out.append("first inference (us)      : " + ("n/a" if first is None else f"{first:.3f}"))
+    return out
+
+
 def text(s: "RunSummary") -> str:
     out = [LINE, "tinyharness results summary", LINE, f"Benchmark : {s.benchmark}",
            f"SUT       : {s.sut}", f"Scenario  : {s.scenario}", f"Mode      : {s.mode}"]
@@ -64,6 +92,8 @@ def text(s: "RunSummary") -> str:
         out += s.stability.lines()
     if s.repetitions is not None:
         out += repetition_lines(s)
+    if s.startup is not None:  # schema 3; older summary.txt files stay as they were written
+        out += parameter_lines(s)
     if s.latency_us is not None:
         out += [LINE, "Latency (us)", LINE]
         out += [f"{key:>6} : {getattr(s.latency_us, key)}" for key in LATENCY_KEYS]

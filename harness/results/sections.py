@@ -112,10 +112,20 @@ class Window:
 
 
 @dataclass(frozen=True)
+class Startup:
+    """What a run costs before its first measured query, as benchmark_app reports it: loading
+    (reading, compiling, building the model) and the first inference after it (lazy
+    initialisation, first-touch allocation), neither inside any reported figure."""
+
+    load_s: float
+    first_inference_us: float | None  # None: the run made none (a SUT that cannot infer alone)
+
+
+@dataclass(frozen=True)
 class Windows:
     throughput_ips: list[float]
     median_throughput_ips: float
-    latency_ms: float | None
+    latency_us: float | None  # 1 / median throughput (schema 2 stored it in ms as latency_ms)
     window_min_s: float
     details: list[Window]
 
@@ -123,7 +133,7 @@ class Windows:
     def from_windows(cls, windows: Sequence[Window], window_min_s: float) -> "Windows":
         throughputs = [w.throughput_ips for w in windows]
         median = statistics.median(throughputs) if throughputs else 0.0
-        return cls(throughputs, _r(median), _r(1000.0 / median, 6) if median else None,
+        return cls(throughputs, _r(median), _r(1e6 / median, 6) if median else None,
                    window_min_s, list(windows))
 
     def reasons(self, required: int) -> list[Reason]:

@@ -6,6 +6,8 @@ People read it through :mod:`.render` (summary.txt, Markdown); MLPerf Tiny packa
 Schema 2 stores each invalid reason as ``{code, message}`` and the SUT's parsed configuration
 (``settings.sut_config``); schema-1 files (reasons as strings, no ``schema_version`` in the
 oldest) are read and upgraded, so every reader (compare, report, package, check) sees one shape.
+Schema 3 keeps one unit per kind, named in every key (latencies in us, durations in s: the
+windows' ``latency_ms`` became ``latency_us``) and adds ``startup`` (load and first inference).
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from ..errors import UsageError
 from .reasons import Reason
 from .stability import Stability
 from .sections import (QPS, Accuracy, DatasetInfo, EarlyStoppingResult, Latency, Model, Offline,
-                       Performance, Repetition, Repetitions, Settings, System, Windows)
+                       Performance, Repetition, Repetitions, Settings, Startup, System, Windows)
 
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 @dataclass(kw_only=True)
@@ -86,6 +88,7 @@ class RunSummary(Sections):
     settings: Settings
     repetitions: Repetitions | None = None  # --repeat K > 1; the sections above are repetition 1
     harness_overhead_us: float | None = None
+    startup: Startup | None = None  # schema 3
     system: System
     model: Model
     dataset: DatasetInfo
@@ -95,7 +98,7 @@ class RunSummary(Sections):
     # where it ran (dataclass inheritance would put the sections first)
     KEYS = ("schema_version", "benchmark", "sut", "scenario", "mode", "valid", "invalid_reasons",
             "errors", "started", "finished", "settings", *SECTIONS, "repetitions",
-            "harness_overhead_us", "system", "model", "dataset", "files")
+            "harness_overhead_us", "startup", "system", "model", "dataset", "files")
 
     # -- building ---------------------------------------------------------------------------------
     def add(self, measured: Measurement) -> None:
@@ -137,7 +140,7 @@ class RunSummary(Sections):
 
     @classmethod
     def from_dict(cls, document: Any, where: str = "summary.json") -> "RunSummary":
-        """A summary of schema 1 or 2 as types; anything else (a wrong type anywhere, a missing
+        """A summary of schema 1, 2 or 3 as types; anything else (a wrong type anywhere, a missing
         field, NaN or infinity where a number belongs) is a one-line UsageError naming ``where``
         and the field."""
         import dacite
@@ -153,7 +156,7 @@ class RunSummary(Sections):
             raise UsageError(f"{where}: field {_field(bad[0])} is {bad[1]}, not a finite number; not a "
                              "summary tinyharness wrote")
         try:
-            summary = dacite.from_dict(cls, dict(document), config=_config())
+            summary = dacite.from_dict(cls, _upgrade(document, version), config=_config())
         except dacite.MissingValueError as exc:
             raise UsageError(f"{where}: not a tinyharness run summary: field {_field(exc.field_path or '')} is "
                              "missing") from None
@@ -317,6 +320,20 @@ def _config():
     import dacite
 
     return dacite.Config(type_hooks={Reason: _reason, float: _number}, strict=False)
+
+
+def _upgrade(document: dict, version: int) -> dict:
+    """Schema 1 and 2 stored the windows' latency in ms (``windows.latency_ms``); schema 3 keeps
+    one unit per kind, every latency in us."""
+    document = dict(document)
+    windows = document.get("windows")
+    if version < 3 and isinstance(windows, dict) and "latency_ms" in windows:
+        windows = dict(windows)
+        ms = windows.pop("latency_ms")
+        windows["latency_us"] = round(ms * 1000.0, 6) if isinstance(ms, (int, float)) and not isinstance(
+            ms, bool) else ms
+        document["windows"] = windows
+    return document
 
 
 def _reason(value: Any) -> Reason:

@@ -146,7 +146,7 @@ class Checker:
             doc = self.json(rel)
             if doc is None:
                 continue
-            for rule, message in system_json.problems(doc):
+            for rule, message in system_json.problems(doc, division):
                 self.add(rel, rule, message)
             if isinstance(doc, dict):
                 for key, want in (("Division", division), ("Submitter", submitter)):

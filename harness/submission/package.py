@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..fileio import umask
 from ..results.read import read_summary
 from ..results.summary import RunSummary
 from . import archive, check, eligibility, outputs, result_lines, system_json
@@ -37,7 +38,7 @@ from .runfiles import read_run
 # -- what goes into a test folder ---------------------------------------------------------------
 def _step(entry_file: str, label: int | None, classes: int, mode: str, infer: dict, windows: int | None,
           window_bytes: int | None) -> dict[str, Any]:
-    """One step of the MLCommons runner's results.json (section 7.1)."""
+    """One step of the MLCommons runner's results.json (docs/mlperf-tiny-rules.md §9.1)."""
     return {"file": entry_file, "classes": str(classes), "class": None if label is None else str(label),
             "bytes_to_send": window_bytes, "stride": None, "total_length": windows, "mode": mode,
             "infer": infer}
@@ -139,6 +140,20 @@ def load_run(path: Path, division: str) -> LoadedRun:
     return LoadedRun(path, summary, files)
 
 
+def _free(target: Path) -> Path:
+    """Make and return ``target``, or ``target-2``, ``-3``... when a run of the same name (made in
+    the same second in another --output folder) is already there."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, len(os.listdir(target.parent)) + 2):
+        path = target if n == 1 else target.with_name(f"{target.name}-{n}")
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            continue
+    raise AssertionError("unreachable: one of n+1 names is free among n folders")
+
+
 def plan(runs: list[LoadedRun], systems: dict[str, Path]) -> dict[tuple[str, str], dict[str, LoadedRun]]:
     """{(system id, benchmark): {test: run}}: each SUT's runs under its system, accuracy and
     performance of one benchmark from one run (mode all) or two (same model)."""
@@ -183,9 +198,11 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
     runs = [load_run(p, division) for p in run_paths]
     if not runs:
         raise UsageError("give at least one run directory")
-    names = [r.path.name for r in runs]
-    if len(set(names)) != len(names):
-        raise UsageError(f"two run directories are both named {next(n for n in names if names.count(n) > 1)}")
+    seen: dict[Path, Path] = {}
+    for run in runs:  # the same run twice is a mistake; two runs that share a name are not
+        first = seen.setdefault(run.path.resolve(), run.path)
+        if first is not run.path:
+            raise UsageError(f"run {run.path} is given twice (also as {first}); give each run once")
     systems = assign_systems(runs, system_files)
     docs = {file.stem: system_doc(file, submitter, division) for file in systems.values()}
     groups = plan(runs, systems)
@@ -201,7 +218,7 @@ def build(run_paths: list[Path], submitter: str, division: str, system_files: li
             if archive.is_archive_name(output):
                 archive.write_tar_gz(staging, output)
             else:
-                os.chmod(staging, 0o755)
+                os.chmod(staging, 0o777 & ~umask())  # mkdtemp makes it 0700
                 os.rename(staging, output)
         finally:  # on any exception, KeyboardInterrupt included: no partial package is left
             if staging.exists():
@@ -228,7 +245,7 @@ def assign_systems(runs: list[LoadedRun], system_files: list[tuple[str | None, P
 def system_doc(file: Path, submitter: str, division: str) -> dict[str, Any]:
     """The system description as packaged: Submitter and Division filled in from the options
     (a file that says otherwise is refused)."""
-    doc = dict(system_json.load(file))
+    doc = dict(system_json.load(file, division))
     for key, value in (("Submitter", submitter), ("Division", system_json.DIVISIONS[division])):
         if doc.get(key) and doc[key].lower() != value.lower():
             raise UsageError(f"system description {file}: {key} is {doc[key]!r}, the package says {value!r}")
@@ -250,7 +267,6 @@ def stage(top: Path, docs: dict[str, dict[str, Any]],
         for test, run in tests.items():
             write_test_folder(top / "results" / system / short / test, test, run.path, run.summary, bench)
         for run in {id(r): r for r in tests.values()}.values():  # a mode-all run once
-            target = top / EMBEDDED / system / short / run.path.name
-            target.mkdir(parents=True)
+            target = _free(top / EMBEDDED / system / short / run.path.name)
             for name in run.files:
                 shutil.copyfile(run.path / name, target / name, follow_symlinks=False)

@@ -10,7 +10,7 @@ What is recomputed, from what:
   (the dataset is not in it): a forger who rewrites the labels too is caught only by comparing
   ``dataset.sha256`` with the official label file.
 - windows: each window's throughput from its inferences and runtime, their median and
-  ``latency_ms``; the ``window_result`` events of ``detail.txt`` must record the same windows.
+  ``latency_us``; the ``window_result`` events of ``detail.txt`` must record the same windows.
 - latency (host-timed single-stream): count, min, mean, LoadGen percentiles
   (``sorted[floor(n * p)]``), the early-stopping p90 and each ``--repeat`` repetition's p50/p90
   from ``latencies.npy``. A device-timed run has no latencies.npy, and a run past the exact
@@ -219,9 +219,9 @@ def _windows(summary, files: RunFiles, figures: Figures) -> Found:
             found.append(("summary.json", "throughput-mismatch", f"summary.json median throughput "
                           f"{windows.median_throughput_ips} inf./sec. but the window records give "
                           f"{median:.3f}"))
-        if median > 0 and _far(windows.latency_ms, 1000.0 / median, 1e-6 + 1e3 * tolerance / median ** 2):
-            found.append(("summary.json", "throughput-mismatch", f"summary.json windows.latency_ms "
-                          f"{windows.latency_ms} but the median throughput gives {1000.0 / median:.6f}"))
+        if median > 0 and _far(windows.latency_us, 1e6 / median, 1e-3 + 1e6 * tolerance / median ** 2):
+            found.append(("summary.json", "throughput-mismatch", f"summary.json windows.latency_us "
+                          f"{windows.latency_us} but the median throughput gives {1e6 / median:.6f}"))
     found += _window_events(summary, files)
     found += _plausible(recomputed, files.latencies)
     return found

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from datetime import datetime
 from pathlib import Path
 
@@ -69,26 +70,38 @@ class _FixedNow(datetime):
         return datetime(2024, 5, 6, 7, 8, 9, tzinfo=tz)
 
 
-def test_create_names_the_run(tmp_path, monkeypatch):
+def _fixed(monkeypatch, tag="a1b2c3"):
     monkeypatch.setattr(logs, "datetime", _FixedNow)
+    monkeypatch.setattr(logs.secrets, "token_hex", lambda n: tag[:2 * n])
+
+
+def test_create_names_the_run(tmp_path, monkeypatch):
+    _fixed(monkeypatch)
     run = RunDirectory.create(tmp_path / "runs", "kws01", "onnxruntime-cpu", "single-stream")
-    assert run.path == tmp_path / "runs" / "20240506-070809_kws01_onnxruntime-cpu_single-stream"
+    assert run.path == tmp_path / "runs" / "20240506-070809-a1b2c3_kws01_onnxruntime-cpu_single-stream"
     assert run.path.is_dir()
     assert run.files == []
 
 
 def test_create_slugs_odd_characters(tmp_path, monkeypatch):
-    monkeypatch.setattr(logs, "datetime", _FixedNow)
+    _fixed(monkeypatch)
     run = RunDirectory.create(tmp_path, "my bench/01", "a:b c", "///")
-    assert run.path.name == "20240506-070809_my-bench-01_a-b-c_x"
+    assert run.path.name == "20240506-070809-a1b2c3_my-bench-01_a-b-c_x"
     assert run.path.parent == tmp_path
 
 
 def test_create_is_unique_within_one_second(tmp_path, monkeypatch):
-    monkeypatch.setattr(logs, "datetime", _FixedNow)
-    base = "20240506-070809_b_s_offline"
+    _fixed(monkeypatch)  # the same random tag too: the counter still separates them
+    base = "20240506-070809-a1b2c3_b_s_offline"
     names = [RunDirectory.create(tmp_path, "b", "s", "offline").path.name for _ in range(4)]
     assert names == [base, f"{base}-1", f"{base}-2", f"{base}-3"]
+
+
+def test_runs_in_one_second_in_two_folders_get_different_names(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "datetime", _FixedNow)
+    a = RunDirectory.create(tmp_path / "a", "b", "s", "offline").path.name
+    b = RunDirectory.create(tmp_path / "b", "b", "s", "offline").path.name
+    assert a != b and a[:15] == b[:15] == "20240506-070809"
 
 
 def test_create_unique_with_the_real_clock(tmp_path):
@@ -245,3 +258,21 @@ def test_check_run_directory_reports_a_summary_that_is_not_an_object(tmp_path):
     (tmp_path / "status.json").write_text('"done"')
     problems = check_run_directory(tmp_path)
     assert "summary.json: not a JSON object" in problems and "status.json: not a JSON object" in problems
+
+
+# -- file modes --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_written_files_follow_the_umask(tmp_path, mask, mode):
+    from tinyharness.fileio import atomic_write, umask
+
+    old = os.umask(mask)
+    try:
+        assert umask() == mask
+        atomic_write(tmp_path / "f.json", b"{}")
+        run = RunDirectory.create(tmp_path / "runs", "b", "s", "offline")
+        run.write_text("summary.txt", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "f.json").stat().st_mode) == mode
+    assert stat.S_IMODE((run.path / "summary.txt").stat().st_mode) == mode

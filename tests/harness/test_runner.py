@@ -72,7 +72,7 @@ def test_device_timed_sut_gets_windows_from_its_own_clock(fake_suts, tmp_path):
     windows = summary.windows
     # 0.5 s shortens the windows to 0.1 s: N = ceil(1.03 x 0.1 s / 2 ms) = 52 inferences each
     assert [d.inferences for d in windows.details] == [52] * 5
-    assert windows.throughput_ips == [500.0] * 5 and windows.latency_ms == 2.0
+    assert windows.throughput_ips == [500.0] * 5 and windows.latency_us == 2000.0
     assert summary.latency_us is None and summary.qps is None  # no host-timed queries
     assert summary.model.found_in == "device" and summary.model.sha256 is None
     assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"

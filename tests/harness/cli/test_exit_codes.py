@@ -3,6 +3,8 @@ or input error, 3 run failed, 130 interrupted — for every command, through ``m
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,10 @@ def test_check_package_and_system(tmp_path):
     system = tmp_path / "board.json"
     assert exit_code("system", "init", "--output", str(system)) == EXIT_OK
     assert exit_code("system", "init", "--output", str(system)) == EXIT_USAGE  # exists, no --force
+    from fakes import filled_system
+    from tinyharness.submission import system_json
+
+    system.write_bytes(system_json.render(filled_system(json.loads(system.read_text()))))  # by hand
     assert exit_code("package", str(SERIAL_RUN), "--submitter", "org", "--division", "closed",
                      "--system", str(system), "--output", str(tmp_path / "pkg")) == EXIT_OK
     assert exit_code("check", str(tmp_path / "pkg")) == EXIT_OK

@@ -30,10 +30,10 @@ def test_markdown_has_one_table_per_run_with_verdict_and_reasons():
     assert "- min_duration overridden to 0.05 s (rule set digits01 requires 3 s)" in done.output
 
 
-def test_json_is_upgraded_to_schema_2():
+def test_json_is_upgraded_to_schema_3():
     done = show("--format", "json", str(FIXTURES))
     docs = json.loads(done.output)
-    assert [d["schema_version"] for d in docs] == [2, 2, 2]
+    assert [d["schema_version"] for d in docs] == [3, 3, 3]
     reasons = [r for d in docs for r in d["invalid_reasons"]]
     assert reasons and all(set(r) == {"code", "message"} for r in reasons)
 

@@ -36,7 +36,7 @@ def written(tmp_path_factory) -> dict[tuple[str, str, str], tuple[RunSummary, di
 @pytest.mark.parametrize("run", RUNS, ids="-".join)
 def test_a_written_summary_reads_back_unchanged(written, run):
     summary, document = written[run]
-    assert document["schema_version"] == SCHEMA_VERSION == 2
+    assert document["schema_version"] == SCHEMA_VERSION == 3
     assert summary.to_dict() == document
     assert RunSummary.from_dict(document).to_dict() == document
     assert errors(document, "summary") == []
@@ -58,10 +58,49 @@ def test_schema1_fixture_reads_and_upgrades(path):
     summary = RunSummary.from_dict(document, str(path))
     assert [r.message for r in summary.invalid_reasons] == document["invalid_reasons"]
     upgraded = summary.to_dict()
-    assert upgraded["schema_version"] == 2
+    assert upgraded["schema_version"] == 3
     assert all(set(r) == {"code", "message"} for r in upgraded["invalid_reasons"])
     assert errors(upgraded, "summary") == []
     assert RunSummary.from_dict(upgraded).to_dict() == upgraded
+
+
+def test_schema2_windows_latency_in_ms_reads_as_us():
+    serial = next(p for p in SCHEMA1 if "serial" in p.parent.name)
+    document = json.loads(serial.read_text())
+    ms = document["windows"]["latency_ms"]
+    upgraded = RunSummary.from_dict(document).to_dict()
+    assert "latency_ms" not in upgraded["windows"]
+    assert upgraded["windows"]["latency_us"] == pytest.approx(ms * 1000.0, abs=1e-6)
+
+
+def test_every_latency_key_names_us_and_every_duration_s(written):
+    """One unit per kind, named in every key: no ms anywhere in what a run writes."""
+    def keys(value, path=""):
+        if isinstance(value, dict):
+            for k, v in value.items():
+                yield f"{path}.{k}"
+                yield from keys(v, f"{path}.{k}")
+        elif isinstance(value, list):
+            for v in value:
+                yield from keys(v, f"{path}[]")
+    for _, document in written.values():
+        found = set(keys(document))
+        assert not [k for k in found if k.endswith("_ms") or "latency_ms" in k], found
+        assert {k for k in found if "latency" in k.rsplit(".", 1)[-1]} <= {
+            ".latency_us", ".windows.latency_us", ".runtime_latency_us", ".stability.latency_cv",
+            ".stability.latency_iqr_us"}
+
+
+def test_summary_txt_lists_the_test_parameters_load_and_first_inference(written):
+    summary, document = written["null", "single-stream", "all"]
+    assert document["startup"]["load_s"] >= 0 and document["startup"]["first_inference_us"] > 0
+    text = render.text(summary)
+    assert "Test parameters used" in text
+    for line in ("min_duration (s)          : 0.05", "min_query_count           : 100",
+                 "windows                   : 5 of >= 0.01 s",
+                 f"load time (s)             : {document['startup']['load_s']:.3f}",
+                 f"first inference (us)      : {document['startup']['first_inference_us']:.3f}"):
+        assert line in text.splitlines(), line
 
 
 def test_schema1_reasons_get_their_codes():
@@ -79,7 +118,7 @@ def test_schema1_fixture_renders_its_own_summary_txt(path):
 @pytest.mark.parametrize(("change", "words"), [
     (lambda d: [d], "not a run summary"),
     (lambda d: "summary", "not a run summary"),
-    (lambda d: dict(d, schema_version=3), "schema_version 3"),
+    (lambda d: dict(d, schema_version=4), "schema_version 4"),
     (lambda d: dict(d, valid="yes"), '"valid"'),
     (lambda d: dict(d, settings=3), '"settings"'),
     (lambda d: {k: v for k, v in d.items() if k != "benchmark"}, '"benchmark"'),

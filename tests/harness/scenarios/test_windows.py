@@ -189,7 +189,7 @@ def test_windows_pass_runs_one_window_on_the_first_sample_of_each_file(tmp_path)
     w = measured.windows
     assert [d.sample_index for d in w.details] == [0, 1, 2, 3, 4]
     assert [d.file for d in w.details] == [f"s{i}.bin" for i in range(5)]
-    assert w.throughput_ips == [1000.0] * 5 and w.median_throughput_ips == 1000.0 and w.latency_ms == 1.0
+    assert w.throughput_ips == [1000.0] * 5 and w.median_throughput_ips == 1000.0 and w.latency_us == 1000.0
     assert measured.reasons == []
     assert [key for key, _ in events] == ["window_result"] * 5
 

@@ -302,7 +302,8 @@ def test_ic2_without_ic_is_caught(pkgcopy):
 @pytest.mark.parametrize("change, rule", [({"system_type": "datacenter"}, "system-type"),
                                           ({"Status": "released"}, "system-status"),
                                           ({"Board Name": 42}, "system-json"),
-                                          ({"Division": "Open"}, "system-json")])
+                                          ({"Division": "Open"}, "system-json"),
+                                          ({"Board Name": ""}, "system-blank")])
 def test_a_bad_system_description_is_caught(pkgcopy, change, rule):
     path = pkgcopy / TOP / "systems" / "host-ort.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from test_package import SERIAL_RUN, SUBMITTER
+from fakes import filled_system
 from tinyharness.errors import UsageError
 from tinyharness.results.read import read_summary
 from tinyharness.results.summary import RunSummary
@@ -63,7 +64,7 @@ def unverified_copy(tmp_path: Path) -> Path:
 
 def system_file(folder: Path) -> Path:
     path = folder / f"{SYSTEM}.json"
-    path.write_bytes(system_json.render(system_json.describe(sut="serial", submitter=SUBMITTER)))
+    path.write_bytes(system_json.render(filled_system(system_json.describe(sut="serial", submitter=SUBMITTER))))
     return path
 
 

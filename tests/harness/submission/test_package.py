@@ -25,6 +25,7 @@ import pytest
 
 from tinyharness.cli import main
 from tinyharness.fileio import sha256_of
+from fakes import filled_system
 from tinyharness.submission import archive, system_json
 from tinyharness.submission import check as checker
 from tinyharness.submission import result_lines as rl
@@ -111,6 +112,7 @@ def write_systems(folder: Path) -> list[str]:
         if not path.exists():
             rc, _, err = cli("system", "init", "--sut", sut, "--output", str(path))
             assert rc == 0, err
+            path.write_bytes(system_json.render(filled_system(json.loads(path.read_text()))))
         options += ["--system", f"{sut}={path}"]
     return options
 
@@ -319,6 +321,38 @@ def test_separate_accuracy_and_performance_runs_are_combined(built, tmp_path):
     assert not (tmp_path / "refused").exists()
 
 
+@pytest.mark.slow
+def test_two_runs_sharing_a_name_in_two_folders_are_packaged_together(built, tmp_path):
+    run = built["runs"]["kws-tflite"]
+    name = "20261201-220717_kws01_tflite-cpu_single-stream"  # the old to-the-second names clashed
+    acc = copy_run(run, tmp_path / "a", name, mode="accuracy", latency_us=None, early_stopping=None,
+                   qps=None, performance=None, windows=None)
+    perf = copy_run(run, tmp_path / "b", name, mode="performance", accuracy=None)
+    system = built["systems"][1].split("=", 1)[1]
+    rc, _, err = cli("package", str(acc), str(perf), "--submitter", SUBMITTER, "--division", "closed",
+                     "--system", system, "--output", str(tmp_path / "pkg"))
+    assert rc == 0, err
+    kws = tmp_path / "pkg" / "closed" / SUBMITTER / "tinyharness" / "host-tflite" / "kws"
+    assert sorted(os.listdir(kws)) == [name, f"{name}-2"]
+    assert checker.check_package(tmp_path / "pkg") == []
+    rc, _, err = cli("package", str(acc), str(tmp_path / "a" / ".." / "a" / name), "--submitter", SUBMITTER,
+                     "--division", "closed", "--system", system, "--output", str(tmp_path / "twice"))
+    assert rc == 2 and "given twice" in err and not (tmp_path / "twice").exists()
+
+
+@pytest.mark.slow
+def test_a_closed_package_refuses_a_blank_board_name(built, tmp_path):
+    run = built["runs"]["kws-tflite"]
+    system = Path(built["systems"][1].split("=", 1)[1])
+    blank = tmp_path / system.name
+    blank.write_bytes(system_json.render({**json.loads(system.read_text()), "Board Name": " "}))
+    args = ("package", str(run), "--submitter", SUBMITTER, "--system", f"tflite-cpu={blank}")
+    rc, _, err = cli(*args, "--division", "closed", "--output", str(tmp_path / "closed"))
+    assert rc == 2 and "Board Name is empty" in err and "N/A" in err, err
+    rc, _, err = cli(*args, "--division", "open", "--output", str(tmp_path / "open"))
+    assert rc == 0, err  # the open division does not ask
+
+
 def refusal_cases(run: Path, tmp: Path) -> dict[str, tuple[list[str], str]]:
     """name -> (the runs to package, what the one-line error must say)."""
     def edited(name, file="summary.json", **changes):
@@ -408,6 +442,7 @@ def test_system_init_writes_a_file_and_fills_the_runtime(tmp_path):
         import onnxruntime
 
         assert doc["Inference Framework"] == f"onnxruntime {onnxruntime.__version__}"
+    assert "note: the closed division needs Board Name" in err and "N/A" in err
     rc, _, err = cli("system", "init", "--output", str(path))
     assert rc == 2 and "--force" in err
     rc, _, err = cli("system", "init", "--sut", "no-such-sut")
@@ -425,3 +460,8 @@ def test_the_system_schema_rules():
     del missing["Board Name"], missing["Status"]
     assert sorted(r for r, _ in system_json.problems(missing)) == ["system-json", "system-status"]
     assert system_json.problems([]) == [("system-json", "a system description is a JSON object, not list")]
+    blank = {**filled_system(doc), "Board Name": "", "Accelerator": "  "}
+    assert system_json.problems(blank, "open") == []
+    (rule, message), = system_json.problems(blank, "closed")
+    assert rule == "system-blank" and message.startswith("Board Name, Accelerator are empty")
+    assert system_json.problems(filled_system(doc), "closed") == []

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from test_package import FIXTURES, SERIAL_RUN, SUBMITTER, cli
+from fakes import filled_system
 from tinyharness.errors import UsageError
 from tinyharness.fileio import sha256_of
 from tinyharness.results.read import read_summary
@@ -40,7 +41,7 @@ def fingerprint(folder: Path) -> dict[str, str]:
 
 def system_file(folder: Path) -> Path:
     path = folder / f"{SYSTEM}.json"
-    path.write_bytes(system_json.render(system_json.describe(sut="serial", submitter=SUBMITTER)))
+    path.write_bytes(system_json.render(filled_system(system_json.describe(sut="serial", submitter=SUBMITTER))))
     return path
 
 

@@ -69,7 +69,7 @@ def test_port_is_required_with_a_hint():
 ])
 def test_numeric_options_are_finite_and_bounded(key, value):
     """Defect 17: timeout=inf was accepted (positive_float lets inf through): a wait forever."""
-    with pytest.raises(UsageError, match=f"--sut-option {key}={value}: must be ") as caught:
+    with pytest.raises(UsageError, match=f"--sut-option {key}={value}: expected ") as caught:
         SerialSUT.parse_options({"port": "/dev/x", key: value})
     assert "\n" not in str(caught.value)
     config = SerialSUT.parse_options({"port": "/dev/x", "timeout": "600", "infer_timeout": "86400",
@@ -231,7 +231,7 @@ def test_kws_run_through_the_harness(dut, serial_registered, tmp_path):
     summary, run_dir = Run(request).execute(Progress(enabled=False))
     assert summary.accuracy.value == 100.0  # every raw sample arrived unchanged
     windows = summary.windows
-    assert windows.throughput_ips == [500.0] * 5 and windows.latency_ms == 2.0
+    assert windows.throughput_ips == [500.0] * 5 and windows.latency_us == 2000.0
     assert [d.inferences for d in windows.details] == [52] * 5  # ceil(1.03 x 0.1 s / 2 ms)
     assert summary.system.sut.extra["model_id"] == "kws01"
     assert summary.model.found_in == "device"
@@ -355,7 +355,7 @@ def test_emulator_performance_windows_are_device_timed(emulate, kws_first, tmp_p
         assert d.throughput_ips == pytest.approx(d.inferences / d.runtime_s, rel=1e-3)
     # the reported latency is the median window's, from the device clock
     median = sorted(windows.throughput_ips)[2]
-    assert windows.latency_ms == pytest.approx(1000.0 / median, rel=1e-5)
+    assert windows.latency_us == pytest.approx(1e6 / median, rel=1e-5)
 
 
 def test_emulator_garbled_uploads_never_give_a_wrong_result(emulate, shared_data):

@@ -31,7 +31,7 @@ class HostSample:
     load1_before: float | None  # 1-minute load average; None where the OS has none
     load1_after: float | None
     governor: str | None  # one governor, or the distinct ones joined by "," when CPUs differ
-    cpu_mhz_before: float | None  # mean scaling_cur_freq over the CPUs, MHz
+    cpu_mhz_before: float | None  # mean scaling_cur_freq over the CPUs (else psutil's), MHz
     cpu_mhz_after: float | None
     own_cpu_s: float | None  # this process's user + system CPU seconds
     other_cpu_s: float | None  # everything else's busy CPU seconds (never below 0)
@@ -71,6 +71,20 @@ def read_cpu_mhz(cpu_dir: Path = CPU_SYSFS) -> float | None:
     return round(sum(khz) / len(khz) / 1000.0, 1) if khz else None
 
 
+def psutil_cpu_mhz() -> float | None:
+    """psutil's current CPU frequency in MHz, or None. Where cpufreq's sysfs files are absent (many
+    VMs and containers, where :func:`read_cpu_mhz` finds none) it reads /proc/cpuinfo's 'cpu MHz';
+    on macOS and Windows it is the OS's (nominal) figure. Any error is 'unknown'."""
+    try:
+        import psutil
+
+        freq = psutil.cpu_freq()
+    except Exception:  # noqa: BLE001 - ImportError, NotImplementedError, OSError, a psutil bug
+        return None
+    current = getattr(freq, "current", None)
+    return round(float(current), 1) if current and current > 0 else None
+
+
 def read_load1() -> float | None:
     try:
         return round(os.getloadavg()[0], 2)
@@ -107,15 +121,22 @@ class HostSampler:
 
     The readers can be replaced (tests): ``system_busy_s`` and ``own_cpu_s`` return cumulative CPU
     seconds, ``load1`` the 1-minute load average, ``clock`` seconds; ``cpu_dir`` is where the
-    ``cpu*/cpufreq`` folders are.
+    ``cpu*/cpufreq`` folders are. The frequency is their mean ``scaling_cur_freq``; where the real
+    ``/sys/devices/system/cpu`` has none, psutil's figure (:func:`psutil_cpu_mhz`) or what
+    ``cpu_mhz_fallback`` returns; a folder given as ``cpu_dir`` (a test) has no fallback unless one
+    is given.
     """
 
     def __init__(self, *, cpu_dir: Path = CPU_SYSFS, cpu_count: int | None = None,
                  system_busy_s: Callable[[], float] | None = None,
                  own_cpu_s: Callable[[], float] | None = None,
                  load1: Callable[[], float | None] = read_load1,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter,
+                 cpu_mhz_fallback: Callable[[], float | None] | None = None) -> None:
         self.cpu_dir, self.load1, self.clock = Path(cpu_dir), load1, clock
+        if cpu_mhz_fallback is None and self.cpu_dir == CPU_SYSFS:
+            cpu_mhz_fallback = psutil_cpu_mhz
+        self.cpu_mhz_fallback = cpu_mhz_fallback
         self.cpu_count = cpu_count if cpu_count is not None else os.cpu_count()
         self.notes: tuple[str, ...] = ()
         if system_busy_s is None or own_cpu_s is None:
@@ -128,6 +149,12 @@ class HostSampler:
         self.system_busy_s, self.own_cpu_s = system_busy_s, own_cpu_s
         self._start: tuple | None = None
 
+    def _mhz(self) -> float | None:
+        mhz = read_cpu_mhz(self.cpu_dir)
+        if mhz is None and self.cpu_mhz_fallback is not None:
+            mhz = self.cpu_mhz_fallback()
+        return mhz
+
     def _cpu(self) -> tuple[float | None, float | None]:
         if self.system_busy_s is None or self.own_cpu_s is None:
             return None, None
@@ -135,7 +162,7 @@ class HostSampler:
 
     def start(self) -> None:
         """Take the 'before' figures; call it just before the pass (outside any timed region)."""
-        governor, mhz, load = read_governor(self.cpu_dir), read_cpu_mhz(self.cpu_dir), self.load1()
+        governor, mhz, load = read_governor(self.cpu_dir), self._mhz(), self.load1()
         busy, own = self._cpu()
         self._start = (governor, mhz, load, busy, own, self.clock())  # the clock last: the interval
         # starts when the reading is done
@@ -154,5 +181,5 @@ class HostSampler:
             other_s = max(0.0, (busy - busy0) - own_s)  # tick-rounded counters can cross: not < 0
         return HostSample(sampled_s=max(0.0, now - t0), cpu_count=self.cpu_count,
                           load1_before=load0, load1_after=self.load1(), governor=governor,
-                          cpu_mhz_before=mhz0, cpu_mhz_after=read_cpu_mhz(self.cpu_dir),
+                          cpu_mhz_before=mhz0, cpu_mhz_after=self._mhz(),
                           own_cpu_s=own_s, other_cpu_s=other_s, notes=self.notes)

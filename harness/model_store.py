@@ -35,8 +35,12 @@ from pathlib import Path
 
 from .benchmark import ModelEntry
 from .errors import UsageError
+from .fileio import umask
 from .resources import data_dir
 
+# Not pooch 1.9 (+7 MB with requests): against test_model_store.py's servers it had no overall deadline
+# (a trickle ran 10 s, as long as the server chose), wrote all 64 MiB of an endless body, ignored a
+# 500 MiB Content-Length, and hung on a FIFO or /dev/zero link in its cache (it hashes what is there).
 DEFAULT_BASE_URL = "https://raw.githubusercontent.com"
 DEADLINE_S = 600.0  # a whole download (the largest reference model is 1.5 MB)
 STALL_S = 30.0  # no byte from the server for this long ends a download (and a connect)
@@ -221,7 +225,7 @@ class ModelStore:
                 raise UsageError(f"download of {url} does not match the rule set ({size} bytes, sha256 "
                                  f"{digest.hexdigest()[:16]}...; expected {entry.size} bytes, "
                                  f"{entry.sha256[:16]}...); nothing was saved")
-            os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+            os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600
             os.replace(tmp, target)
             return target
         except urllib.error.HTTPError as exc:

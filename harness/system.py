@@ -12,15 +12,43 @@ from typing import Any
 from . import __version__
 
 
-def cpu_model() -> str:
-    """The CPU model from /proc/cpuinfo (Linux), else whatever ``platform`` knows."""
+CPUINFO = Path("/proc/cpuinfo")
+# /proc/cpuinfo keys that name the CPU, best first: x86 and most others ('model name'), boards such
+# as the Raspberry Pi ('Model'), ARM SoCs ('Hardware'), MIPS ('cpu model'), older ARM ('Processor').
+CPUINFO_KEYS = ("model name", "Model", "Hardware", "cpu model", "Processor")
+
+
+def cpu_model(cpuinfo: Path = CPUINFO) -> str:
+    """The CPU model: from /proc/cpuinfo on Linux, the brand string on macOS, else whatever
+    ``platform`` knows. psutil has no CPU name, and py-cpuinfo was measured and not taken: 1 MB,
+    but ``get_cpu_info()`` takes 1.2 s and starts a Python and six programs (lscpu, dmesg, ...) to
+    say what /proc/cpuinfo's 'model name' says."""
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        fields: dict[str, str] = {}
+        for line in cpuinfo.read_text(errors="replace").splitlines():
+            key, sep, value = line.partition(":")
+            if sep and value.strip():
+                fields.setdefault(key.strip(), value.strip())
+        for key in CPUINFO_KEYS:
+            if key in fields:
+                return fields[key]
     except OSError:
         pass
+    if platform.system() == "Darwin":
+        brand = _macos_brand()
+        if brand:
+            return brand
     return platform.processor() or platform.machine()
+
+
+@lru_cache(maxsize=1)
+def _macos_brand() -> str:
+    """``sysctl -n machdep.cpu.brand_string`` (e.g. 'Apple M2'), '' when it cannot be read."""
+    try:
+        return subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True,
+                              text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 @lru_cache(maxsize=1)

@@ -32,7 +32,8 @@ def test_wheel_installs_and_runs_the_embedded_benchmark(tmp_path):
                      "tinyharness/datasets/digits01/y_labels.csv", "tinyharness/suts/null/__init__.py",
                      "tinyharness/suts/null/sut.py", "tinyharness/suts/serial/cli.py",
                      "tinyharness/cli/__init__.py", "tinyharness/results/summary.py",
-                     "tinyharness/scenarios/windows.py", "tinyharness/submission/result_lines.py"):
+                     "tinyharness/scenarios/windows.py", "tinyharness/submission/result_lines.py",
+                     "tinyharness/docs/dut-protocol.md", "tinyharness/docs/mlperf-tiny-rules.md"):
         assert required in names
     assert not any(n.startswith("datasets/") for n in names), "no top-level 'datasets' package"
 
@@ -66,3 +67,17 @@ def test_wheel_installs_and_runs_the_embedded_benchmark(tmp_path):
     assert summary["dataset"]["count"] == 360 and summary["latency_us"]["count"] > 0
     run_dirs = list((work / "results").iterdir())
     assert len(run_dirs) == 1 and (run_dirs[0] / "summary.json").is_file()
+
+    # the light install: no runtime, no scikit-learn, scipy or matplotlib
+    bare = subprocess.run([str(env_dir / "bin" / "python"), "-c", "import importlib.util as u; print([m for m in "
+                           "('onnxruntime', 'openvino', 'ai_edge_litert', 'sklearn', 'scipy', 'matplotlib') "
+                           "if u.find_spec(m)])"], capture_output=True, text=True, timeout=60)
+    assert bare.stdout.strip() == "[]", bare.stdout
+    no_runtime = subprocess.run([exe, "run"], capture_output=True, text=True, cwd=work, timeout=120)
+    assert no_runtime.returncode == 2 and "pip install 'tinyharness[onnxruntime]'" in no_runtime.stderr
+    assert len(no_runtime.stderr.strip().splitlines()) == 1, no_runtime.stderr
+    report = subprocess.run([exe, "report", str(run_dirs[0]), "--output", str(work / "r.html")],
+                            capture_output=True, text=True, cwd=work, timeout=120)
+    assert report.returncode == 2 and "pip install 'tinyharness[report]'" in report.stderr, report.stderr
+    doc = subprocess.run([exe, "docs", "dut-protocol"], capture_output=True, text=True, cwd=work, timeout=120)
+    assert doc.returncode == 0 and "db load" in doc.stdout, doc.stderr

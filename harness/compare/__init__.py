@@ -70,8 +70,10 @@ minus 1, ``(B - A) / A`` for latency and ``A / B - 1`` for throughput (x1.2 slow
 metric). A metric is a regression when its verdict is "B slower" and its slowdown's lower confidence
 bound (its value, where it has no CI) exceeds PCT.
 
-numpy, scipy (the t quantile; it comes with scikit-learn) and rich load inside the functions that
-need them, so importing this module is cheap.
+numpy and rich load inside the functions that need them, so importing this module is cheap. The
+quantiles of the correction need no scipy: the normal one is the standard library's
+(``statistics.NormalDist``), Student's t is :func:`bootstrap.t_quantile` (the exact CDF inverted by
+Newton's method; within about 1e-12 of ``scipy.stats.t.ppf``, which the tests use as the oracle).
 """
 
 from .metrics import compare, regressions  # noqa: F401

@@ -7,6 +7,14 @@ no file where a folder is expected (or the reverse), no name longer or deeper th
 needs, member and total sizes and the member count under limits, a bounded decompression ratio,
 and an archive that ends before its end-of-archive blocks is truncated. Nothing is written outside
 the temporary folder, which is removed on the way out, whatever exception ends the check.
+
+Each member that passes these rules also goes through the standard library's ``data`` extraction
+filter (``tarfile.data_filter``, PEP 706: Python 3.12, 3.11.4 and 3.10.12 on) before it is written:
+a second, independent judge of absolute and escaping paths, links and special files, whose refusal
+is reported like the rules' own. The rules stay: the filter knows no size, count, ratio, name or
+depth limits, duplicates or file/folder conflicts, and it lets links that stay inside the folder
+through, which a package never needs. Files are still written by this module (``O_EXCL`` and
+``O_NOFOLLOW``, mode 0600, the byte count checked), not by ``TarFile.extract``.
 """
 
 from __future__ import annotations
@@ -23,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from ..fileio import regular_file, sha256_of
+from ..fileio import regular_file, sha256_of, umask
 
 MiB = 1 << 20
 MANIFEST = "manifest.json"
@@ -187,6 +195,29 @@ def _member_problem(member: tarfile.TarInfo) -> tuple[str, str] | None:
     return None
 
 
+# The stdlib filter's refusals, as this module's rules (the most specific class first).
+_FILTER_RULES = tuple((name, rule) for name, rule in (
+    ("AbsolutePathError", "archive-absolute"), ("OutsideDestinationError", "archive-path"),
+    ("SpecialFileError", "archive-special"), ("AbsoluteLinkError", "archive-link"),
+    ("LinkOutsideDestinationError", "archive-link"), ("FilterError", "archive-filter"))
+    if hasattr(tarfile, name))
+
+
+def _filter_refuses(member: tarfile.TarInfo, dest: Path) -> tuple[str, str] | None:
+    """(rule, why) when tarfile's ``data`` filter refuses ``member`` for ``dest``; None when it
+    accepts it or this Python has no filters (before 3.10.12 / 3.11.4)."""
+    data_filter = getattr(tarfile, "data_filter", None)
+    if data_filter is None:
+        return None
+    try:
+        data_filter(member, str(dest))
+    except tarfile.TarError as exc:  # FilterError and its subclasses are TarErrors
+        rule = next((r for name, r in _FILTER_RULES if isinstance(exc, getattr(tarfile, name))),
+                    "archive-filter")
+        return rule, f"refused by tarfile's data filter ({type(exc).__name__}: {exc})"
+    return None
+
+
 def _open_stream(path: Path, limits: Limits, name: str) -> _Guard:
     size = path.stat().st_size
     raw = open(path, "rb")  # closed by the caller through _Guard.inner / its fileobj
@@ -269,6 +300,10 @@ def _extract(path: Path, dest: Path, limits: Limits, violations: list[Violation]
             if os.path.commonpath([str(dest), os.path.realpath(target)]) != str(dest):
                 violations.append(Violation(shown, "archive-path", "resolves outside the package"))
                 continue
+            refused = _filter_refuses(member, dest)
+            if refused:
+                violations.append(Violation(shown, refused[0], f"{refused[1]}; not extracted"))
+                continue
             try:
                 _write(archive, member, target, shown)
             except OSError as exc:  # the names are bounded; this is the disk (full, read-only)
@@ -340,6 +375,7 @@ def write_tar_gz(root: Path, output: Path) -> None:
     a temporary file beside ``output`` and renamed over it."""
     fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".tmp", dir=output.parent)
     try:
+        os.fchmod(fd, 0o666 & ~umask())  # mkstemp makes 0600; a package is for others to read
         with os.fdopen(fd, "wb") as raw, \
                 gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz, \
                 tarfile.open(fileobj=gz, mode="w", format=tarfile.PAX_FORMAT) as tar:

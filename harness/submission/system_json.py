@@ -14,7 +14,8 @@ from typing import Any
 
 from ..errors import UsageError
 
-# Every key of mlperf-tiny.md section 7.4, in the order real submissions list them.
+# Every key of a real MLPerf Tiny system description (docs/mlperf-tiny-rules.md §9.3), in the order
+# real submissions list them.
 FIELDS: tuple[str, ...] = (
     "Submitter", "Division", "Status", "Board Name",
     "Board Memory capacity (not including SoC, processor, or accelerator)", "Board Memory type",
@@ -29,6 +30,13 @@ FIELDS: tuple[str, ...] = (
     "General Compiler(s)", "Other Software", "Training and Quantization Notes",
 )
 STATUSES = ("available", "preview", "rdi")
+# Required fields a closed-division description may not leave blank ("N/A" where one does not
+# apply): a result others compare with must say what it ran on. The notes may stay empty.
+CLOSED_FILLED: tuple[str, ...] = (
+    "Submitter", "Division", "Board Name", "Processor(s) Name", "Processor(s) Frequencies",
+    "Processor memory type and capacity", "Accelerator", "Accelerator(s) Frequencies",
+    "Accelerator memory type and capacity", "Inference Framework", "Software Libraries",
+)
 LIMIT = 1 << 20  # bytes: a description is about 2 KB
 DIVISIONS = {"closed": "Closed", "open": "Open"}
 
@@ -46,34 +54,49 @@ def _board() -> str:
     return " ".join(p for p in parts if p and "to be filled" not in p.lower())
 
 
+def _cpu_freq():
+    """psutil's ``cpu_freq()`` (MHz: current, min, max; 0 where unknown), or None. On Linux it reads
+    cpufreq's sysfs files, else /proc/cpuinfo's 'cpu MHz'; on macOS and Windows the OS's nominal
+    figure. Detection never fails a command: any error is 'unknown'."""
+    try:
+        import psutil
+
+        return psutil.cpu_freq()
+    except Exception:  # noqa: BLE001 - ImportError, NotImplementedError, OSError, a psutil bug
+        return None
+
+
 def _frequency() -> str:
-    khz = _read("/sys/devices/system/cpu/cpu0/cpufreq/cpuinfo_max_freq")
-    if khz.isdigit():
-        return f"{int(khz) / 1e6:.2f} GHz (max)"
-    for line in _read("/proc/cpuinfo").splitlines():
-        if line.startswith("cpu MHz"):
-            try:
-                return f"{float(line.split(':', 1)[1]) / 1e3:.2f} GHz (as reported by /proc/cpuinfo)"
-            except ValueError:
-                break
+    freq = _cpu_freq()
+    if freq is None:
+        return ""
+    if freq.max and freq.max > 0:
+        return f"{freq.max / 1e3:.2f} GHz (max)"
+    if freq.current and freq.current > 0:
+        return f"{freq.current / 1e3:.2f} GHz (as reported by the OS)"
     return ""
 
 
 def _memory() -> str:
-    for line in _read("/proc/meminfo").splitlines():
-        if line.startswith("MemTotal:"):
-            fields = line.split()
-            if len(fields) >= 2 and fields[1].isdigit():
-                return f"{int(fields[1]) / 2**20:.1f} GiB system RAM"
-    return ""
+    try:
+        import psutil
+
+        total = psutil.virtual_memory().total
+    except Exception:  # noqa: BLE001 - as _cpu_freq
+        return ""
+    return f"{total / 2**30:.1f} GiB system RAM" if total > 0 else ""
 
 
 def _os_name() -> str:
+    """'PRETTY_NAME (kernel)' from os-release on Linux and BSDs (``platform.freedesktop_os_release``),
+    'macOS 14.5 (Darwin 23.5.0)' on macOS, else the kernel alone ('Windows 10')."""
+    kernel = f"{platform.system()} {platform.release()}".strip()
     pretty = ""
-    for line in _read("/etc/os-release").splitlines():
-        if line.startswith("PRETTY_NAME="):
-            pretty = line.split("=", 1)[1].strip().strip('"')
-    kernel = f"{platform.system()} {platform.release()}"
+    try:
+        pretty = platform.freedesktop_os_release().get("PRETTY_NAME", "").strip()
+    except OSError:  # no /etc/os-release nor /usr/lib/os-release
+        mac = platform.mac_ver()[0]
+        pretty = f"macOS {mac}" if mac else ""
     return f"{pretty} ({kernel})" if pretty else kernel
 
 
@@ -98,7 +121,7 @@ def _runtimes(only: str | None) -> tuple[str, list[str]]:
 
 def describe(sut: str | None = None, submitter: str = "", division: str = "",
              status: str = "available") -> dict[str, Any]:
-    """A system description with every section 7.4 field: what the harness detects on this host
+    """A system description with every field of :data:`FIELDS`: what the harness detects on this host
     (CPU, memory, OS, Python, runtime versions from the SUT registry), empty strings elsewhere."""
     import numpy
 
@@ -128,9 +151,16 @@ def describe(sut: str | None = None, submitter: str = "", division: str = "",
     return doc
 
 
-def problems(doc: Any) -> list[tuple[str, str]]:
+def blanks(doc: dict[str, Any]) -> list[str]:
+    """The :data:`CLOSED_FILLED` fields that are missing or blank (a value of another type is the
+    schema's to report)."""
+    return [key for key in CLOSED_FILLED if key not in doc or isinstance(doc[key], str) and not doc[key].strip()]
+
+
+def problems(doc: Any, division: str | None = None) -> list[tuple[str, str]]:
     """Every violation as (rule, message): 'system-status' for a bad Status, 'system-type' for a
-    system_type key, 'system-json' for the rest of the schema."""
+    system_type key, 'system-blank' for a field the closed division needs filled (``division``
+    "closed"), 'system-json' for the rest of the schema."""
     from ..schemas import errors
 
     if not isinstance(doc, dict):
@@ -148,10 +178,16 @@ def problems(doc: Any) -> list[tuple[str, str]]:
                 or "False schema" in line:  # the only false schema is system_type's
             continue  # reported above, with its own rule
         found.append(("system-json", line))
+    if division is not None and division.lower() == "closed":
+        empty = [key for key in blanks(doc) if key in doc and key not in ("Submitter", "Division")]
+        if empty:
+            found.append(("system-blank", f"{', '.join(empty)} {'is' if len(empty) == 1 else 'are'} "
+                                          "empty; the closed division needs every system field filled "
+                                          "(write 'N/A' where one does not apply)"))
     return found
 
 
-def load(path: Path) -> dict[str, Any]:
+def load(path: Path, division: str | None = None) -> dict[str, Any]:
     """A system description file, validated; UsageError naming the file and the first problem
     (a FIFO, a huge file or hostile JSON included: it is read bounded, through loads_json)."""
     from ..fileio import loads_json, read_bounded
@@ -161,7 +197,7 @@ def load(path: Path) -> dict[str, Any]:
         doc = loads_json(data.decode("utf-8"), f"system description {path}")
     except UnicodeDecodeError as exc:
         raise UsageError(f"system description {path}: not UTF-8 text (byte {exc.start})") from None
-    found = problems(doc)
+    found = problems(doc, division)
     if found:
         more = f" (and {len(found) - 1} more)" if len(found) > 1 else ""
         raise UsageError(f"system description {path}: {found[0][0]}: {found[0][1]}{more}")

@@ -1,5 +1,6 @@
 """Known-answer tests for harness.scoring (MLPerf Tiny's metrics), every expected value worked out
-by hand; the rank-sum form of the AUC (mlperf-tiny.md §3.4) is checked on a random case with ties."""
+by hand; the rank-sum form of the AUC (mlperf-tiny.md §3.4) is checked on a random case with ties,
+and against scikit-learn's roc_auc_score (the oracle, a dev dependency) on many random cases."""
 
 from __future__ import annotations
 
@@ -79,6 +80,64 @@ def test_roc_auc_equals_the_rank_sum_formula_on_a_random_case_with_ties():
     assert scoring.roc_auc(labels, scores) == pytest.approx(expected, abs=1e-12)
     assert pairwise_auc(labels.tolist(), scores.tolist()) == pytest.approx(expected, abs=1e-12)
     assert 0.5 < expected < 1.0  # a meaningful case, not a degenerate one
+
+
+def test_roc_auc_is_the_exact_fraction():
+    """Twice the rank sum is an integer, so the AUC is one division of integers: k / (n_pos n_neg)
+    to the last bit, not a sum of trapezoids."""
+    labels = np.array([0, 0, 1, 1, 0, 1])
+    scores = np.array([9.7, 10.4, 10.1, 25.7, 9.6, 15.9])
+    assert scoring.roc_auc(labels, scores) == 8 / 9  # the misordered pair, worked out above
+    # 3 positives, 7 negatives, integer scores: positive 5 beats 1, 2, 3, 4 and ties 5 (4.5 wins),
+    # positive 2 beats 1 and ties 2 (1.5), positive 9 beats all 7; 13 / 21 in all
+    labels = np.array([1, 0, 0, 0, 0, 0, 1, 0, 1, 0], dtype=bool)
+    scores = np.array([5, 1, 2, 3, 4, 5, 2, 7, 9, 8])
+    assert scoring.roc_auc(labels, scores) == 13 / 21
+    assert pairwise_auc(labels.astype(int).tolist(), scores.tolist()) == pytest.approx(13 / 21)
+
+
+def test_roc_auc_takes_the_larger_label_as_positive():
+    # -1 / +1 labels, as scikit-learn reads them: the larger (+1) is the positive class
+    assert scoring.roc_auc(np.array([-1, -1, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == 0.75
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_roc_auc_equals_scikit_learns_on_random_data_with_many_ties(seed):
+    roc_auc_score = pytest.importorskip("sklearn.metrics", reason="scikit-learn (dev extra) is the oracle").roc_auc_score
+    rng = np.random.default_rng([7, seed])
+    for _ in range(80):  # scikit-learn takes about 10 ms a call, mostly input checks
+        n = int(rng.integers(2, 300))
+        labels = (rng.random(n) < rng.uniform(0.02, 0.98)).astype(int)
+        if labels.min() == labels.max():
+            continue
+        levels = int(rng.integers(1, 12))  # few distinct values: ties everywhere, across classes
+        scores = rng.integers(0, levels, n) + 0.5 * labels * rng.integers(0, 2)
+        kind = seed
+        if kind == 1:
+            scores = scores.astype(np.float32) / 7  # float32, not exactly representable
+        elif kind == 2:
+            scores = rng.normal(size=n) + labels * 0.3  # continuous: no ties
+        assert scoring.roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+def test_roc_auc_at_a_large_size():
+    roc_auc_score = pytest.importorskip("sklearn.metrics", reason="scikit-learn (dev extra) is the oracle").roc_auc_score
+    rng = np.random.default_rng(11)
+    labels = rng.integers(0, 2, 200_000)
+    scores = np.round(rng.normal(size=200_000) + 0.2 * labels, 2)
+    assert scoring.roc_auc(labels, scores) == pytest.approx(roc_auc_score(labels, scores), abs=1e-12)
+
+
+@pytest.mark.parametrize("labels, scores, message", [
+    ([0, 1, 2], [0.1, 0.2, 0.3], "two classes, not 3"),
+    ([0, 1, 1], [0.1, 0.2], "one score per label"),
+    ([0, 1], [0.1, float("nan")], "finite scores"),
+    ([0, 1], [0.1, float("inf")], "finite scores"),
+    ([0, 1], ["a", "b"], "numeric scores"),
+])
+def test_roc_auc_refuses_what_has_no_auc(labels, scores, message):
+    with pytest.raises(ValueError, match=message):
+        scoring.roc_auc(np.array(labels), np.array(scores))
 
 
 @pytest.mark.parametrize("labels", [[0, 0, 0], [1, 1], [1]])

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from fakes import filled_system
 from tinyharness.submission import archive, system_json
 from tinyharness.submission.archive import Limits
 from tinyharness.submission.check import check_package
@@ -340,7 +341,7 @@ def test_a_truncated_package_archive_is_one_line_naming_it(box, tmp_path):
     from tinyharness.submission.package import build
 
     system = tmp_path / "dut-board.json"
-    system.write_bytes(system_json.render(system_json.describe(sut="serial", submitter=SUBMITTER)))
+    system.write_bytes(system_json.render(filled_system(system_json.describe(sut="serial", submitter=SUBMITTER))))
     whole = build([SERIAL_RUN], SUBMITTER, "closed", [(None, system)], tmp_path / "whole.tar.gz").read_bytes()
     for cut in (len(whole) // 7, len(whole) // 2, len(whole) - 9):
         path = write(box.archives / f"cut{cut}.tar.gz", whole[:cut])

@@ -94,8 +94,10 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
         expected_qps, seed, sut_options, repeat, query_timeout, as_json, quiet) -> None:
     """Run a benchmark on a SUT and write a run directory of schema-validated logs.
 
-    The run directory (OUTPUT/<time>_<benchmark>_<sut>_<scenario>) holds summary.json,
-    summary.txt, detail.txt (:::MLLOG events), accuracy.json, latencies.npy and status.json.
+    The run directory (OUTPUT/<time>-<tag>_<benchmark>_<sut>_<scenario>, the tag random so
+    that no two runs share a name) holds summary.json, summary.txt (with the test parameters,
+    load time and first inference), detail.txt (:::MLLOG events), accuracy.json, latencies.npy
+    and status.json. The rules behind it: 'tinyharness docs mlperf-tiny-rules'.
     A short window or offline query is recalibrated and re-run before a result is called
     INVALID; every performance result says how steady it was (warnings, not INVALID).
 

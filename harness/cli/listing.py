@@ -79,7 +79,8 @@ def _dataset_state(benchmark) -> dict:
     if not (benchmark.default_dataset() / benchmark.label_file).is_file():
         return {"dataset_present": False, "dataset": "missing"}
     try:
-        Dataset.for_benchmark(benchmark)
+        dataset = Dataset.for_benchmark(benchmark)
     except UsageError as exc:
         return {"dataset_present": False, "dataset": f"incomplete: {exc}"}
-    return {"dataset_present": True, "dataset": "present"}
+    files = len({entry.file for entry in dataset.entries})
+    return {"dataset_present": True, "dataset": f"present ({files:,} files)", "dataset_files": files}

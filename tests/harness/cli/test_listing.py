@@ -66,4 +66,4 @@ def test_a_dataset_with_only_its_labels_file_is_incomplete_not_present(tmp_path)
     rows = {r["id"]: r for r in json.loads(done.stdout)}
     assert rows["ad01"]["dataset_present"] is False
     assert rows["ad01"]["dataset"].startswith("incomplete: ") and "missing" in rows["ad01"]["dataset"]
-    assert rows["kws01"]["dataset"] == "missing" and rows["digits01"]["dataset"] == "present"
+    assert rows["kws01"]["dataset"] == "missing" and rows["digits01"]["dataset"] == "present (360 files)" and rows["digits01"]["dataset_files"] == 360

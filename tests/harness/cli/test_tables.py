@@ -158,7 +158,7 @@ def test_benchmarks_piped():
     lines = invoke(["benchmarks"], PIPED).splitlines()
     assert lines[0] == "benchmark\ttask\ttarget\tmodels\tdataset\twindows"
     digits = next(ln.split("\t") for ln in lines if ln.startswith("digits01\t"))
-    assert digits[2:] == ["top1 >= 90", "tflite, onnx", "present", "5 x 1 s"]
+    assert digits[2:] == ["top1 >= 90", "tflite, onnx", "present (360 files)", "5 x 1 s"]
 
 
 # -- tinyharness models list and verify ------------------------------------------------------------

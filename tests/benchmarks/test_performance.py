@@ -72,7 +72,7 @@ def test_shortened_performance_run_is_complete_and_invalid_only_by_the_override(
         assert t == d["throughput_ips"] == pytest.approx(d["inferences"] / d["runtime_s"], rel=1e-3)
     assert win["median_throughput_ips"] == pytest.approx(statistics.median(win["throughput_ips"]), abs=1e-3)
     assert win["median_throughput_ips"] > 0
-    # latency = 1000 / median throughput, in ms rounded to 6 decimals (1 ns)
-    assert win["latency_ms"] == pytest.approx(1000.0 / win["median_throughput_ips"], rel=1e-5, abs=1e-6)
+    # latency = 1 / median throughput, in us rounded to 6 decimals (schema 3: every latency in us)
+    assert win["latency_us"] == pytest.approx(1e6 / win["median_throughput_ips"], rel=1e-5, abs=1e-6)
     text = (run_dir / "summary.txt").read_text()
     assert "Result is : INVALID" in text and "MLPerf Tiny median throughput" in text

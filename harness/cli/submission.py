@@ -61,6 +61,10 @@ def package_cmd(runs, submitter, division, systems, output) -> None:
 
 @click.command("check")
 @click.argument("path", type=click.Path(path_type=Path), metavar="PATH")
+@click.option("--version", "rules_version", type=choice("v1.0", "v1.1", "v1.2", "v1.3", "v1.4"),
+              help="The MLPerf Tiny round whose rules apply. Default: the round a folder of PATH names "
+              "(e.g. tiny_results_v1.1, v1.1), else the newest whose layout fits the tree.")
+@click.option("--submitter", metavar="ORG", help="Check only this submitter folder (<division>/ORG).")
 @click.option("--max-member-size", type=finite(0, 1 << 20, min_open=True), default=64, show_default=True,
               metavar="MiB", help="Archives: the largest member accepted (above 0, at most 1 TiB).")
 @click.option("--max-total-size", type=finite(0, 1 << 20, min_open=True), default=512, show_default=True,
@@ -68,10 +72,21 @@ def package_cmd(runs, submitter, division, systems, output) -> None:
               "most 1 TiB).")
 @click.option("--max-members", type=count(1, 1_000_000), default=10_000, show_default=True, metavar="N",
               help="Archives: the most members accepted (1 to 1,000,000).")
-@click.option("--json", "as_json", is_flag=True, help="Print the violations as a JSON list.")
-def check_cmd(path, max_member_size, max_total_size, max_members, as_json) -> None:
-    """Check a submission package (folder or .tar.gz) and print EVERY violation as
-    'PATH-IN-PACKAGE: rule: message'. Exit code 1 when there is any, 0 otherwise.
+@click.option("--json", "as_json", is_flag=True, help="Print {rules, rules_from, package, violations, "
+              "notes} as JSON.")
+def check_cmd(path, rules_version, submitter, max_member_size, max_total_size, max_members, as_json) -> None:
+    """Check an MLPerf Tiny results tree (folder or .tar.gz), tinyharness-made or not, and print
+    EVERY violation as 'PATH-IN-TREE: rule: message', then the notes as 'PATH-IN-TREE: note:
+    message'. Exit code 1 when there is any violation, 0 otherwise (notes never fail a check).
+
+    \b
+    The MLCommons rules of the round (--version): layout, the files of each test folder, the
+    system descriptions, the result lines (closed-division quality targets, energy, sww), and the
+    MLPerf Tiny windows wherever results.txt shows them (5, each at least 10 s, the median
+    line their median). What the MLCommons checker only warns about is a note, not a violation.
+    A tinyharness package (manifest.json) also has its checksums, its stricter layout and its
+    embedded runs (tinyharness/) verified, every figure recomputed; a tree without them gets the
+    note "not a tinyharness package". The rules used are named in the last line.
 
     An archive is never trusted: it is read member by member into a private temporary folder
     (links, devices, FIFOs, '..' and absolute names, duplicates, oversized members and
@@ -79,24 +94,33 @@ def check_cmd(path, max_member_size, max_total_size, max_members, as_json) -> No
     checked: 'tinyharness docs mlperf-tiny-rules'.
     """
     from ..submission.archive import MiB, Limits
-    from ..submission.check import check_package
+    from ..submission.check import check_tree
 
     if not path.exists():
         raise UsageError(f"{path} does not exist")
     limits = Limits(member_bytes=max(1, int(max_member_size * MiB)),
                     total_bytes=max(1, int(max_total_size * MiB)), members=max_members)
-    found = check_package(path, limits)
+    report = check_tree(path, limits, version=rules_version, submitter=submitter)
+    found = report.found
+    rules = f"MLPerf Tiny {report.version} rules"
+    why = f"{report.version_from}; " if report.version_from else ""
     if as_json:
-        click.echo(json.dumps([v.__dict__ for v in found], indent=1))
+        click.echo(json.dumps({"rules": report.version, "rules_from": report.version_from,
+                               "package": report.package, "violations": [v.__dict__ for v in found],
+                               "notes": [{"path": n.path, "message": n.message} for n in report.notes]},
+                              indent=1))
     else:
-        for violation in found:
-            click.echo(str(violation))
+        for line in [*found, *report.notes]:  # notes after the violations: 'PATH: note: message'
+            click.echo(str(line))
     if found:
-        click.echo(f"{path}: {len(found)} violation{'s' if len(found) != 1 else ''}", err=True)
+        click.echo(f"{path}: {len(found)} violation{'s' if len(found) != 1 else ''} under the {rules}"
+                   + (f" ({report.version_from})" if report.version_from else ""), err=True)
         sys.exit(1)
     if not as_json:
-        click.echo(f"{path}: OK (manifest, layout, system descriptions, result lines and embedded "
-                   "runs all pass)")
+        checked = ("manifest, layout, system descriptions, result lines and embedded runs all pass"
+                   if report.package else "layout, system descriptions and result lines pass; not a "
+                   "tinyharness package, nothing recomputed")
+        click.echo(f"{path}: OK under the {rules} ({why}{checked})")
 
 
 @click.group("system")

@@ -1,27 +1,38 @@
-"""``tinyharness check``: every rule a tinyharness MLPerf Tiny submission package must follow.
+"""``tinyharness check``: the MLPerf Tiny rules on any results tree, and tinyharness's own on a
+package it made.
 
-Each broken rule is one :class:`Violation` (``path-in-package: rule: message``); all of them are
-collected, never only the first. The result lines are read with the patterns of the MLCommons
-checker (:mod:`.result_lines`); the embedded runs are read through the run model and judged by
-the rules the packager applies (:mod:`.eligibility`), every figure they report recomputed from
-their records (:mod:`.recompute`). Nothing in a package is trusted: whatever it holds becomes
-violations, never an exception; only regular files are opened, read bounded (:mod:`.runfiles`).
+Each broken rule is one :class:`Violation` (``path-in-tree: rule: message``); all of them are
+collected, never only the first. What the MLCommons checker would only warn about, or passes over,
+is a note, never a violation. The rules:
+
+- the MLCommons ones, of the round the tree follows (:mod:`.versions`: ``--version``, else the
+  round a folder of the path names, else the newest whose layout fits), on the tree, the test
+  folders, the system descriptions and the result lines (:mod:`.mlcommons_rules`);
+- on a tinyharness package (a tree with ``manifest.json``): the manifest, tinyharness's stricter
+  layout and system description schema, and the embedded runs under ``tinyharness/``, read
+  through the run model, judged by the rules the packager applies (:mod:`.eligibility`) and
+  every figure they report recomputed from their records (:mod:`.recompute`). A tree without
+  them is "not a tinyharness package": a note, and nothing of it is recomputed.
+
+Nothing in a tree is trusted: whatever it holds becomes violations, never an exception; only
+regular files are opened, read bounded (:mod:`.runfiles`).
 """
 
 from __future__ import annotations
 
-import statistics
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
 from ..fileio import read_bounded
 from ..results.summary import RunSummary
-from . import eligibility, recompute, system_json
+from . import eligibility, recompute, system_json, versions
 from .archive import FILE_LIMIT, MANIFEST, Limits, Violation, opened
 from .inventory import inventory, is_dir, listing, verify_manifest
-from .layout import BENCHMARK_OF, EMBEDDED, SHORT, TEST_FILES, TESTS
-from .result_lines import AUC, MEDIAN, TOP1, last_value, number, parse_windows
+from .layout import EMBEDDED
+from .mlcommons_rules import TreeRules
 from .runfiles import parse_json, read_run
 
 Provider = tuple[str, RunSummary]  # (embedded run folder, relative to the package; its summary)
@@ -32,25 +43,60 @@ def _close(a: float, b: float, tolerance: float) -> bool:
     return abs(a - b) <= tolerance
 
 
-def check_package(path: Path, limits: Limits = Limits()) -> list[Violation]:
-    """Every violation of a package folder or archive (an archive is never trusted: see archive.py)."""
-    with opened(Path(path), limits) as (root, found):
-        if root is not None:
-            found += Checker(root).run()
-        elif not found:
-            found.append(Violation(Path(path).name, "layout", "the archive holds no files"))
-    return found
+@dataclass
+class Report:
+    found: list[Violation]
+    notes: list[Violation] = field(default_factory=list)
+    version: str = versions.NEWEST
+    version_from: str = ""  # why that round: "--version", the path, or detected
+    package: bool = False  # a tinyharness package (manifest.json at the top)
 
 
-class Checker:
-    def __init__(self, root: Path) -> None:
+def check_tree(path: Path, limits: Limits = Limits(), version: str | None = None,
+               submitter: str | None = None) -> Report:
+    """Every violation and note of a tree, folder or archive (an archive is never trusted: see
+    archive.py), under ``version``'s rules (None: see :meth:`Checker.resolve_version`)."""
+    path, division = Path(path), None
+    if path.is_dir() and not any(os.path.lexists(path / n) for n in (MANIFEST, *versions.DIVISIONS)):
+        # a division or a submitter folder: checked in the tree around it, alone
+        if path.name in versions.DIVISIONS:
+            path, division = path.parent, path.name
+        elif path.parent.name in versions.DIVISIONS and path.parent.parent != path.parent:
+            path, division, submitter = path.parent.parent, path.parent.name, path.name
+    with opened(path, limits) as (root, found):
+        if root is None:
+            if not found:
+                found.append(Violation(path.name, "layout", "the archive holds no files"))
+            return Report(found, version=version or versions.from_path(path) or versions.NEWEST)
+        checker = Checker(root, version=version, submitter=submitter, named=path, division=division)
+        found += checker.run()
+        return Report(found, checker.notes, checker.rules.name, checker.version_from, checker.package)
+
+
+def check_package(path: Path, limits: Limits = Limits(), version: str | None = None) -> list[Violation]:
+    """Every violation of a tree, folder or archive (the notes are in :func:`check_tree`)."""
+    return check_tree(path, limits, version).found
+
+
+class Checker(TreeRules):
+    def __init__(self, root: Path, version: str | None = None, submitter: str | None = None,
+                 named: Path | None = None, division: str | None = None) -> None:
         self.root = root
+        self.named = Path(named) if named is not None else root  # for the round a path names
+        self.version = version
+        self.only = submitter  # check this submitter folder alone (the MLCommons --submitter)
+        self.only_division = division  # ... in this division alone
         self.found: list[Violation] = []
+        self.notes: list[Violation] = []
         self.files: list[str] = []  # every regular file, relative POSIX path
         self.fileset: set[str] = set()
         self.texts: dict[str, str | None] = {}
         self.judged: set[str] = set()  # embedded runs already judged by the eligibility rules
         self.figures: dict[str, recompute.Figures] = {}  # run folder -> what its records give
+        self.mappings: dict[str, dict] = {}
+        self.rules = versions.VERSIONS[version or versions.NEWEST]
+        self.version_from = "--version" if version else ""
+        self.package = os.path.lexists(root / MANIFEST)  # whatever it is, verify_manifest says
         from ..benchmark import load_benchmarks
 
         self.benchmarks = load_benchmarks()
@@ -58,28 +104,74 @@ class Checker:
     def add(self, path: str, rule: str, message: str) -> None:
         self.found.append(Violation(path, rule, message))
 
+    def note(self, path: str, message: str) -> None:
+        self.notes.append(Violation(path, "note", message))
+
     def run(self) -> list[Violation]:
         self.walk()
-        self.manifest()
+        self.mappings = self.model_mappings()
+        self.resolve_version()
         top = listing(self.root)
+        if self.package or not self.recognizable(top):
+            self.manifest()  # a tree that is neither a package nor an MLPerf Tiny tree: both missing
+        else:
+            self.note(".", "not a tinyharness package (no manifest.json): checked by the MLCommons rules "
+                           "alone; no checksums to verify, no embedded runs to recompute")
         for name in top:
-            if name == MANIFEST:
+            if name == MANIFEST and self.package:
                 continue
-            if name not in ("closed", "open") or not is_dir(self.root / name):
+            if self.only_division is not None and name != self.only_division:
+                continue
+            if name in versions.DIVISIONS and is_dir(self.root / name):
+                for submitter in listing(self.root / name):
+                    if self.only is not None and submitter != self.only:
+                        continue
+                    if is_dir(self.root / name / submitter):
+                        self.submitter(name, submitter)
+                    else:
+                        self.add(f"{name}/{submitter}", "layout", "expected a submitter folder")
+            elif self.package:
                 self.add(name, "layout", "only closed/, open/ and manifest.json belong at the top")
-                continue
-            for submitter in listing(self.root / name):
-                if is_dir(self.root / name / submitter):
-                    self.submitter(name, submitter)
-                else:
-                    self.add(f"{name}/{submitter}", "layout", "expected a submitter folder")
-        if not any(n in ("closed", "open") for n in top):
+            elif is_dir(self.root / name) and name not in versions.IGNORED_TOP:
+                self.add(name, "layout", "not a division folder: only closed/ and open/ hold results (the "
+                                         "MLCommons checker reports an invalid division)")
+        if not any(n in versions.DIVISIONS for n in top):
             self.add(".", "layout", "no closed/ or open/ division folder")
+        elif self.only is not None and not any(is_dir(self.root / d / self.only) for d in top
+                                               if d in versions.DIVISIONS):
+            self.add(".", "layout", f"no submitter folder {self.only!r} in closed/ or open/")
+        if self.only is not None or self.only_division is not None:
+            self.found = [v for v in self.found if self.mine(v.path)]
+            self.notes = [v for v in self.notes if self.mine(v.path)]
         return self.found
+
+    def mine(self, path: str) -> bool:
+        """A path a check of one division or submitter reports: theirs, or the tree's own."""
+        parts = path.split("/")
+        if parts[0] not in versions.DIVISIONS:
+            return self.only_division is None or path == "."
+        return (self.only_division in (None, parts[0])
+                and (self.only is None or len(parts) < 2 or parts[1] == self.only))
+
+    def recognizable(self, top: list[str]) -> bool:
+        """An MLPerf Tiny tree: a division folder holding a submitter with results/ or systems/."""
+        return any(is_dir(self.root / d / s / part) for d in top if d in versions.DIVISIONS
+                   for s in listing(self.root / d) for part in ("results", "systems"))
+
+    def resolve_version(self) -> None:
+        """``--version``; else the round a folder of the path names; else the newest that fits."""
+        if self.version:
+            return
+        named = versions.named_in(self.named.absolute())
+        if named:
+            self.rules, self.version_from = versions.VERSIONS[named[0]], f"named by {named[1]!r} in the path"
+            return
+        self.rules = versions.VERSIONS[versions.detect(self.files, self.mappings)]
+        self.version_from = "detected: the newest round whose layout fits the tree"
 
     # -- files ------------------------------------------------------------------------------
     def walk(self) -> None:
-        self.files, found = inventory(self.root)
+        self.files, found = inventory(self.root, () if self.package else versions.IGNORED_TOP)
         self.fileset = set(self.files)
         self.found += found
 
@@ -110,33 +202,8 @@ class Checker:
             self.add(rel, "json", problem)
         return doc
 
-    # -- the submitter tree -----------------------------------------------------------------
-    def submitter(self, division: str, submitter: str) -> None:
-        base = f"{division}/{submitter}"
-        folder = self.root / division / submitter
-        for name in listing(folder):
-            allowed = name in ("systems", "results", EMBEDDED, "code") or \
-                (division == "open" and name == "model_mapping.json")
-            if not allowed:
-                self.add(f"{base}/{name}", "layout", "not part of an MLPerf Tiny submitter folder "
-                                                     "(systems/, results/, code/, tinyharness/)")
-        mapping = self.json(f"{base}/model_mapping.json") if f"{base}/model_mapping.json" in self.fileset else {}
-        mapping = mapping if isinstance(mapping, dict) else {}
-        systems = self.systems(division, submitter)
-        results = folder / "results"
-        if not is_dir(results):
-            self.add(f"{base}/results", "layout", "missing results/ folder")
-            return
-        for system in listing(results):
-            if not is_dir(results / system):
-                self.add(f"{base}/results/{system}", "layout", "expected a system folder")
-                continue
-            if system not in systems:
-                self.add(f"{base}/results/{system}", "system-json",
-                         f"no systems/{system}.json describes this system")
-            self.system_results(division, submitter, system, mapping)
-
-    def systems(self, division: str, submitter: str) -> set[str]:
+    # -- a package's system descriptions: every one, by tinyharness's schema ----------------------
+    def package_systems(self, division: str, submitter: str) -> set[str]:
         base = f"{division}/{submitter}/systems"
         found = set()
         for rel in self.files:
@@ -148,77 +215,24 @@ class Checker:
                 continue
             for rule, message in system_json.problems(doc, division):
                 self.add(rel, rule, message)
-            if isinstance(doc, dict):
-                for key, want in (("Division", division), ("Submitter", submitter)):
-                    value = doc.get(key)
-                    if isinstance(value, str) and value and value.lower() != want.lower():
-                        self.add(rel, "system-json", f"{key} says {value!r} but the package puts it "
-                                                     f"under {want!r}")
+            value = doc.get("Division") if isinstance(doc, dict) else None  # the packager writes it
+            if isinstance(value, str) and value and value.lower() != division.lower():
+                self.add(rel, "system-json", f"Division says {value!r} but the package puts it under "
+                                             f"{division!r}")
         return found
 
-    # -- results of one system ----------------------------------------------------------------
-    def system_results(self, division: str, submitter: str, system: str, mapping: dict) -> None:
-        base = f"{division}/{submitter}/results/{system}"
-        runs = self.embedded(division, submitter, system)
-        present: dict[str, str] = {}  # benchmark id -> model folder
-        for model in listing(self.root / base):
-            rel = f"{base}/{model}"
-            if not is_dir(self.root / rel):
-                self.add(rel, "layout", "expected a model folder")
-                continue
-            official = model if model in BENCHMARK_OF else mapping.get(model) if division == "open" else None
-            if not isinstance(official, str) or official not in BENCHMARK_OF:
-                self.add(rel, "model-name", f"{model!r} is not an MLPerf Tiny model folder "
-                         f"({', '.join(sorted(BENCHMARK_OF))})"
-                         + (" and model_mapping.json does not map it to one" if division == "open" else ""))
-                continue
-            bench = self.benchmarks[BENCHMARK_OF[official]]
-            present[bench.id] = model
-            self.model_results(rel, bench, runs.get(model, {}), division)
-        for bench_id, model in present.items():
-            for needed in self.benchmarks[bench_id].requires:
-                if needed not in present:
-                    self.add(f"{base}/{model}", "requires", f"{SHORT[bench_id]} results need {SHORT[needed]} "
-                                                            "results for the same system")
-        for model in sorted(set(runs) - set(present.values())):
-            self.add(f"{division}/{submitter}/{EMBEDDED}/{system}/{model}", "layout",
-                     f"embedded runs for {model!r}, which has no results/{system}/{model}/ folder")
-
-    def model_results(self, rel: str, bench, runs: dict[str, RunSummary | None], division: str) -> None:
-        """One model folder: its test folders, each against the embedded run that provides it."""
-        for name in listing(self.root / rel):
-            if name not in TESTS:
-                self.add(f"{rel}/{name}", "layout", "unexpected: a model folder holds accuracy/ "
-                                                    "and performance/")
-        providers: dict[str, Provider | None] = {}
-        for test in TESTS:
-            where = f"{rel}/{test}"
-            provider = providers[test] = self.provider(where, test, runs, bench, division)
-            if not is_dir(self.root / where):
-                self.add(where, "required-tests", f"missing: MLPerf Tiny requires {test} results "
-                                                  f"for {rel.rsplit('/', 1)[1]}")
-                continue
-            self.test_folder(where)
-            if f"{where}/results.txt" in self.fileset and provider is not None:
-                text = self.text(f"{where}/results.txt")
-                if text is not None:
-                    (self.accuracy if test == "accuracy" else self.performance)(
-                        where, text, bench, division, provider)
-        acc, perf = providers["accuracy"], providers["performance"]
-        if acc is not None and perf is not None:
-            self.same_model(rel, acc[1], perf[1])
-
-    def same_model(self, rel: str, acc: RunSummary, perf: RunSummary) -> None:
-        if acc.model.sha256 != perf.model.sha256:
-            self.add(rel, "model-mismatch", "the accuracy and performance runs used different "
-                     f"models (sha256 {str(acc.model.sha256)[:12]}... and {str(perf.model.sha256)[:12]}...)")
-        if acc.sut != perf.sut:
-            self.add(rel, "model-mismatch", f"accuracy from SUT {acc.sut!r}, performance from SUT "
-                                            f"{perf.sut!r}")
-
-    def embedded(self, division: str, submitter: str, system: str) -> dict[str, dict[str, RunSummary | None]]:
-        """{model folder: {run folder rel path: summary (None when unusable)}}, each run checked."""
-        base = self.root / division / submitter / EMBEDDED / system
+    # -- embedded runs (the TreeRules hooks) ------------------------------------------------------
+    def embedded(self, division: str, submitter: str, system: str) -> dict[str, dict[str, RunSummary | None]] | None:
+        """{model folder: {run folder rel path: summary (None when unusable)}}, each run checked;
+        None when the submitter has no tinyharness/ folder (a note says so, once)."""
+        top = self.root / division / submitter / EMBEDDED
+        if not is_dir(top):
+            where = f"{division}/{submitter}"
+            if self.package and not any(n.path == where and EMBEDDED in n.message for n in self.notes):
+                self.note(where, f"no embedded runs ({EMBEDDED}/): the results are checked by the MLCommons "
+                                 "rules alone, nothing is recomputed")
+            return None
+        base = top / system
         found: dict[str, dict[str, RunSummary | None]] = {}
         if not is_dir(base):
             return found
@@ -227,6 +241,11 @@ class Checker:
                 rel = (base / model / run).relative_to(self.root).as_posix()
                 found.setdefault(model, {})[rel] = self.embedded_run(rel)
         return found
+
+    def leftover_runs(self, division, submitter, system, runs, present) -> None:
+        for model in sorted(set(runs) - set(present.values())):
+            self.add(f"{division}/{submitter}/{EMBEDDED}/{system}/{model}", "layout",
+                     f"embedded runs for {model!r}, which has no results/{system}/{model}/ folder")
 
     def embedded_run(self, rel: str) -> RunSummary | None:
         """The run's typed summary when the run folder is sound, else None (and violations);
@@ -301,38 +320,21 @@ class Checker:
                 self.add(at, rule, message)
         return rel, summary
 
-    def test_folder(self, where: str) -> None:
-        names = listing(self.root / where)
-        for name in TEST_FILES:
-            rel = f"{where}/{name}"
-            if name not in names:
-                self.add(rel, "required-files", "missing: a test folder holds log.txt, results.txt "
-                                                "and results.json")
-            elif rel not in self.fileset:
-                self.add(rel, "required-files", "is a folder (or not a regular file), not a file")
-        for name in names:
-            if name not in TEST_FILES:
-                self.add(f"{where}/{name}", "required-files", "unexpected: a test folder holds exactly "
-                                                              "log.txt, results.txt and results.json")
-        for name in ("log.txt", "results.txt"):
-            if f"{where}/{name}" in self.fileset:
-                self.text(f"{where}/{name}")
-        if f"{where}/results.json" in self.fileset:
-            doc = self.json(f"{where}/results.json")
-            if doc is not None and not (isinstance(doc, list) and all(isinstance(d, dict) for d in doc)):
-                self.add(f"{where}/results.json", "results-json", "expected a JSON list of step objects")
+    def same_model(self, rel: str, acc: RunSummary, perf: RunSummary) -> None:
+        if acc.model.sha256 != perf.model.sha256:
+            self.add(rel, "model-mismatch", "the accuracy and performance runs used different "
+                     f"models (sha256 {str(acc.model.sha256)[:12]}... and {str(perf.model.sha256)[:12]}...)")
+        if acc.sut != perf.sut:
+            self.add(rel, "model-mismatch", f"accuracy from SUT {acc.sut!r}, performance from SUT "
+                                            f"{perf.sut!r}")
 
-    def accuracy(self, where: str, text: str, bench, division: str, provider: Provider) -> None:
+    def compare_accuracy(self, where: str, raw: str | None, value: float | None, bench,
+                         provider: Provider | None) -> None:
+        """results.txt's accuracy against the embedded run's, recomputed from its outputs."""
+        if provider is None:
+            return
         rel, (run, summary) = f"{where}/results.txt", provider
-        label, pattern = ("Top 1%", TOP1) if bench.metric == "top1" else ("AUC", AUC)
-        raw = last_value(pattern, text)
-        value = number(raw) if raw is not None else None
-        if value is None:
-            self.add(rel, "results-txt", f"no line the MLCommons checker reads as {label} "
-                     + (f"(found {raw!r})" if raw else "(e.g. 'MMDD.HHMMSS ulp-mlperf: Top 1% = 90.2')"))
-        elif division == "closed" and value < bench.target:
-            self.add(rel, "quality-target", f"{label} = {raw} is below the closed-division target "
-                                            f"{bench.target:g}")
+        label = "Top 1%" if bench.metric == "top1" else "AUC"
         acc, at = summary.accuracy, f"{run}/summary.json"
         if acc is None or acc.value is None:
             return  # 'result-missing' (eligibility): nothing to compare with
@@ -348,22 +350,17 @@ class Checker:
             self.add(at, "accuracy-coverage", f"the accuracy pass covered {acc.count} of the "
                      f"{summary.dataset.count} samples of the label file; it must cover all")
 
-    def performance(self, where: str, text: str, bench, division: str, provider: Provider) -> None:
+    def compare_performance(self, where: str, text: str, windows: list[dict], median: float | None,
+                            raw: str | None, bench, provider: Provider | None) -> None:
+        """results.txt's windows and median against the embedded run's records."""
+        if provider is None:
+            return
         rel, (run, summary) = f"{where}/results.txt", provider
-        windows, problems = parse_windows(text)
-        for problem in problems:
-            self.add(rel, "results-txt", problem)
         shown = summary.windows  # None: reported as 'result-missing' (eligibility)
         details = [{"number": i, "inferences": d.inferences, "runtime_s": d.runtime_s}
                    for i, d in enumerate(shown.details if shown else [], start=1)]
-        self.window_rules(rel, windows, bench)
         if shown is not None:
             self.window_rules(f"{run}/summary.json", details, bench)
-        for w in windows:
-            n, runtime, tp = w.get("inferences"), w.get("runtime_s"), w.get("throughput_ips")
-            if None not in (n, runtime, tp) and runtime > 0 and abs(tp - n / runtime) > 1e-3 + 1e-4 * tp:
-                self.add(rel, "window-arithmetic", f"window {w['number']}: {n} inferences in "
-                                                   f"{runtime} s is not {tp} inf./sec.")
         if len(windows) != len(details) or any(
                 w.get("inferences") != d["inferences"] or w.get("runtime_s") is None
                 or not _close(w["runtime_s"], d["runtime_s"], 1e-6) for w, d in zip(windows, details)):
@@ -371,33 +368,9 @@ class Checker:
         fig = self.figures.get(run)  # the median recomputed from the window records, if it could be
         if fig is None or fig.median is None:
             fig = recompute.Figures(median=shown.median_throughput_ips if shown else None, tolerance=1e-3)
-        self.median(rel, text, windows, fig.median, fig.tolerance + 5e-4)
-
-    def window_rules(self, path: str, windows: list[dict[str, Any]], bench) -> None:
-        """MLPerf Tiny's window rules (count, 10 s each) on windows read from ``path``."""
-        rules = bench.single_stream
-        if len(windows) != rules.windows:
-            self.add(path, "windows-count", f"{len(windows)} performance windows; MLPerf Tiny "
-                                            f"requires exactly {rules.windows}")
-        for w in windows:
-            runtime = w.get("runtime_s")
-            if runtime is not None and runtime < rules.window_min_s:
-                self.add(path, "window-duration", f"window {w['number']} ran "
-                         f"{runtime:.6f} s; each window must run at least {rules.window_min_s:g} s")
-
-    def median(self, rel: str, text: str, windows: list[dict[str, Any]], recorded: float | None,
-               tolerance: float) -> None:
-        """The median line: present, the median of the windows, and the run's own median."""
-        raw = last_value(MEDIAN, text)
-        median = number(raw) if raw is not None else None
         if median is None:
-            self.add(rel, "results-txt", "no line the MLCommons checker reads as 'Median throughput is"
-                                         " %10.3f inf./sec.'" + (f" (found {raw!r})" if raw else ""))
-            return
-        tps = [w["throughput_ips"] for w in windows if w.get("throughput_ips") is not None]
-        if tps and abs(statistics.median(tps) - median) > 1.5e-3:
-            self.add(rel, "median-mismatch", f"median throughput {raw} is not the median of the "
-                                             f"windows ({statistics.median(tps):.3f})")
-        if recorded is None or not _close(recorded, median, tolerance):
+            return  # 'results-txt' already
+        if fig.median is None or not _close(fig.median, median, fig.tolerance + 5e-4):
             self.add(rel, "median-mismatch", f"median throughput {raw} but the embedded run's windows "
-                     f"give {recorded if recorded is None else round(recorded, 3)}")
+                     f"give {fig.median if fig.median is None else round(fig.median, 3)}")
+

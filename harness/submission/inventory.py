@@ -30,11 +30,12 @@ def listing(folder: Path) -> list[str]:
         return []
 
 
-def inventory(root: Path) -> tuple[list[str], list[Violation]]:
+def inventory(root: Path, skip: tuple[str, ...] = ()) -> tuple[list[str], list[Violation]]:
     """(every regular file as a sorted relative POSIX path, hygiene violations: symbolic links,
     other non-regular files, empty folders, __pycache__, files over 500 MiB, unreadable folders,
     paths deeper or longer than a package needs). Links are not followed; the walk is iterative
-    (os.walk recurses, and a stranger's tree can be thousands of folders deep)."""
+    (os.walk recurses, and a stranger's tree can be thousands of folders deep). Top-level entries
+    named in ``skip`` (a results repository's .git/) are neither walked nor listed."""
     files, found = [], []
     pending = [""]
     while pending:
@@ -44,6 +45,8 @@ def inventory(root: Path) -> tuple[list[str], list[Violation]]:
         except OSError as exc:
             found.append(Violation(rel or ".", "hygiene", f"unreadable folder: {exc.strerror}"))
             continue
+        if not rel:
+            names = [n for n in names if n not in skip]
         if not names and rel:
             found.append(Violation(rel, "hygiene", "empty folder"))
         if rel.rsplit("/", 1)[-1] == "__pycache__":

@@ -187,6 +187,53 @@ def problems(doc: Any, division: str | None = None) -> list[tuple[str, str]]:
     return found
 
 
+def _normal(key: str) -> str:
+    return " ".join(key.split()).casefold()
+
+
+def lookup(doc: dict[str, Any], key: str) -> tuple[str | None, Any]:
+    """(the key as the file spells it, its value) for ``key`` read tolerantly: the exact key, else
+    one that differs only in case and spacing ('Operating System ', 'status'); (None, None)."""
+    if key in doc:
+        return key, doc[key]
+    for spelled, value in doc.items():
+        if isinstance(spelled, str) and _normal(spelled) == _normal(key):
+            return spelled, value
+    return None, None
+
+
+def mlcommons_problems(doc: Any) -> tuple[list[tuple[str, str]], list[str]]:
+    """(violations as (rule, message), notes) of a system description by the MLCommons checker's
+    rules alone, for a tree tinyharness did not make: a JSON object whose ``Status`` is available,
+    preview or rdi in any case (read tolerant of the key's spelling; a note says when it is not
+    spelled 'Status') and no ``system_type`` value (null is what the checker expects). The fields
+    its results table copies are optional: a note lists the absent ones."""
+    from .versions import SYSTEM_REQUIRED, SYSTEM_TABLE
+
+    if not isinstance(doc, dict):
+        return [("system-json", f"a system description is a JSON object, not {type(doc).__name__}")], []
+    found: list[tuple[str, str]] = []
+    notes: list[str] = []
+    for key in SYSTEM_REQUIRED:
+        spelled, value = lookup(doc, key)
+        if spelled is None:
+            found.append(("system-status", f"no {key!r} field; the MLCommons checker requires it "
+                                           f"({', '.join(STATUSES)})"))
+        elif not isinstance(value, str) or value.lower() not in STATUSES:
+            found.append(("system-status", f"{key} is {value!r}; it must be one of {', '.join(STATUSES)}"))
+        elif spelled != key:
+            notes.append(f"{key!r} read from the key {spelled!r}; the MLCommons checker reads only {key!r}")
+    spelled, value = lookup(doc, "system_type")
+    if spelled is not None and value is not None:
+        found.append(("system-type", f"{spelled!r} is {value!r}; the MLPerf Tiny checker raises unless "
+                                     "it is absent or null"))
+    absent = [key for key in SYSTEM_TABLE if lookup(doc, key)[0] is None]
+    if absent:
+        notes.append(f"no {', '.join(absent)}: optional, the MLCommons results table shows "
+                     f"{'it' if len(absent) == 1 else 'them'} empty")
+    return found, notes
+
+
 def load(path: Path, division: str | None = None) -> dict[str, Any]:
     """A system description file, validated; UsageError naming the file and the first problem
     (a FIFO, a huge file or hostile JSON included: it is read bounded, through loads_json)."""

@@ -28,7 +28,7 @@ from tinyharness.results.summary import RunSummary
 from tinyharness.submission import archive
 from tinyharness.submission import package as pkg
 from tinyharness.submission import result_lines as rl
-from tinyharness.submission.check import Checker, check_package
+from tinyharness.submission.check import Checker, check_package, check_tree
 from tinyharness.submission.layout import TEST_FILES
 
 # -- the MLCommons checker's patterns on the new (MLCommons) and old (EEMBC) runner forms ----------
@@ -403,3 +403,37 @@ def test_a_package_with_a_forged_auc_fails_check(pkgcopy):
         f"{at}/summary.txt: figure-mismatch: summary.txt accuracy 0.9000 but the run's records give 1",
         f"{AD}/accuracy/results.txt: accuracy-mismatch: AUC = 0.900 but the embedded run's accuracy.json "
         "window scores give 1"}
+
+
+# -- a package's own extras, present or absent (issue 12 §1) ----------------------------------------
+@pytest.mark.slow
+def test_a_package_without_its_embedded_runs_passes_with_a_note(pkgcopy):
+    """The embedded runs are verified when present; without them nothing is recomputed and the
+    check says so in a note, not a violation (no run-missing for every result)."""
+    shutil.rmtree(pkgcopy / TOP / "tinyharness")
+    archive.write_manifest(pkgcopy)
+    checker = Checker(pkgcopy)
+    assert checker.run() == []
+    assert [(n.path, n.message.split(" (")[0]) for n in checker.notes] == [(TOP, "no embedded runs")]
+    code, out, err = cli("check", str(pkgcopy))
+    assert code == 0 and err == ""
+    assert out.splitlines()[0].startswith(f"{TOP}: note: no embedded runs (tinyharness/)")
+    assert out.splitlines()[1] == (f"{pkgcopy}: OK under the MLPerf Tiny v1.4 rules (detected: the newest round "
+                                   "whose layout fits the tree; manifest, layout, system descriptions, result lines "
+                                   "and embedded runs all pass)")
+
+
+@pytest.mark.slow
+def test_a_package_without_its_manifest_is_checked_as_any_tree(pkgcopy):
+    """No manifest.json: "not a tinyharness package" (a note); the MLCommons rules still apply,
+    the embedded runs are still verified, and tinyharness's stricter layout no longer does."""
+    (pkgcopy / "manifest.json").unlink()
+    (pkgcopy / "README.md").write_text("a results repository's README\n")
+    (pkgcopy / KWS / "accuracy" / "results.json").unlink()  # tolerated by the MLCommons checker
+    report = check_tree(pkgcopy)
+    assert report.found == [] and not report.package
+    assert any(n.path == "." and n.message.startswith("not a tinyharness package") for n in report.notes)
+    results = pkgcopy / KWS / "accuracy" / "results.txt"
+    results.write_text(results.read_text().replace("Top 1% = 90", "Top 1% = 80"))
+    assert {(v.path, v.rule) for v in check_tree(pkgcopy).found} == {
+        (f"{KWS}/accuracy/results.txt", "quality-target"), (f"{KWS}/accuracy/results.txt", "accuracy-mismatch")}

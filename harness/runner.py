@@ -236,7 +236,16 @@ class Run:
                           invalid_reasons=[Reason(ReasonCode.OVERRIDE, o) for o in self.settings.overrides])
 
     def _model_info(self, description: dict) -> Model:
-        if self.model is None:  # on the device: what it says it runs
+        if self.model is None:  # on the device: the model file it was built from, if the SUT names one
+            extra = description.get("extra") if isinstance(description.get("extra"), dict) else {}
+            path, digest, size = (extra.get(k) for k in ("model_file", "model_sha256", "model_size"))
+            if isinstance(path, str) and path and isinstance(digest, str) and len(digest) == 64 \
+                    and all(c in "0123456789abcdef" for c in digest):
+                # the reference model it is: any of the rule set's files with this checksum
+                entry = next((e for e in self.benchmark.models if e.sha256 == digest), None)
+                known = isinstance(size, int) and not isinstance(size, bool) and size >= 0
+                return Model(path, digest, Path(path).suffix.lstrip(".") or description["model_format"],
+                             size if known else None, "device", entry.file if entry else None)
             return Model(f"device:{description['device']}", None, description["model_format"], None,
                          "device", None)
         digest = sha256_bounded(self.model, "model")

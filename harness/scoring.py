@@ -6,6 +6,9 @@ AUC over files, anomaly (label 1) as the positive class: the Mann-Whitney U stat
 n_pos x n_neg, tied scores sharing their average rank (a tie counts one half), which is exactly the
 area under the ROC curve that scikit-learn's roc_auc_score computes (tests/harness/test_scoring.py
 checks it against scikit-learn where that is installed; the harness does not need it).
+
+Classifiers: beside top-1, the MLCommons runner prints a one-vs-rest AUC of the outputs
+(:func:`multiclass_roc_auc`), which submission packages repeat.
 """
 
 from __future__ import annotations
@@ -69,3 +72,46 @@ def roc_auc(labels, scores) -> float:
     n_neg = len(labels) - n_pos
     twice_u = int(twice_rank[group.reshape(-1)[positive]].sum()) - n_pos * (n_pos + 1)
     return twice_u / (2 * n_pos * n_neg)
+
+
+def multiclass_roc_auc(labels, outputs) -> float:
+    """The AUC the MLCommons runner prints beside a classifier's top-1 (mlcommons/tiny
+    benchmark/runner/main.py, ``summarize_result``): each file's output row divided by its sum
+    (the runner's ``normalize_probabilities``, Python's ``sum`` left to right); then, with two
+    columns, the binary AUC of column 1 with label 1 positive (``roc_auc_score(y, p[:, 1])``), and
+    with more, one-vs-rest macro averaged: the mean over classes k of the binary AUC of column k
+    with label k positive (``roc_auc_score(y, p, multi_class="ovr")``). Each binary AUC is
+    :func:`roc_auc`'s exact rank form.
+
+    ``labels``: one class 0..C-1 per file; ``outputs``: one row of C >= 2 values per file (one
+    inference per file, as the runner's accuracy script runs). ValueError where the runner has no
+    AUC either: a class without files (scikit-learn refuses it), a row that sums to 0, lengths that
+    differ, a value that is not a finite number."""
+    labels = np.asarray(labels).reshape(-1)
+    outputs = np.asarray(outputs)
+    if outputs.ndim != 2 or outputs.shape[1] < 2:
+        raise ValueError(f"a classifier's AUC needs one row of at least two outputs per file, "
+                         f"not an array of shape {outputs.shape}")
+    if outputs.shape[0] != len(labels):
+        raise ValueError(f"AUC needs one output row per label ({len(labels)} labels, "
+                         f"{outputs.shape[0]} rows)")
+    if outputs.dtype.kind not in "biuf" or labels.dtype.kind not in "iu":
+        raise ValueError(f"AUC needs integer labels and numeric outputs, not {labels.dtype} and "
+                         f"{outputs.dtype}")
+    outputs = outputs.astype(np.float64)
+    if not np.isfinite(outputs).all():
+        raise ValueError("AUC needs finite outputs (a NaN or an infinity was given)")
+    classes = outputs.shape[1]
+    present = np.unique(labels)
+    if len(present) and (present[0] < 0 or present[-1] >= classes):
+        raise ValueError(f"labels must be classes 0..{classes - 1} of the {classes} outputs")
+    if len(present) != classes:
+        raise ValueError(f"AUC over {classes} classes needs files of every class; the labels hold "
+                         f"{len(present)}")
+    totals = np.array([sum(row) for row in outputs.tolist()])  # as the runner sums: in order
+    if (totals == 0).any():
+        raise ValueError("a file's outputs sum to 0: they cannot be normalized to probabilities")
+    rows = outputs / totals[:, None]
+    if classes == 2:
+        return roc_auc(labels, rows[:, 1])
+    return float(np.mean([roc_auc(labels == k, rows[:, k]) for k in range(classes)]))

@@ -30,13 +30,36 @@ def problems(summary: "RunSummary", division: str) -> list[tuple[str, str]]:
     found += _validity(summary, division)
     model = summary.model
     if division == "closed" and not model.on_device and not model.reference:
-        # A device's model cannot be hashed here; the system description names it instead.
         found.append(("closed-model", f"{PurePath(model.path).name} is not one of the rule set's "
                                       "reference models; the closed division requires one"))
+    if division == "closed" and model.on_device:
+        found += _device_model(summary)
     if division == "closed":
         found += _unverified(summary)
     found += _measured(summary)
     return found
+
+
+def _device_model(summary: "RunSummary") -> list[tuple[str, str]]:
+    """A model on a device is identified by the model file its firmware was built from, named for
+    the run (serial: ``--sut-option model_file=PATH``) and hashed: its sha256 must be one of the
+    rule set's reference models of the benchmark (checked against the rule set, not the run's own
+    ``reference``). The open division takes any firmware."""
+    from ..benchmark import load_benchmarks
+
+    model = summary.model
+    if model.sha256 is None:
+        return [("closed-model", "the model on the device is not identified (sha256 n/a); name the "
+                 "reference model file its firmware was built from (serial: --sut-option "
+                 "model_file=PATH) and run again: the closed division requires a reference model")]
+    bench = load_benchmarks().get(summary.benchmark)
+    if bench is None:
+        return []  # not an MLPerf Tiny benchmark: the 'benchmark' rule says so
+    if not any(entry.sha256 == model.sha256 for entry in bench.models):
+        return [("closed-model", f"the device's model {PurePath(model.path).name} (sha256 "
+                 f"{model.sha256[:16]}...) is not one of the {bench.id} rule set's reference models; "
+                 "the closed division requires one (flash a reference model and name its file)")]
+    return []
 
 
 def _unverified(summary: "RunSummary") -> list[tuple[str, str]]:

@@ -36,52 +36,113 @@ from .runfiles import read_run
 
 
 # -- what goes into a test folder ---------------------------------------------------------------
-def _step(entry_file: str, label: int | None, classes: int, mode: str, infer: dict, windows: int | None,
-          window_bytes: int | None) -> dict[str, Any]:
-    """One step of the MLCommons runner's results.json (docs/mlperf-tiny-rules.md §9.1)."""
+# results.json is the list of steps the MLCommons runner writes (mlcommons/tiny benchmark/runner:
+# main.py dumps the list script.py's loop returns; docs/mlperf-tiny-rules.md §9.1). One step per
+# inference: the label-file row its download step read (strings, as csv.DictReader gives them;
+# bytes_to_send and stride only for AD), total_length (AD: the file's windows, 1 in performance
+# mode; else null), the infer step's results and the runner's mode letter. The runner's
+# start_time and end_time (the device timer's m-lap-us readings) are not recorded by tinyharness
+# and are left out; the run folder beside results/ holds everything else (attempts, short runs).
+MODE = {"accuracy": "a", "performance": "p"}  # the runner's --mode letters
+
+
+def _step(entry_file: str, label: int | None, classes: int, test: str, infer: dict,
+          window: tuple[str, str | None, int] | None = None) -> dict[str, Any]:
+    """One step of the runner's results.json; ``window``: (bytes_to_send, stride, total_length)."""
+    bytes_to_send, stride, total_length = window or (None, None, None)
     return {"file": entry_file, "classes": str(classes), "class": None if label is None else str(label),
-            "bytes_to_send": window_bytes, "stride": None, "total_length": windows, "mode": mode,
-            "infer": infer}
+            "bytes_to_send": bytes_to_send, "stride": stride, "total_length": total_length,
+            "infer": infer, "mode": MODE[test]}
+
+
+def _accuracy_log(run: Path) -> list[dict[str, Any]]:
+    """accuracy.json in dataset order (label-file rows; an AD file's windows in file order)."""
+    if not (run / "accuracy.json").is_file():
+        return []
+    return sorted(json.loads((run / "accuracy.json").read_text()), key=lambda e: e["qsl_idx"])
+
+
+def _stride(bench, windows: int) -> str | None:
+    """An AD file's window stride in bytes, as its label-file row states it: from the rule set's
+    file size and the file's window count (None where they do not determine it)."""
+    span = (bench.file_bytes or 0) - bench.sample_bytes
+    if windows > 1 and span > 0 and span % (windows - 1) == 0:
+        return str(span // (windows - 1))
+    return None
 
 
 def accuracy_json(run: Path, summary: RunSummary, bench) -> list[dict[str, Any]]:
-    """One step per file, in label-file order: its (dequantized) outputs or, for AD, its score
-    (the mean of its window scores) with the window scores themselves."""
-    log = json.loads((run / "accuracy.json").read_text())
+    """One step per inference of the accuracy pass (``infer 1 0``), in label-file order: its
+    (dequantized) outputs or, for AD, one step per window with its score (the runner averages a
+    file's windows itself)."""
+    log = _accuracy_log(run)
     spec = summary.accuracy.output
     dtype = np.dtype(spec.dtype).newbyteorder("<")
-    files: dict[str, dict[str, Any]] = {}
+    windows: dict[str, int] = {}
     for entry in log:
-        item = files.setdefault(entry["file"], {"label": entry["label"], "outputs": [], "scores": []})
+        windows[entry["file"]] = windows.get(entry["file"], 0) + 1
+    steps = []
+    for entry in log:
         if "score" in entry:
-            item["scores"].append(entry["score"])
+            results = [float(entry["score"])]
         else:
             raw = np.frombuffer(bytes.fromhex(entry["data"]), dtype=dtype).astype(np.float64)
-            item["outputs"].append((raw - spec.zero_point) * spec.scale if spec.scale else raw)
-    steps = []
-    for name, item in files.items():
-        if item["scores"]:
-            infer = {"results": [round(float(np.mean(item["scores"])), 6)],
-                     "window_scores": [round(s, 6) for s in item["scores"]],
-                     "iterations": 1, "warmups": 0, "total_inferences": len(item["scores"])}
-        else:
-            infer = {"results": [round(float(v), 6) for v in np.mean(item["outputs"], axis=0)],
-                     "iterations": 1, "warmups": 0, "total_inferences": len(item["outputs"])}
-        steps.append(_step(name, item["label"], len(bench.labels), "accuracy", infer,
-                           len(item["scores"]) or None, bench.sample_bytes if bench.windowed else None))
+            results = [float(v) for v in ((raw - spec.zero_point) * spec.scale if spec.scale else raw)]
+        count = windows[entry["file"]]
+        window = (str(bench.sample_bytes), _stride(bench, count), count) if bench.windowed else None
+        steps.append(_step(entry["file"], entry.get("label"), len(bench.labels), "accuracy",
+                           {"results": results, "total_inferences": 1, "iterations": 1, "warmups": 0},
+                           window))
     return steps
 
 
-def performance_json(run: Path, summary: RunSummary, bench) -> list[dict[str, Any]]:
-    """One step per window: iterations, elapsed time and throughput (the ``infer N W`` step)."""
-    labels = {}
-    if (run / "accuracy.json").is_file():
-        labels = {e["file"]: e["label"] for e in json.loads((run / "accuracy.json").read_text())}
-    return [_step(w.file, labels.get(w.file), len(bench.labels), "performance",
-                  {"results": [], "iterations": w.inferences, "total_inferences": w.inferences,
-                   "elapsed_time": w.runtime_s, "throughput": w.throughput_ips, "attempts": w.attempts},
-                  None, bench.sample_bytes if bench.windowed else None)
-            for w in summary.windows.details]
+def performance_json(run: Path, summary: RunSummary, bench,
+                     labels_from: Path | None = None) -> list[dict[str, Any]]:
+    """One step per window (``infer N W``): N iterations after W warm-ups, elapsed_time in whole
+    microseconds and throughput N / elapsed seconds, as the runner computes them. The results of
+    the window's last inference are not recorded (``results`` empty, ``total_inferences`` 0).
+    Labels (and the AD stride) come from the accuracy log of ``labels_from`` (default: ``run``)."""
+    from ..scenarios.base import WARMUP
+
+    log = _accuracy_log(labels_from or run)
+    labels = {e["file"]: e.get("label") for e in log}
+    counts: dict[str, int] = {}
+    for entry in log:
+        counts[entry["file"]] = counts.get(entry["file"], 0) + 1
+    steps = []
+    for w in summary.windows.details:
+        elapsed_us = round(w.runtime_s * 1e6)
+        infer = {"results": [], "elapsed_time": elapsed_us, "total_inferences": 0,
+                 "iterations": w.inferences, "warmups": WARMUP,
+                 "throughput": w.inferences / (elapsed_us / 1_000_000) if elapsed_us > 0 else 0}
+        window = (str(bench.sample_bytes), _stride(bench, counts.get(w.file, 0)), 1) if bench.windowed \
+            else None
+        steps.append(_step(w.file, labels.get(w.file), len(bench.labels), "performance", infer, window))
+    return steps
+
+
+def classifier_auc(steps: list[dict[str, Any]]) -> float | None:
+    """The AUC the runner prints beside a classifier's top-1, from the accuracy steps as its
+    ``summarize_result`` reads them (one output row per file: :func:`scoring.multiclass_roc_auc`;
+    a file inferred more than once: its rows normalized and averaged first). None where it has
+    none (a class without files, outputs that sum to 0)."""
+    from ..scoring import multiclass_roc_auc
+
+    files: dict[str, tuple[int, list[list[float]]]] = {}
+    for step in steps:
+        if step["class"] is None:
+            return None
+        files.setdefault(step["file"], (int(step["class"]), []))[1].append(step["infer"]["results"])
+    rows = []
+    for _, outputs in files.values():
+        if len(outputs) > 1 and any(sum(row) == 0 for row in outputs):
+            return None
+        rows.append(outputs[0] if len(outputs) == 1 else
+                    np.mean([[v / sum(row) for v in row] for row in outputs], axis=0))
+    try:
+        return multiclass_roc_auc([label for label, _ in files.values()], rows)
+    except ValueError:
+        return None
 
 
 def log_txt(run: Path, summary: RunSummary, results_txt: str) -> str:
@@ -92,12 +153,19 @@ def log_txt(run: Path, summary: RunSummary, results_txt: str) -> str:
     return "\n".join(parts) + f"\n==> results.txt <==\n{results_txt}"
 
 
-def write_test_folder(folder: Path, test: str, run: Path, summary: RunSummary, bench) -> None:
-    txt = result_lines.render(summary, test)
-    steps = (accuracy_json if test == "accuracy" else performance_json)(run, summary, bench)
+def write_test_folder(folder: Path, test: str, run: Path, summary: RunSummary, bench,
+                      labels_from: Path | None = None) -> None:
+    """log.txt, results.txt and results.json of ``test``; ``labels_from``: the run whose accuracy
+    log labels the performance windows' files (default: ``run``, a mode-all run)."""
+    if test == "accuracy":
+        steps = accuracy_json(run, summary, bench)
+        auc = classifier_auc(steps) if bench.metric == "top1" else None
+    else:
+        steps, auc = performance_json(run, summary, bench, labels_from), None
+    txt = result_lines.render(summary, test, auc=auc)
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "results.txt").write_text(txt, encoding="utf-8")
-    (folder / "results.json").write_text(json.dumps(steps, indent=1) + "\n", encoding="utf-8")
+    (folder / "results.json").write_text(json.dumps(steps), encoding="utf-8")  # as the runner dumps it
     (folder / "log.txt").write_text(log_txt(run, summary, txt), encoding="utf-8")
 
 
@@ -265,7 +333,8 @@ def stage(top: Path, docs: dict[str, dict[str, Any]],
     for (system, bench_id), tests in sorted(groups.items()):
         short, bench = SHORT[bench_id], benchmarks[bench_id]
         for test, run in tests.items():
-            write_test_folder(top / "results" / system / short / test, test, run.path, run.summary, bench)
+            write_test_folder(top / "results" / system / short / test, test, run.path, run.summary, bench,
+                              tests["accuracy"].path)
         for run in {id(r): r for r in tests.values()}.values():  # a mode-all run once
             target = _free(top / EMBEDDED / system / short / run.path.name)
             for name in run.files:

@@ -4,10 +4,14 @@ ceiling, so no option can make a read wait forever (``nan`` and ``inf`` are refu
 from __future__ import annotations
 
 import math
+import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from tinyharness.errors import UsageError
+from tinyharness.model_store import MAX_MODEL_BYTES
 from tinyharness.sut_config import SUTConfig, flag, option
 
 PORT_HINT = "--sut-option port=/dev/ttyACM0"
@@ -54,6 +58,23 @@ def chunk_size(text: str) -> int:
     return value
 
 
+def model_path(text: str) -> str:
+    """The model file a DUT's firmware was built from, as an absolute path: a regular file (links
+    followed) of at most MAX_MODEL_BYTES. Only stat'ed here; the SUT hashes it when it loads."""
+    path = Path(text).expanduser()
+    try:
+        info = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError("expected a model file (a regular file, e.g. kws_ref_model.tflite), "
+                         f"not {'a folder' if stat.S_ISDIR(info.st_mode) else 'a special file'}")
+    if info.st_size > MAX_MODEL_BYTES:
+        raise ValueError(f"expected a model file of at most {MAX_MODEL_BYTES:,} bytes, not "
+                         f"{info.st_size:,}")
+    return str(path.resolve())
+
+
 @dataclass(frozen=True)
 class SerialConfig(SUTConfig):
     port: str | None = option(f"serial port of the DUT, required ({PORT_HINT}; any pyserial URL, "
@@ -75,6 +96,11 @@ class SerialConfig(SUTConfig):
                           "the upload: ~0.2 s per kws01 sample, ~10 s per vww01 image); "
                           "0: unverified uploads, recorded in the result and refused in the closed "
                           "division", flag, True)
+    model_file: str | None = option("the model file the DUT's firmware was built from (e.g. "
+                                    "kws_ref_model.tflite): hashed (sha256) when the run starts and "
+                                    "recorded as the run's model with the model id the DUT reports; "
+                                    "read only here, never sent. The closed division requires it, "
+                                    "and requires a reference model of the benchmark", model_path)
 
     def __post_init__(self) -> None:
         if not self.port:

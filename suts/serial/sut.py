@@ -10,6 +10,12 @@ single value is the DUT's own window MSE.
 Every upload is read back with ``db print`` and compared (``verify=1``, the default), and uploaded
 again when the device holds other bytes; ``verify=0`` opts out, is recorded in ``describe()`` and
 the run's SUT configuration, and makes the run ineligible for the closed division.
+
+The firmware's model cannot be read back from the device: the DUT reports only its model id
+(``m-model-[kws01]``). ``--sut-option model_file=PATH`` names the model file the firmware was built
+from; it is hashed when the SUT loads (never sent) and ``describe()`` reports it (``model_file``,
+``model_sha256``, ``model_size``), which the run records as its model. The closed division requires
+it, and requires it to be a reference model of the benchmark.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from typing import Any
 
 import numpy as np
 from tinyharness.errors import UsageError
+from tinyharness.fileio import regular_file, sha256_bounded
 from tinyharness.sut import SUT, SUTDescription, SUTError, TensorSpec, Timing
 
 from .config import PORT_HINT, SerialConfig
@@ -46,6 +53,7 @@ class SerialSUT(SUT):
 
     _port = None
     _link: DUTLink | None = None
+    _model_file: tuple[str, str, int] | None = None
     _stats = LinkStats()
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -55,6 +63,10 @@ class SerialSUT(SUT):
         c, bench = self.config, self.benchmark
         if bench is None:
             raise UsageError("SUT 'serial' needs the benchmark its DUT runs (--benchmark ID)")
+        self._model_file = None  # (path, sha256, size) of the file the firmware was built from
+        if c.model_file is not None:  # hashed first: a file that went away fails before the port opens
+            size = regular_file(Path(c.model_file), "model file")
+            self._model_file = (c.model_file, sha256_bounded(Path(c.model_file), "model file"), size)
         self._port_name = c.port
         self._baud = c.baud or FAST_BAUD.get(bench.id, DEFAULT_BAUD)
         try:
@@ -159,11 +171,15 @@ class SerialSUT(SUT):
 
     def describe(self) -> SUTDescription:
         info = self.info
+        named = {}
+        if self._model_file is not None:
+            path, digest, size = self._model_file
+            named = {"model_file": path, "model_sha256": digest, "model_size": size}
         return SUTDescription(
             name=self.name, runtime="serial DUT protocol", runtime_version=info.profile or "unknown",
             device=f"{info.name or 'unnamed DUT'} on {self._port_name}", model_format="device",
             precision="device", threads=None,
-            extra={"model_id": info.model, "port": self._port_name, "baud": self._baud,
+            extra={"model_id": info.model, **named, "port": self._port_name, "baud": self._baud,
                    "timestamp_mode": info.timestamp_mode, "timestamp_source": self._clock.name,
                    "chunk": self.config.chunk, "verify": self.config.verify,
                    "upload_check": "db print read-back" if self.config.verify else "none (verify=0)",

@@ -193,3 +193,66 @@ def test_dequantize_and_top1():
 
 def test_roc_auc_accepts_plain_sequences():
     assert scoring.roc_auc([0, 0, 1, 1], [0.1, 0.4, 0.35, 0.8]) == pytest.approx(0.75)
+
+
+# -- the runner's AUC of a classifier (one-vs-rest, macro) -------------------------------------------
+def runner_auc(labels, outputs) -> float:
+    """The MLCommons runner's AUC (benchmark/runner/main.py, summarize_result), with scikit-learn:
+    each row divided by its sum, then column 1 of two, or one-vs-rest over more."""
+    roc_auc_score = pytest.importorskip("sklearn.metrics", reason="scikit-learn (dev extra) is the oracle").roc_auc_score
+    rows = np.array([[v / sum(row) for v in row] for row in np.asarray(outputs, dtype=float).tolist()])
+    if rows.shape[1] == 2:
+        return roc_auc_score(np.asarray(labels), rows[:, 1])
+    return roc_auc_score(np.asarray(labels), rows, multi_class="ovr")
+
+
+def test_multiclass_auc_known_answer_one_vs_rest_after_normalizing():
+    # rows (sums 2, 10, 1, 10) normalize to [.6 .3 .1] [.2 .5 .3] [.1 .2 .7] [.3 .5 .2]:
+    # class 0: .6 and .3 above .2 and .1 -> 1; class 1: .5 beats .3 and .2, ties .5 -> 2.5 / 3;
+    # class 2: .7 above .1 .3 .2 -> 1; the mean: (1 + 5/6 + 1) / 3 = 17/18
+    labels = [0, 1, 2, 0]
+    outputs = [[1.2, 0.6, 0.2], [2, 5, 3], [0.1, 0.2, 0.7], [3, 5, 2]]
+    assert scoring.multiclass_roc_auc(labels, outputs) == pytest.approx(17 / 18, abs=1e-12)
+
+
+def test_multiclass_auc_of_two_columns_is_column_one_normalized():
+    # p1 = 1/4, 1/2, 3/4, 4/5: positives .5 and .8 against .25 and .75 -> 3 of 4 pairs; the raw
+    # column 1 (1, 1, 3, 4) would tie and give 2.5 / 4: the runner normalizes first
+    labels, outputs = [0, 1, 0, 1], [[3, 1], [1, 1], [1, 3], [1, 4]]
+    assert scoring.multiclass_roc_auc(labels, outputs) == 0.75
+    assert scoring.roc_auc(labels, [1, 1, 3, 4]) == 0.625
+
+
+@pytest.mark.parametrize("classes", [2, 3, 10, 12])
+def test_multiclass_auc_equals_the_runners_scikit_learn_call(classes):
+    rng = np.random.default_rng([13, classes])
+    for trial in range(30):
+        n = int(rng.integers(classes, 400))
+        labels = np.concatenate([np.arange(classes), rng.integers(0, classes, n - classes)])
+        if trial % 3 == 0:  # int8 softmax outputs, dequantized: k/256, ties everywhere
+            q = rng.integers(0, 256, (n, classes))
+            q[np.arange(n), labels] += rng.integers(0, 200, n)  # better than chance
+            outputs = np.minimum(q, 255) / 256.0
+            outputs[q.sum(axis=1) == 0, 0] = 1 / 256  # no row of zeros
+        elif trial % 3 == 1:  # float32 probabilities from a softmax
+            logits = rng.normal(size=(n, classes)) + np.eye(classes)[labels] * rng.uniform(0, 3)
+            outputs = (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+        else:  # three decimals, as a DUT prints them: few distinct values
+            outputs = np.round(rng.dirichlet(np.ones(classes), n), 3) + 0.001
+        assert scoring.multiclass_roc_auc(labels, outputs) == \
+            pytest.approx(runner_auc(labels, outputs), abs=1e-12), trial
+
+
+@pytest.mark.parametrize("labels, outputs, message", [
+    ([0, 1, 1], [[0.5, 0.5, 0.0]] * 3, "needs files of every class; the labels hold 2"),
+    ([0, 0], [[0.5, 0.5]] * 2, "needs files of every class; the labels hold 1"),
+    ([0, 1, 3], [[0.2, 0.3, 0.5]] * 3, "classes 0..2"),
+    ([0, 1], [[0.0, 0.0], [0.5, 0.5]], "sum to 0"),
+    ([0, 1], [[0.2, float("nan")], [0.5, 0.5]], "finite"),
+    ([0, 1], [[0.2], [0.5]], "at least two outputs"),
+    ([0, 1, 0], [[0.2, 0.8], [0.5, 0.5]], "one output row per label"),
+    ([0.0, 1.0], [[0.2, 0.8], [0.5, 0.5]], "integer labels"),
+])
+def test_multiclass_auc_refuses_what_the_runner_cannot_score(labels, outputs, message):
+    with pytest.raises(ValueError, match=message):
+        scoring.multiclass_roc_auc(labels, outputs)

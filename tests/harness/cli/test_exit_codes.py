@@ -14,6 +14,8 @@ from tinyharness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID, EXIT
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "schema1"
 SERIAL_RUN = next(FIXTURES.glob("*_kws01_serial_*"))
+# the same run with the firmware's model file named: the closed division takes only such a run
+NAMED_SERIAL_RUN = next((FIXTURES.parent / "device_model").glob("*_kws01_serial_*"))
 
 
 def exit_code(*argv: str) -> int:
@@ -61,10 +63,10 @@ def test_check_package_and_system(tmp_path):
     from tinyharness.submission import system_json
 
     system.write_bytes(system_json.render(filled_system(json.loads(system.read_text()))))  # by hand
-    assert exit_code("package", str(SERIAL_RUN), "--submitter", "org", "--division", "closed",
+    assert exit_code("package", str(NAMED_SERIAL_RUN), "--submitter", "org", "--division", "closed",
                      "--system", str(system), "--output", str(tmp_path / "pkg")) == EXIT_OK
     assert exit_code("check", str(tmp_path / "pkg")) == EXIT_OK
-    assert exit_code("package", str(SERIAL_RUN), "--submitter", "bad name", "--division", "closed",
+    assert exit_code("package", str(NAMED_SERIAL_RUN), "--submitter", "bad name", "--division", "closed",
                      "--system", str(system), "--output", str(tmp_path / "pkg2")) == EXIT_USAGE
 
 

@@ -43,7 +43,11 @@ RUNS = {  # key -> (benchmark, SUT)
 SYSTEMS = {"tflite-cpu": "host-tflite", "onnxruntime-cpu": "host-ort", "openvino-cpu": "host-openvino"}
 SUBMITTER = "ACME"
 FIXTURES = REPO / "tests" / "fixtures" / "schema1"  # run directories the previous version wrote
-SERIAL_RUN = FIXTURES / "20261201-224022_kws01_serial_single-stream"  # VALID, device-timed kws01
+# VALID, device-timed kws01, its firmware's model unnamed (sha256 n/a): an open-division result only
+SERIAL_RUN_UNNAMED = FIXTURES / "20261201-224022_kws01_serial_single-stream"
+# The same run naming the model file its firmware was built from (--sut-option model_file=PATH,
+# the kws01 reference model): a closed-division result
+SERIAL_RUN = REPO / "tests" / "fixtures" / "device_model" / SERIAL_RUN_UNNAMED.name
 
 
 # -- building the runs and the package once per session -------------------------------------------
@@ -219,9 +223,10 @@ def test_results_txt_holds_the_lines_the_checker_parses(built):
         folder = top / SYSTEMS[sut] / SHORT[bench]
         acc = (folder / "accuracy" / "results.txt").read_text()
         stamp = r"\d{4}\.\d{6} ulp-mlperf: "
-        if bench == "kws01":
-            assert re.fullmatch(stamp + r"Top 1% = \d+\.\d\n", acc), acc
+        if bench == "kws01":  # top-1, then the runner's one-vs-rest AUC of the outputs
+            assert re.fullmatch(stamp + r"Top 1% = \d+\.\d\n" + stamp + r"AUC = [01]\.\d{3}\n", acc), acc
             assert float(rl.last_value(rl.TOP1, acc)) == round(summary["accuracy"]["value"], 1)
+            assert 0.9 < float(rl.last_value(rl.AUC, acc)) <= 1.0
         else:
             assert re.fullmatch(stamp + r"AUC = 1\.000\n", acc), acc
         perf = (folder / "performance" / "results.txt").read_text()
@@ -236,26 +241,80 @@ def test_results_txt_holds_the_lines_the_checker_parses(built):
         assert lines[-1] == lines[-3] and lines[-1].endswith("-" * 57)  # framed by dashed lines
 
 
+STEP_KEYS = ["file", "classes", "class", "bytes_to_send", "stride", "total_length", "infer", "mode"]
+
+
+def runner_summary(steps: list[dict]) -> dict:
+    """What the MLCommons runner's summarize_result (mlcommons/tiny benchmark/runner/main.py) makes
+    of a results.json: the median of the steps' throughputs, or each file's outputs (each inference
+    normalized to sum 1 where it has several values, then averaged per file), top-1 and the AUC
+    (scikit-learn: column 1 of two, one-vs-rest over more, the score itself for AD)."""
+    from sklearn.metrics import roc_auc_score
+
+    throughputs = [s["infer"]["throughput"] for s in steps if "throughput" in s["infer"]]
+    if throughputs:
+        return {"median": float(np.median(throughputs))}
+    files: dict[str, tuple[int, list]] = {}
+    for s in steps:
+        rows = s["infer"]["results"]
+        rows = rows if len(rows) == 1 else [v / sum(rows) for v in rows]
+        files.setdefault(s["file"], (int(s["class"]), []))[1].append(rows)
+    y_true = np.array([label for label, _ in files.values()])
+    y_pred = np.array([np.mean(rows, axis=0) for _, rows in files.values()])
+    auc = roc_auc_score(y_true, y_pred[:, 1]) if y_pred.shape[1] == 2 else \
+        roc_auc_score(y_true, y_pred, multi_class="ovr")
+    return {"top1": 100 * float(np.mean(y_pred.argmax(axis=1) == y_true)), "auc": float(auc)}
+
+
 @pytest.mark.slow
 def test_results_json_and_log_txt(built):
     top = built["folder"] / "closed" / SUBMITTER / "results"
     for key, (bench, sut) in RUNS.items():
         run = built["runs"][key]
+        summary = json.loads((run / "summary.json").read_text())
         folder = top / SYSTEMS[sut] / SHORT[bench]
-        acc = json.loads((folder / "accuracy" / "results.json").read_text())
+        text = (folder / "accuracy" / "results.json").read_text()
+        assert "\n" not in text  # one line, as the runner's json.dump writes it
+        acc = json.loads(text)
         perf = json.loads((folder / "performance" / "results.json").read_text())
-        labels = [ln.split(",") for ln in (Path(json.loads((run / "summary.json").read_text())["dataset"]["path"])
-                                           / "y_labels.csv").read_text().splitlines()]
-        assert [(s["file"], s["class"]) for s in acc] == [(r[0], r[2]) for r in labels]  # one step per file
-        assert [s["infer"]["iterations"] for s in perf] == \
-            [d["inferences"] for d in json.loads((run / "summary.json").read_text())["windows"]["details"]]
-        assert all(s["mode"] == "performance" and s["infer"]["elapsed_time"] >= 10 for s in perf)
+        labels = [ln.split(",") for ln in (Path(summary["dataset"]["path"]) / "y_labels.csv").read_text().splitlines()]
+        assert all(list(s) == STEP_KEYS for s in acc + perf)  # the runner's keys, in its order
+        assert all(s["mode"] == "a" for s in acc) and all(s["mode"] == "p" for s in perf)
+        # one step per inference, in label-file order: AD's 196 windows of each file
+        per_file = 196 if bench == "ad01" else 1
+        assert [(s["file"], s["classes"], s["class"]) for s in acc] == \
+            [(r[0], r[1], r[2]) for r in labels for _ in range(per_file)]
+        for s in acc:
+            assert {k: v for k, v in s["infer"].items() if k != "results"} == \
+                {"total_inferences": 1, "iterations": 1, "warmups": 0}
+        details = summary["windows"]["details"]
+        assert [s["file"] for s in perf] == [d["file"] for d in details]
+        classes = {r[0]: r[2] for r in labels}
+        for s, d in zip(perf, details):
+            infer = s["infer"]
+            assert s["class"] == classes[s["file"]] and infer["iterations"] == d["inferences"]
+            assert infer["elapsed_time"] == round(d["runtime_s"] * 1e6) >= 10_000_000  # microseconds
+            assert isinstance(infer["elapsed_time"], int) and infer["warmups"] == 10
+            assert infer["throughput"] == infer["iterations"] / (infer["elapsed_time"] / 1e6)
+            # the summary's figure: N over the unrounded time, to 3 decimals (elapsed_time is whole us)
+            assert abs(infer["throughput"] - d["throughput_ips"]) <= 5e-4 + infer["throughput"] * 1e-7
+            assert (infer["results"], infer["total_inferences"]) == ([], 0)
         if bench == "ad01":
-            assert all(s["total_length"] == 196 and s["bytes_to_send"] == 2560 for s in acc)
-            scores = [s["infer"]["results"][0] for s in acc]
+            assert all((s["bytes_to_send"], s["stride"], s["total_length"]) == ("2560", "512", 196) for s in acc)
+            assert all((s["bytes_to_send"], s["stride"], s["total_length"]) == ("2560", "512", 1) for s in perf)
+            scores = [np.mean([s["infer"]["results"][0] for s in acc[k * 196:(k + 1) * 196]]) for k in range(6)]
             assert min(scores[1::2]) > 4 * max(scores[0::2])  # anomalies far above the normal files
         else:
             assert all(len(s["infer"]["results"]) == 12 for s in acc)
+            assert all((s["bytes_to_send"], s["stride"], s["total_length"]) == (None, None, None) for s in acc + perf)
+        # the runner's own reading of these files gives the figures results.txt reports
+        pytest.importorskip("sklearn.metrics", reason="scikit-learn (dev extra) reads them as the runner does")
+        figures = {**runner_summary(acc), **runner_summary(perf)}
+        txt = (folder / "accuracy" / "results.txt").read_text()
+        assert float(rl.last_value(rl.AUC, txt)) == round(figures["auc"], 3)
+        if bench == "kws01":
+            assert float(rl.last_value(rl.TOP1, txt)) == round(figures["top1"], 1)
+        assert abs(figures["median"] - summary["windows"]["median_throughput_ips"]) <= 5e-4 + figures["median"] * 1e-7
         for test in ("accuracy", "performance"):
             log = (folder / test / "log.txt").read_text()
             assert (run / "summary.txt").read_text() in log and (run / "detail.txt").read_text() in log
@@ -416,6 +475,71 @@ def test_packaging_refuses_bad_options(built, tmp_path):
         assert rc == 2 and says in err, (name, err)
     assert not (tmp_path / "out").exists()
     assert sorted(os.listdir(tmp_path)) == []  # no staging folder left behind
+
+
+# -- the runner's form, on the device-timed serial fixture (no runs needed) ----------------------
+def serial_package(tmp_path: Path, run: Path = SERIAL_RUN, division: str = "closed") -> Path:
+    from tinyharness.submission.package import build
+
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    system = tmp_path / "dut-board.json"
+    system.write_bytes(system_json.render(filled_system(system_json.describe(sut="serial", submitter=SUBMITTER))))
+    return build([run], SUBMITTER, division, [(None, system)], tmp_path / "package")
+
+
+def test_results_json_is_the_runners_list_of_steps(tmp_path):
+    folder = serial_package(tmp_path) / "closed" / SUBMITTER / "results" / "dut-board" / "kws"
+    acc = json.loads((folder / "accuracy" / "results.json").read_text())
+    perf = json.loads((folder / "performance" / "results.json").read_text())
+    log = json.loads((SERIAL_RUN / "accuracy.json").read_text())
+    assert len(acc) == len(log) == 1000 and len(perf) == 5
+    first = log[0]
+    outputs = np.frombuffer(bytes.fromhex(first["data"]), "<f4").astype(float).tolist()
+    assert acc[0] == {"file": "tst_000000_Stop_7.bin", "classes": "12", "class": "7", "bytes_to_send": None,
+                      "stride": None, "total_length": None, "infer": {"results": outputs, "total_inferences": 1,
+                                                                      "iterations": 1, "warmups": 0}, "mode": "a"}
+    # window 1 of the run: 2910 inferences in 17.336406 s (device clock), its file labelled 7
+    assert perf[0] == {"file": "tst_000000_Stop_7.bin", "classes": "12", "class": "7", "bytes_to_send": None,
+                       "stride": None, "total_length": None,
+                       "infer": {"results": [], "elapsed_time": 17_336_406, "total_inferences": 0,
+                                 "iterations": 2910, "warmups": 10, "throughput": 2910 / 17.336406},
+                       "mode": "p"}
+    assert "attempts" not in json.dumps(perf)  # tinyharness's own records stay in the run folder
+
+
+def test_results_txt_adds_the_runners_auc_to_top1(tmp_path):
+    from tinyharness import scoring
+
+    folder = serial_package(tmp_path) / "closed" / SUBMITTER / "results" / "dut-board" / "kws"
+    text = (folder / "accuracy" / "results.txt").read_text()
+    log = json.loads((SERIAL_RUN / "accuracy.json").read_text())
+    outputs = [np.frombuffer(bytes.fromhex(e["data"]), "<f4") for e in log]
+    auc = scoring.multiclass_roc_auc([e["label"] for e in log], outputs)
+    assert 0.9 < auc < 1.0
+    assert text == f"1201.224152 ulp-mlperf: Top 1% = 90.1\n1201.224152 ulp-mlperf: AUC = {auc:.3f}\n"
+    assert float(rl.last_value(rl.TOP1, text)) == 90.1  # what both checkers read is unchanged
+
+
+def test_a_serial_package_names_the_firmwares_model_and_passes_check(tmp_path):
+    root = serial_package(tmp_path)
+    assert checker.check_package(root) == []
+    embedded = root / "closed" / SUBMITTER / "tinyharness" / "dut-board" / "kws" / SERIAL_RUN.name
+    model = json.loads((embedded / "summary.json").read_text())["model"]
+    assert (model["found_in"], model["reference"], model["format"]) == ("device", "kws_ref_model.tflite", "tflite")
+    assert "kws_ref_model.tflite (sha256 aeea436800704fce...)" in (embedded / "summary.txt").read_text()
+
+
+def test_a_device_run_without_its_model_file_is_open_division_only(tmp_path):
+    from tinyharness.errors import UsageError
+
+    with pytest.raises(UsageError) as refused:
+        serial_package(tmp_path / "closed", SERIAL_RUN_UNNAMED)
+    message = str(refused.value)
+    assert "\n" not in message and SERIAL_RUN_UNNAMED.name in message
+    assert "not identified (sha256 n/a)" in message and "--sut-option model_file=PATH" in message
+    assert not (tmp_path / "closed" / "package").exists()
+    root = serial_package(tmp_path / "open", SERIAL_RUN_UNNAMED, "open")
+    assert checker.check_package(root) == []
 
 
 # -- system init (no runs needed) --------------------------------------------------------------

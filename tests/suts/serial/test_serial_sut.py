@@ -144,6 +144,44 @@ def test_handshake_survives_a_dropped_name(dut):
     assert peer.commands[:2] == ["name", "name"]
 
 
+def test_model_file_option_names_a_readable_file(tmp_path):
+    model = tmp_path / "fw" / "kws_ref_model.tflite"
+    model.parent.mkdir()
+    model.write_bytes(b"TFL3 model bytes")
+    config = SerialSUT.parse_options({"port": "/dev/x", "model-file": str(model)})
+    assert config.model_file == str(model.resolve()) and config.to_dict()["model_file"] == str(model)
+    assert SerialSUT.parse_options({"port": "/dev/x"}).model_file is None  # optional (open division)
+    for bad, says in ((tmp_path / "missing.tflite", "cannot read it: No such file or directory"),
+                      (tmp_path / "fw", "expected a model file (a regular file, e.g. kws_ref_model.tflite), "
+                                        "not a folder")):
+        with pytest.raises(UsageError) as caught:
+            SerialSUT.parse_options({"port": "/dev/x", "model_file": str(bad)})
+        message = str(caught.value)  # the value as typed, cut to about 60 characters
+        assert message.startswith("--sut-option model_file=") and message.endswith(f": {says}")
+
+
+def test_load_hashes_the_model_file_and_sends_nothing_of_it(dut, tmp_path):
+    import hashlib
+
+    model = tmp_path / "kws-build.tflite"
+    model.write_bytes(bytes(range(256)) * 40)
+    peer = dut(banner=False)
+    sut = loaded(peer, model_file=model)
+    try:
+        extra = sut.describe().extra
+        assert extra["model_id"] == "kws01"  # what the DUT reports, beside the file's identity
+        assert (extra["model_file"], extra["model_sha256"], extra["model_size"]) == \
+            (str(model), hashlib.sha256(model.read_bytes()).hexdigest(), 10240)
+        assert peer.commands == ["name", "profile", "timestamp"]  # the file stays on the host
+    finally:
+        sut.close()
+    sut = loaded(dut(banner=False))
+    try:
+        assert not {"model_file", "model_sha256", "model_size"} & set(sut.describe().extra)
+    finally:
+        sut.close()
+
+
 # -- samples, results, windows -------------------------------------------------------------------
 def test_prepare_uploads_raw_bytes_and_infer_parses_results(dut):
     peer = dut(results=one_hot)
@@ -240,6 +278,41 @@ def test_kws_run_through_the_harness(dut, serial_registered, tmp_path):
     assert stats["uploads"] == dataset_size + 5  # each accuracy file, then each window's file
     assert stats["upload_bytes"] == 490 * stats["uploads"] and stats["upload_restarts"] == 0
     assert json.loads((run_dir.path / "status.json").read_text())["state"] == "done"
+
+
+def test_a_run_records_the_named_model_file_as_its_model(dut, serial_registered, tmp_path):
+    import hashlib
+
+    model = tmp_path / "my-kws.tflite"
+    model.write_bytes(b"not a reference model")
+    request = RunRequest(benchmark="kws01", sut="serial", mode="accuracy", dataset=kws_dataset(tmp_path),
+                         output=tmp_path / "out",
+                         sut_options={"port": dut(results=one_hot).port, "model_file": str(model)})
+    summary, run_dir = Run(request).execute(Progress(enabled=False))
+    assert (summary.model.path, summary.model.sha256, summary.model.format, summary.model.size,
+            summary.model.found_in, summary.model.reference) == \
+        (str(model), hashlib.sha256(b"not a reference model").hexdigest(), "tflite", 21, "device", None)
+    assert summary.settings.sut_config["model_file"] == str(model)
+    assert summary.system.sut.extra["model_id"] == "kws01"
+    assert f"{model} (sha256 {summary.model.sha256[:16]}...)" in (run_dir.path / "summary.txt").read_text()
+    from tinyharness.submission import eligibility
+
+    assert [rule for rule, _ in eligibility.problems(summary, "closed")] == ["closed-model"]
+
+
+def test_a_reference_model_file_makes_the_run_a_closed_division_one(dut, serial_registered, tmp_path,
+                                                                    shared_data):
+    model = shared_data / "models" / "kws" / "kws_ref_model.tflite"
+    request = RunRequest(benchmark="kws01", sut="serial", mode="accuracy", dataset=kws_dataset(tmp_path),
+                         output=tmp_path / "out",
+                         sut_options={"port": dut(results=one_hot).port, "model_file": str(model)})
+    summary, _ = Run(request).execute(Progress(enabled=False))
+    entry = next(e for e in get_benchmark("kws01").models if e.file == "kws_ref_model.tflite")
+    assert (summary.model.sha256, summary.model.size, summary.model.reference) == \
+        (entry.sha256, entry.size, "kws_ref_model.tflite")
+    from tinyharness.submission import eligibility
+
+    assert "closed-model" not in [rule for rule, _ in eligibility.problems(summary, "closed")]
 
 
 def test_ad_run_takes_the_device_score(dut, serial_registered, tmp_path):

@@ -32,7 +32,8 @@ _CSS = ("body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse
         ".bad{color:#b00020;font-weight:bold}"
         "tr.skipped td{color:#777;background:#f7f7f7}tr.skipped td.bad{color:#b00020}"
         "img{max-width:100%;margin:.5em 0;display:block}code{font-size:.85em}h2{margin-top:1.6em;"
-        "border-bottom:1px solid #ccc}p.note{color:#555;font-size:.85em;max-width:70em}")
+        "border-bottom:1px solid #ccc}p.note{color:#555;font-size:.85em;max-width:70em}"
+        "tr.mine td{background:#fde9d9;font-weight:bold}")
 _NOTE = ("p50/p90: single-stream latency percentiles (LoadGen's rule); early-stopping p90: the "
          "estimate MLPerf reports; window median: the MLPerf Tiny median window throughput; offline: "
          "samples per second. Runs that did not finish are listed but not plotted. Hatched grey "
@@ -181,7 +182,67 @@ def _run_section(number: int, entry: Entry) -> list[str]:
     return parts
 
 
-def render_html(entries: list[Entry], images: list[tuple[str, int | None, str, bytes]]) -> str:
+# -- against published results -----------------------------------------------------------------
+
+_PUBLISHED_NOTE = ("Published figures are single numbers from one run each on another system: the "
+                   "median throughput of five windows, latency = 1000 / throughput (as MLCommons' "
+                   "report derives it), top-1 % (AUC for ad), the median energy per inference where "
+                   "published. A rank says where a run stands, not that two systems differ beyond "
+                   "run-to-run noise ('tinyharness compare --published' says that).")
+_PUBLISHED_NUMERIC = {"rank", "inf/s", "latency ms", "energy µJ/inf"}
+NUM, MINE = ' class="num"', ' class="mine"'
+
+
+def _published_table(entries) -> str:
+    from .published.ranking import COLUMNS, row
+
+    e = html.escape
+    head = "".join(f"<th>{e(c)}</th>" for c in COLUMNS)
+    body = []
+    for entry in entries:
+        cells = "".join(f"<td{NUM if c in _PUBLISHED_NUMERIC else ''}>{e(v)}</td>"
+                        for c, v in zip(COLUMNS, row(entry)))
+        body.append(f"<tr{MINE if entry.mine else ''}>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(body)}</table>"
+
+
+def published_sections(runs: list[RunRecord], paths) -> list[tuple[str, str, bytes | None, str]]:
+    """(benchmark, figure name, PNG or None, HTML) for each benchmark of the runs that the
+    published trees at ``paths`` have results of: the ranking chart and table, the runs ranked
+    among all published results of the benchmark (every version and division)."""
+    from .fileio import slug
+    from .published import ranking
+    from .published.tree import read_published
+    from .report_charts import png, published_figure
+
+    store = read_published(paths)
+    sections = []
+    for benchmark in dict.fromkeys(r.key[0] for r in runs):
+        if benchmark not in ranking.SHORT:
+            continue
+        mine = [ranking.mine_of(r) for r in runs if r.key[0] == benchmark]
+        field = ranking.select(store.results, ranking.short_name(benchmark))
+        if not field:
+            continue
+        entries = ranking.ranked(field, mine)
+        fig = published_figure(benchmark, entries)
+        name = f"{slug(benchmark)}_published"
+        standing = "".join(f"<li>{html.escape(ranking.standing(entries, m))}</li>" for m in mine)
+        unreadable = (f" {len(store.unreadable)} file{'s' * (len(store.unreadable) != 1)} of the "
+                      "published trees could not be read ('tinyharness published --json' lists "
+                      "them)." if store.unreadable else "")
+        parts = [f"<h3>Against {len(field)} published results</h3>", f"<ul>{standing}</ul>"]
+        data = None if fig is None else png(fig)
+        if data is not None:
+            parts.append(_img(name, data))
+        parts += [_published_table(entries),
+                  f'<p class="note">{html.escape(_PUBLISHED_NOTE + unreadable)}</p>']
+        sections.append((benchmark, name, data, "\n".join(parts)))
+    return sections
+
+
+def render_html(entries: list[Entry], images: list[tuple[str, int | None, str, bytes]],
+                published: dict[str, str] | None = None) -> str:
     benchmarks = list(dict.fromkeys(entry.key[0] for entry in entries))
     unfinished = sum(isinstance(entry, SkippedRun) for entry in entries)
     summary = (f"{len(entries)} run{'s' * (len(entries) != 1)} of {len(benchmarks)} benchmark"
@@ -193,6 +254,8 @@ def render_html(entries: list[Entry], images: list[tuple[str, int | None, str, b
     for benchmark in benchmarks:
         parts.append(f"<h2>{html.escape(benchmark)}</h2>")
         parts += [_img(name, data) for name, number, of, data in images if number is None and of == benchmark]
+        if published and benchmark in published:
+            parts.append(published[benchmark])
         for number, entry in enumerate(entries, start=1):
             if entry.key[0] == benchmark:
                 parts += _run_section(number, entry)
@@ -241,9 +304,11 @@ def _write(path: Path, data: bytes, output: Path) -> None:
         raise UsageError(f"--output {output}: cannot write {path}: {exc.strerror or exc}") from None
 
 
-def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
+def make_report(paths, output: Path, fmt: str = "html", published=()) -> list[Path]:
     """Write the report; returns the files written. Runs that did not finish are left out of the
-    figures, with a warning each (:func:`~tinyharness.results.read.load_runs`)."""
+    figures, with a warning each (:func:`~tinyharness.results.read.load_runs`). With
+    ``published`` (paths of MLPerf Tiny results trees), each benchmark also gets the runs
+    ranked among the published results: a chart (``<benchmark>_published.png``) and a table."""
     from .report_charts import figures, png
 
     output = Path(output)
@@ -257,7 +322,9 @@ def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
     entries = ordered(runs, skipped)
     numbered = [(n, e) for n, e in enumerate(entries, start=1) if isinstance(e, RunRecord)]
     images = [(name, number, benchmark, png(fig)) for name, number, benchmark, fig in figures(numbered)]
+    sections = published_sections(runs, published) if published else []
     if fmt == "png":
+        images += [(name, None, benchmark, data) for benchmark, name, data, _ in sections if data]
         written: list[Path] = []
         for name, *_, data in images:
             path = output / f"{name}.png"
@@ -266,5 +333,6 @@ def make_report(paths, output: Path, fmt: str = "html") -> list[Path]:
             _write(path, data, output)
             written.append(path)
         return written
-    _write(output, render_html(entries, images).encode("utf-8"), output)
+    html_page = render_html(entries, images, {benchmark: part for benchmark, _, _, part in sections})
+    _write(output, html_page.encode("utf-8"), output)
     return [output]

@@ -240,3 +240,60 @@ def png(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     return buffer.getvalue()
+
+
+# -- against the published field -----------------------------------------------------------------
+
+MINE_COLOR, OPEN_COLOR = "#dd8452", "#a6bddb"
+
+
+def published_figure(benchmark: str, entries) -> Figure | None:
+    """The user's result among published MLPerf Tiny results of one benchmark: one horizontal
+    bar per result with a median throughput (``entries``: :func:`tinyharness.published.ranking.ranked`),
+    fastest on top, on a log throughput axis (published results span four orders of magnitude);
+    the user's bars highlighted and labelled with their rank, the published ones labelled
+    ``submitter/system (version)``. None when no published result has a throughput."""
+    from matplotlib.patches import Patch
+
+    from .published.ranking import slug_name
+
+    shown = [e for e in entries if e.throughput_ips]
+    if not any(not e.mine for e in shown):
+        return None
+    values = [e.throughput_ips for e in shown]
+    fig, ax = _figure(width=10.0, height=1.4 + 0.24 * len(shown))
+    colors = [MINE_COLOR if e.mine else OPEN_COLOR if e.item.division == "open" else COLOR for e in shown]
+    bars = ax.barh(range(len(shown)), values, color=colors, edgecolor="#555", linewidth=0.4)
+    ranked_count = sum(e.rank is not None for e in entries)
+    labels = []
+    for bar, entry, value in zip(bars, shown, values):
+        text = f"{value:,.1f}" if value < 1000 else f"{value:,.0f}"
+        if entry.mine:
+            bar.set_linewidth(1.5)
+            if not entry.item.valid:
+                bar.set_hatch(HATCH)
+            text += f"  ← yours: rank {entry.rank} of {ranked_count}"
+        labels.append(_plain(text))
+    ax.bar_label(bars, labels=labels, fontsize="x-small", padding=3)
+    ax.set_yticks(range(len(shown)), [_plain(slug_name(e)) for e in shown], fontsize="x-small")
+    for tick, entry in zip(ax.get_yticklabels(), shown):
+        if entry.mine:
+            tick.set(fontweight="bold", color="#a0461b")
+    ax.invert_yaxis()  # rank 1 on top
+    ax.set_xscale("log")
+    ax.set_xlim(min(values) / 1.5, max(values) * 40)  # room for the labels right of the longest bar
+    ax.set_ylim(len(shown) - 0.4, -0.6)
+    ax.set(xlabel="median throughput, inferences/s; higher is better (log scale)",
+           title=_plain(f"{benchmark}: your result among {sum(not e.mine for e in shown)} published "
+                        "MLPerf Tiny results"))
+    ax.grid(axis="x", which="major", color="#ddd", linewidth=0.6)
+    ax.set_axisbelow(True)
+    handles = [Patch(facecolor=MINE_COLOR, edgecolor="#555", label="yours (tinyharness)"),
+               Patch(facecolor=COLOR, edgecolor="#555", label="published, closed division")]
+    if any(not e.mine and e.item.division == "open" for e in shown):
+        handles.append(Patch(facecolor=OPEN_COLOR, edgecolor="#555", label="published, open division"))
+    if any(e.mine and not e.item.valid for e in shown):
+        handles.append(Patch(facecolor=MINE_COLOR, hatch=HATCH, edgecolor="#555", label="yours, INVALID run"))
+    fig.legend(handles=handles, loc="outside upper right", fontsize="small", ncols=len(handles),
+               frameon=False)
+    return fig

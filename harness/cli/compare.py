@@ -28,8 +28,12 @@ def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[st
 
 
 @click.command("compare")
-@click.argument("a", type=click.Path(exists=True, path_type=Path))
-@click.argument("b", type=click.Path(exists=True, path_type=Path))
+@click.argument("a", required=False, type=click.Path(exists=True, path_type=Path))
+@click.argument("b", required=False, type=click.Path(exists=True, path_type=Path))
+@click.option("--published", "published", multiple=True, metavar="PATH[:SUBMITTER/SYSTEM]",
+              help="Side A is this published MLPerf Tiny result: a results tree (a checkout or "
+              ".tar.gz of mlcommons/tiny_results_v1.x), and which result in it (SUBMITTER/SYSTEM, "
+              "or VERSION/SUBMITTER/SYSTEM; any case); then give only B, your runs. Repeatable.")
 @click.option("--pair", "pairs", multiple=True, metavar="A_RUN=B_RUN", callback=_pairs,
               help="Compare these runs (a run path or run directory name as printed; several "
               "replicates separated by commas), e.g. two SUTs or models. Repeatable; the runs it "
@@ -49,7 +53,8 @@ def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[st
               help="Bootstrap resamples per metric.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the bootstrap.")
-def compare_command(a, b, pairs, noise_floor, fail_above, as_json, confidence, resamples, seed) -> None:
+def compare_command(a, b, published, pairs, noise_floor, fail_above, as_json, confidence, resamples,
+                    seed) -> None:
     """Compare runs B against runs A: p50/p90 latency, median window throughput, offline throughput.
 
     A and B are run directories, folders of runs or submission packages (folder or .tar.gz). Runs
@@ -67,14 +72,30 @@ def compare_command(a, b, pairs, noise_floor, fail_above, as_json, confidence, r
     floor, or whose within-run interval reaches into it, is "within run-to-run noise"; offline
     runs (one value each) are held against the floor without an interval.
 
+    Published results: A or B may be an MLPerf Tiny results tree (published results, no runs),
+    or --published PATH[:SUBMITTER/SYSTEM] is A and the one path given is B. Each run is paired
+    with the published results of its benchmark (kws01 with kws ...) by mode, and both systems
+    (board, processor, framework) are printed. A published figure is one number from one run:
+    no bootstrap; median throughput and latency (1000 / throughput) get a verdict only beyond
+    the noise floor, accuracy is compared at the published precision.
+
     \b
     Exit codes: 0 no regression (or no --fail-above), 1 a regression beyond --fail-above
     (the metrics are printed), 2 usage or input error.
     """
-    from ..compare import compare, print_table
+    from ..compare import print_table
+    from ..compare.published import compare_paths
+    from ..errors import UsageError
 
-    result = compare([a], [b], confidence, resamples, seed, noise_floor / 100.0, pairs,
-                     None if fail_above is None else fail_above / 100.0)
+    given = [p for p in (a, b) if p is not None]
+    if published and len(given) != 1:
+        raise UsageError("with --published give one path, your runs (B): the published result is A")
+    if not published and len(given) != 2:
+        raise UsageError("compare needs A and B (run directories, folders of runs, packages or a "
+                         "published results tree), or --published PATH[:SUBMITTER/SYSTEM] and B")
+    a_paths, b_paths = ([], given) if published else ([a], [b])
+    result = compare_paths(a_paths, b_paths, published, confidence, resamples, seed,
+                           noise_floor / 100.0, pairs, None if fail_above is None else fail_above / 100.0)
     if as_json:
         click.echo(json.dumps(result, indent=1))
     else:

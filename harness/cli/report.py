@@ -16,14 +16,20 @@ from .types import choice
 @click.option("--format", "fmt", type=choice("html", "png"), default="html", show_default=True,
               help="html: one self-contained page (plots embedded); png: the plots as PNG files only, "
               "each named after its benchmark.")
-def report_command(paths, output, fmt) -> None:
+@click.option("--published", "published", multiple=True, type=click.Path(exists=True, path_type=Path),
+              metavar="PATH", help="A published MLPerf Tiny results tree (a checkout or .tar.gz of "
+              "mlcommons/tiny_results_v1.x): each benchmark also gets your runs ranked among its "
+              "published results, as a chart (log throughput axis) and a table. Repeatable.")
+def report_command(paths, output, fmt, published) -> None:
     """Report on runs: a summary table and plots in one self-contained HTML page.
 
     PATHS are run directories, folders of runs or submission packages (folder or .tar.gz).
     The table gives each run's mode, start, result (VALID, INVALID, FAILED, INTERRUPTED) and
     reasons, latency, throughput and accuracy. Plots: latency histogram and CDF, MLPerf Tiny
     window throughput, offline completions, and per benchmark the runs compared and each run's
-    accuracy as its distance to the target.
+    accuracy as its distance to the target. With --published, per benchmark your runs among the
+    published MLPerf Tiny results (rank, submitter, system, processor, framework, throughput,
+    latency, accuracy, energy, version, division).
 
     Runs that did not finish (status.json says failed or interrupted) are listed in the table
     but not plotted, with a warning each; with no finished run left it is a usage error.
@@ -32,5 +38,5 @@ def report_command(paths, output, fmt) -> None:
     output = output or Path("report.html" if fmt == "html" else "report")
     from ..report import make_report
 
-    written = make_report(list(paths), output, fmt)
+    written = make_report(list(paths), output, fmt, list(published))
     click.echo(f"report: {output} ({len(written)} file{'s' if len(written) != 1 else ''})", err=True)

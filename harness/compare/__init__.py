@@ -74,9 +74,14 @@ numpy and rich load inside the functions that need them, so importing this modul
 quantiles of the correction need no scipy: the normal one is the standard library's
 (``statistics.NormalDist``), Student's t is :func:`bootstrap.t_quantile` (the exact CDF inverted by
 Newton's method; within about 1e-12 of ``scipy.stats.t.ppf``, which the tests use as the oracle).
+
+**Published results** (:mod:`.published`): a side may be an MLPerf Tiny results tree (a checkout or
+archive of mlcommons/tiny_results_v1.x) or ``--published PATH[:SUBMITTER/SYSTEM]``. Its figures are
+single values (no per-query data, no run-to-run spread), so the throughput ratio gets no bootstrap:
+it is held against the noise floor above, and both systems are printed beside the figures.
 """
 
-from .metrics import compare, regressions  # noqa: F401
+from .metrics import compare, compare_runs, regressions  # noqa: F401
 from .pairing import pair_runs, parse_pair, same_configuration  # noqa: F401
 from .table import print_table  # noqa: F401
 from .verdicts import (DEFAULT_NOISE_FLOOR, FASTER, FLOOR_ONLY, HIERARCHICAL, NO_DIFFERENCE,  # noqa: F401

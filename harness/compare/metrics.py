@@ -234,11 +234,23 @@ def compare(a_paths, b_paths, confidence: float = 0.95, resamples: int = 2000, s
 
     ``noise_floor`` and ``fail_above`` are fractions (0.05 is 5 %); ``pairs`` holds ``--pair``
     specifications ("A_RUN=B_RUN" or (A names, B names))."""
+    check_settings(confidence, resamples)
+    return compare_runs(load_runs(a_paths), load_runs(b_paths), a_paths, b_paths, confidence,
+                        resamples, seed, noise_floor, pairs, fail_above)
+
+
+def check_settings(confidence: float, resamples: int) -> None:
     if not (isinstance(confidence, float) and math.isfinite(confidence) and 0 < confidence < 1):
         raise UsageError(f"confidence {confidence!r} is not a number strictly between 0 and 1")
     if not (isinstance(resamples, int) and 1 <= resamples <= MAX_RESAMPLES):
         raise UsageError(f"resamples {resamples!r} is not a whole number from 1 to {MAX_RESAMPLES:,}")
-    a, b = load_runs(a_paths), load_runs(b_paths)
+
+
+def compare_runs(a: list[RunRecord], b: list[RunRecord], a_paths, b_paths, confidence: float = 0.95,
+                 resamples: int = 2000, seed: int = 0, noise_floor: float = DEFAULT_NOISE_FLOOR,
+                 pairs: Sequence = (), fail_above: float | None = None) -> dict:
+    """:func:`compare` of runs already read (``a_paths`` and ``b_paths`` as the result names them)."""
+    check_settings(confidence, resamples)
     explicit = resolve_pairs(pairs, a, b)
     paired, unpaired = pair_runs(a, b, explicit)
     settings = Settings(confidence, resamples, seed, noise_floor)

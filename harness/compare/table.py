@@ -34,6 +34,10 @@ def print_table(result: dict) -> None:
     never cut: on a terminal each pair's title wraps between words and the metric and number
     columns never wrap (each metric becomes a block where the terminal is too narrow); elsewhere
     the tables are tab-separated and no line wraps (the layout of :mod:`tinyharness.tables`)."""
+    if result.get("kind") == "published":
+        from .published import print_published
+
+        return print_published(result)
     from rich.text import Text
 
     from ..tables import Col, console

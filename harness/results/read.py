@@ -411,16 +411,22 @@ def _warn(message: str) -> None:
 
 
 def load_runs(paths, skipped: list[SkippedRun] | None = None,
-              warn: Callable[[str], None] = _warn) -> list[RunRecord]:
+              warn: Callable[[str], None] = _warn, published: list | None = None) -> list[RunRecord]:
     """Every run under the paths, in path order, each labelled by its SUT (numbered where two
     runs of one benchmark share one: "tflite-cpu #2" is that benchmark's second tflite-cpu run).
 
     Runs that did not finish (status.json says failed, interrupted or running; or no
     summary.json) are left out, each with a one-line warning through ``warn`` naming its folder
     and status, and appended to ``skipped`` when given (labelled alike). A UsageError when no
-    finished run is left."""
+    finished run is left.
+
+    A path with no runs that is an MLPerf Tiny results tree (a checkout or archive of the
+    published results: closed/ or open/ folders of <submitter>/results/) gives its results, as
+    :class:`tinyharness.published.PublishedResult`, to ``published`` when that list is given
+    (no runs at all is then no error when a tree was read), else a one-line UsageError."""
     entries: list[RunRecord | SkippedRun] = []
     budget = _Budget()
+    trees = 0
     for path in map(Path, paths):
         try:
             mode = os.stat(path).st_mode
@@ -437,8 +443,13 @@ def load_runs(paths, skipped: list[SkippedRun] | None = None,
             raise UsageError(f"{path} is {kind}, neither a folder nor a .tar.gz package; give run "
                              "directories, folders of runs or packages")
         if not found:
-            raise UsageError(f"no run directories (a folder holding summary.json or status.json) "
-                             f"under {path}")
+            from ..published.tree import collect  # only for a path without runs
+
+            if not collect(path, published, warn):
+                raise UsageError(f"no run directories (a folder holding summary.json or status.json) "
+                                 f"under {path}")
+            trees += 1
+            continue
         entries += found
     seen: dict[tuple[str, str], int] = {}
     runs: list[RunRecord] = []
@@ -455,7 +466,7 @@ def load_runs(paths, skipped: list[SkippedRun] | None = None,
             runs.append(entry)
     if skipped is not None:
         skipped += left_out
-    if not runs:
+    if not runs and not trees:
         raise UsageError(f"no finished runs to read: the {len(left_out)} run director"
                          f"{'y' if len(left_out) == 1 else 'ies'} given did not finish "
                          "(see the warnings above)")

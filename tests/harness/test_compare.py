@@ -747,3 +747,105 @@ def test_compare_with_only_failed_runs_on_a_side_exits_2_with_one_line(tmp_path)
         f"warning: skipped {failed} (status: failed): RuntimeError: device fell over",
         "tinyharness: error: no finished runs to read: the 1 run directory given did not finish "
         "(see the warnings above)"]
+
+
+# -- against a published MLPerf Tiny result (issue 12 §3) -------------------------------------------
+PUBLISHED = Path(__file__).resolve().parents[2].parent / "shared" / "mlperf_tiny" / "published"
+
+
+def published_tree(root: Path, ips: float, windows: tuple[float, ...] = (), top1: float = 90.1) -> Path:
+    """``root/tiny_results_v1.1/closed/acme``: one kws system, "board1", at ``ips`` inf/s."""
+    base = root / "tiny_results_v1.1" / "closed" / "acme"
+    perf = base / "results" / "board1" / "kws" / "performance"
+    perf.mkdir(parents=True)
+    blocks = "".join(f"1.000 ulp-mlperf: Performance results for window {i}:\n"
+                     f"1.000 ulp-mlperf:   Throughput   :  {w:.3f} inf./sec.\n" for i, w in enumerate(windows))
+    (perf / "results.txt").write_text(f"{blocks}1.000 ulp-mlperf: Median throughput is {ips:.3f} inf./sec.\n")
+    (perf.parent / "accuracy").mkdir()
+    (perf.parent / "accuracy" / "results.txt").write_text(f"1.000 ulp-mlperf: Top-1: {top1}%\n")
+    (base / "systems").mkdir()
+    (base / "systems" / "board1.json").write_text(json.dumps({
+        "Board Name": "Board One", "Processor(s) Name": "Cortex-M7", "Processor(s) Frequencies": "480 MHz",
+        "Inference Framework ": "TFLM"}))
+    return root
+
+
+@pytest.mark.parametrize("ips, verdict", [(150.0, "B faster"), (165.0, WITHIN_NOISE), (200.0, "B slower")])
+def test_a_run_against_a_published_figure_and_the_noise_floor(tmp_path, ips, verdict):
+    """The kws01 fixture run (median window throughput 167.855 inf/s, top-1 90.1 %) as B against
+    a published single figure as A: no CI; a verdict only beyond the 5 % floor (the published
+    log has no windows, so nothing raises the floor)."""
+    from tinyharness.compare.published import compare_paths
+
+    tree = published_tree(tmp_path, ips)
+    result = compare_paths([], [SERIAL], [f"{tree}:acme/board1"])
+    (pair,) = result["pairs"]
+    rows = {m["metric"]: m for m in pair["metrics"]}
+    tp = rows["median throughput"]
+    assert (tp["a"], tp["b"], tp["ci"]) == (ips, 167.855, None)
+    assert tp["ratio"] == pytest.approx(167.855 / ips) and tp["verdict"] == verdict
+    assert rows["latency (1000 / throughput)"]["a"] == pytest.approx(1000 / ips)
+    assert rows["latency (1000 / throughput)"]["verdict"] == verdict
+    assert rows["top-1 accuracy"]["verdict"] == "equal at the published precision"
+    assert pair["a"]["system"] == {"name": "acme/board1", "board": "Board One",
+                                   "processor": "Cortex-M7 at 480 MHz", "framework": "TFLM",
+                                   "accelerator": ""}
+    assert pair["b"]["sut"] == "serial" and pair["a"]["published"] is True
+    assert any("no run-to-run spread" in n for n in pair["notes"])
+
+
+def test_published_windows_raise_the_noise_floor(tmp_path):
+    from tinyharness.compare.published import compare_paths
+
+    tree = published_tree(tmp_path, 150.0, windows=(120.0, 150.0, 190.0, 140.0, 160.0))
+    tp = compare_paths([], [SERIAL], [str(tree)])["pairs"][0]["metrics"][0]
+    assert tp["verdict"] == WITHIN_NOISE and "raised by the windows' drift" in tp["note"]
+
+
+def test_compare_cli_with_a_published_tree_prints_both_systems(tmp_path):
+    tree = published_tree(tmp_path, 16.785)
+    for args in (["--published", f"{tree}:v1.1/ACME/board1", str(SERIAL)], [str(tree), str(SERIAL)]):
+        proc = subprocess.run([sys.executable, "-m", "tinyharness.cli", "compare", *args], check=False,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, proc.stderr
+        out = proc.stdout
+        assert "A = published acme/board1 (v1.1, closed), B = serial (run " in out
+        assert "A\tacme/board1\tBoard One\tCortex-M7 at 480 MHz\tTFLM" in out
+        assert "B\tserial\tunspecified on /dev/pts/0\t-\tserial DUT protocol ULPMark" in out
+        assert "median throughput, inf/s\t16.785\t167.855\t10\t+900.0%\tB faster" in out
+        assert "top-1 accuracy, %\t90.1\t90.1\t-\t+0.00 pp\tequal at the published precision" in out
+        assert "no run-to-run spread" in out
+
+
+def test_compare_published_fail_above_and_bad_input(tmp_path):
+    tree = published_tree(tmp_path, 1000.0)
+    cli_compare = [sys.executable, "-m", "tinyharness.cli", "compare"]
+    slow = subprocess.run([*cli_compare, "--published", str(tree), str(SERIAL), "--fail-above", "10"],
+                          check=False, capture_output=True, text=True, timeout=120)
+    assert slow.returncode == 1 and "regression: kws01 single-stream median throughput" in slow.stderr
+    for args, message in ((["--published", f"{tree}:acme/bord1", str(SERIAL)], "did you mean 'board1'"),
+                          ([str(tree), str(tree)], "published results on one side only"),
+                          (["--published", str(tree)], "with --published give one path"),
+                          ([str(tree), str(SERIAL), "--pair", "a=b"], "--pair names runs")):
+        bad = subprocess.run([*cli_compare, *args], check=False, capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and message in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+    with pytest.raises(UsageError, match="MLPerf Tiny results tree"):  # the runs-only library call
+        compare([tree], [SERIAL])
+
+
+def test_compare_with_a_real_published_kws_result():
+    """The kws01 fixture run against ST's NUCLEO-L4R5ZI kws result of v1.2 (23.155 inf/s, top-1
+    90.2 %, 1820.454 uJ/inf; X-CUBE-AI v9.0 on a Cortex-M4 at 120 MHz)."""
+    from tinyharness.compare.published import compare_paths
+
+    if not (PUBLISHED / "v1.2").is_dir():
+        pytest.skip(f"published MLPerf Tiny results (excerpt) not found at {PUBLISHED}")
+    result = compare_paths([], [SERIAL], [f"{PUBLISHED}:v1.2/STMicroelectronics/NUCLEO_L4R5ZI"])
+    (pair,) = result["pairs"]
+    assert pair["a"]["system"]["board"] == "NUCLEO-L4R5ZI"
+    assert pair["a"]["system"]["processor"] == "32-bit Arm Cortex-M4 (DSP + FPU) at 120 MHz"
+    assert pair["a"]["system"]["framework"] == "X-CUBE-AI v9.0"
+    rows = {m["metric"]: m for m in pair["metrics"]}
+    assert (rows["median throughput"]["a"], rows["top-1 accuracy"]["a"], rows["median energy"]["a"]) == (
+        23.155, 90.2, 1820.454)
+    assert rows["median throughput"]["verdict"] == "B faster" and rows["top-1 accuracy"]["verdict"] == "B lower"

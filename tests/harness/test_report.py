@@ -367,3 +367,67 @@ def test_runs_in_one_report_are_bounded(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="3 runs; a report shows at most 2, give fewer paths"):
         make_report([FIXTURES], tmp_path / "r.html")
     assert not (tmp_path / "r.html").exists()
+
+
+# -- against published MLPerf Tiny results (issue 12 §4) --------------------------------------------
+SERIAL = FIXTURES / "20261201-224022_kws01_serial_single-stream"  # VALID kws01, 167.855 inf/s
+PUBLISHED = Path(__file__).resolve().parents[2].parent / "shared" / "mlperf_tiny" / "published"
+
+
+def published_tree(root: Path) -> Path:
+    """Three published kws systems (10, 100 and 1000 inf/s; 'mid' in the open division)."""
+    for division, system, ips in (("closed", "slow", 10.0), ("open", "mid", 100.0), ("closed", "fast", 1000.0)):
+        perf = root / "v1.1" / division / "acme" / "results" / system / "kws" / "performance"
+        perf.mkdir(parents=True)
+        (perf / "results.txt").write_text(f"1.000 ulp-mlperf: Median throughput is {ips:.3f} inf./sec.\n")
+    return root
+
+
+def test_published_chart_and_table(tmp_path):
+    tree = published_tree(tmp_path / "pub")
+    written = make_report([SERIAL], tmp_path / "png", "png", published=[tree])
+    chart = tmp_path / "png" / "kws01_published.png"
+    assert chart in written and decode_png(chart.read_bytes())[0] > 200
+    page = tmp_path / "report.html"
+    main_args = ["report", str(SERIAL), "--published", str(tree), "--output", str(page)]
+    with pytest.raises(SystemExit) as done:
+        main(main_args)
+        raise SystemExit(0)
+    assert done.value.code in (0, None)
+    html_text = page.read_text()
+    parsed = Page()
+    parsed.feed(html_text)
+    assert "Against 3 published results" in html_text
+    assert "serial: rank 2 of 4 by median throughput (167.855 inf/s" in html_text
+    assert '<tr class="mine"><td class="num">2</td><td>YOURS</td><td>serial</td>' in html_text
+    for header in ("rank", "submitter", "system", "processor", "framework", "inf/s", "latency ms",
+                   "accuracy", "energy µJ/inf", "version", "division"):
+        assert f"<th>{header}</th>" in html_text
+    assert any("kws01_published" in alt for alt in re.findall(r'alt="([^"]+)"', html_text))
+
+
+def test_published_figure_is_a_labelled_log_axis_with_your_bar_highlighted(tmp_path):
+    from tinyharness.published.ranking import mine_of, ranked
+    from tinyharness.published.tree import read_published
+    from tinyharness.report_charts import MINE_COLOR, published_figure
+
+    store = read_published([published_tree(tmp_path)])
+    entries = ranked(store.results, [mine_of(load_runs([SERIAL])[0])])
+    fig = published_figure("kws01", entries)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlabel().endswith("(log scale)")
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels == ["acme/fast (v1.1)", "yours: serial", "acme/mid (v1.1, open)", "acme/slow (v1.1)"]
+    bars = ax.patches
+    from matplotlib.colors import to_hex
+
+    assert to_hex(bars[1].get_facecolor()) == MINE_COLOR
+    assert "yours: rank 2 of 4" in " ".join(t.get_text() for t in ax.texts)
+
+
+def test_published_report_on_the_excerpt(tmp_path):
+    if not (PUBLISHED / "v1.0").is_dir():
+        pytest.skip(f"published MLPerf Tiny results (excerpt) not found at {PUBLISHED}")
+    written = make_report([SERIAL], tmp_path, "png", published=[PUBLISHED])
+    assert tmp_path / "kws01_published.png" in written
+    assert decode_png((tmp_path / "kws01_published.png").read_bytes())[0] > 1000  # 59 bars

@@ -25,9 +25,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..submission.result_lines import AUC, MEDIAN, TOP1, last_value, number, parse_windows
+from ..submission import result_lines
+from ..submission.result_lines import AUC, MEDIAN, TOP1, WINDOW_SHORT, last_value, number, read_windows
 
-ENERGY = re.compile(r".*Median energy cost is +([\d.]+) uJ/inf")
+ENERGY = re.compile(".*" + result_lines.ENERGY.pattern)  # the checker's, searched anywhere in a line
 # Hand-edited lines the checker's patterns miss (they need some text and a space before the key).
 BARE_TOP1 = re.compile(r"\s*Top[- ]1%?\s?[:=]\s*([\d.]+)")
 BARE_AUC = re.compile(r"\s*AUC\s?[:=]\s*([\d.]+)")
@@ -35,7 +36,6 @@ BARE_MEDIAN = re.compile(r"\s*Median throughput is +([\d.]+) inf\./sec\.")
 EEMBC_STAMP = re.compile(r"^\d+\.\d{3} ulp-mlperf: ")
 ENERGY_STAMP = re.compile(r"^\d+\.\d{3} ulp-ml: ")
 MLCOMMONS_STAMP = re.compile(r"^\d{4}\.\d{6} ulp-mlperf: ")
-SHORT_WINDOW = re.compile(r"e-\[The run must take at least")
 VARIANTS = ("eembc", "eembc-energy", "mlcommons", "edited")
 TESTS = ("accuracy", "performance", "energy")
 # Test folders as submitters named them: the name the figures are filed under, and a note.
@@ -107,9 +107,9 @@ def parse(text: str, test: str) -> Lines:
         figures[name], problem = _value(pattern, bare, text, what, notes)
         if problem:
             problems.append(problem)
-    windows, _ = parse_windows(text)
+    windows, _ = read_windows(text)  # as check reads them: doubled logs once, every prefix
     rates = tuple(w["throughput_ips"] for w in windows if w.get("throughput_ips") is not None)
-    if short := sum(bool(SHORT_WINDOW.search(line)) for line in lines):
+    if short := sum(bool(WINDOW_SHORT.match(line)) for line in lines):
         notes.append(f"{short} window{'s' * (short != 1)} shorter than 10 s (the runner's "
                      "'e-[The run must take at least 10 seconds' line)")
     need = {"accuracy": ("top1", "auc"), "performance": ("throughput_ips",), "energy": ("energy_uj",)}[test]

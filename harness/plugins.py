@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from .sut import SUT
 
 from . import hookspecs
-from .errors import UsageError, canonical, did_you_mean
+from .errors import UsageError, canonical, did_you_mean, first_line
 
 GROUP = "tinyharness"
 ENV_ALLOW = "TINYHARNESS_PLUGINS"
@@ -76,6 +76,7 @@ class Registry:
         self.suts: dict[str, type["SUT"]] = {}
         self.origin: dict[str, str] = {}
         self.warnings: list[str] = []
+        self.errors: dict[str, str] = {}  # entry point name -> "Type: first line" of its failed import
 
     def load_entry_points(self) -> None:
         allowed = _allowed()
@@ -87,6 +88,7 @@ class Registry:
             try:
                 plugin = ep.load()
             except Exception as exc:  # a broken plugin must not break the tool
+                self.errors[ep.name] = f"{type(exc).__name__}: {first_line(exc)}"
                 self.warnings.append(f"plugin {ep.name!r} ({ep.value}) failed to load: {exc}; "
                                      f"set {ENV_ALLOW} to skip it")
                 continue
@@ -163,6 +165,11 @@ class Registry:
         hint = " or ".join(f"pip install 'tinyharness[{e}]'" for e in dict.fromkeys(extras))
         raise UsageError(f"no SUT runtime is installed (tried {', '.join(loaded)}): {hint}; "
                          "or choose a SUT with --sut (see 'tinyharness suts')")
+
+
+def load_errors() -> dict[str, str]:
+    """{entry point name: 'Type: first line'} of the plugins that failed to import."""
+    return dict(_loaded().errors)
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ import click
 
 from .. import __version__
 from ..errors import raise_terminated
-from . import compare, docs, listing, models, published, report, run, show, submission
+from . import compare, docs, listing, models, plugins, published, report, run, show, submission
 from .exits import handled
 
 
@@ -38,7 +38,8 @@ def cli() -> None:
 
 for command in (run.run, show.show, listing.suts, listing.benchmarks, models.models,
                 compare.compare_command, report.report_command, submission.package_cmd,
-                submission.check_cmd, submission.system, docs.docs, published.published):
+                submission.check_cmd, submission.system, docs.docs, published.published,
+                plugins.plugins):
     cli.add_command(command)
 
 

@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "reference_models" / "build_digits01.py"
 MODELS = REPO / "reference_models"
 DATASET = REPO / "datasets" / "digits01"
-BUILD_DEPS = ("sklearn", "onnx", "flatbuffers", "tflite")
+BUILD_DEPS = ("sklearn", "onnx", "flatbuffers", "tflite", "torch")
 
 
 def _manifest() -> dict:
@@ -39,7 +39,8 @@ def test_manifest_matches_committed_files():
     entry = _manifest()
     assert entry["build"]["script"] == "reference_models/build_digits01.py"
     assert {m["file"] for m in entry["models"]} == {
-        "digits01/digits01_int8.tflite", "digits01/digits01_float.tflite", "digits01/digits01_float.onnx"}
+        "digits01/digits01_int8.tflite", "digits01/digits01_float.tflite", "digits01/digits01_float.onnx",
+        "digits01/digits01_float.pt2"}
     for m in entry["models"]:
         blob = (MODELS / m["file"]).read_bytes()
         assert len(blob) == m["size"], m["file"]
@@ -74,6 +75,13 @@ def test_rebuild_is_byte_identical(tmp_path):
     missing = [m for m in BUILD_DEPS if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"build dependencies not importable: {', '.join(missing)} (pip install tinyharness[dev])")
+    import torch
+
+    manifest = json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
+    # digits01_float.pt2 is byte-identical across builds, checkouts and environments with the same
+    # torch (measured: twice, and from another folder, with 2.13.0+cpu); another torch version may
+    # serialise differently, so then the test compares what the program holds instead.
+    same_torch = manifest["digits01"]["build"].get("torch") == torch.__version__
     proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -82,12 +90,29 @@ def test_rebuild_is_byte_identical(tmp_path):
         committed = sorted(p.relative_to(REPO / rel) for p in (REPO / rel).rglob("*") if p.is_file())
         assert built == committed, rel
         changed = [str(p) for p in built if (tmp_path / rel / p).read_bytes() != (REPO / rel / p).read_bytes()]
+        if not same_torch:  # the .pt2 bytes are torch's serialisation: checked by content below
+            changed = [c for c in changed if not c.endswith(".pt2")]
         assert not changed, f"{rel}: rebuilt files differ: {changed[:5]}"
+    if not same_torch:
+        _assert_same_program(tmp_path / "reference_models" / "digits01" / "digits01_float.pt2",
+                             MODELS / "digits01" / "digits01_float.pt2")
     rebuilt = (tmp_path / "reference_models" / "manifest.json").read_text(encoding="utf-8")
-    committed = json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
-    if set(committed) == {"digits01"}:  # other benchmarks' entries may share the committed file
+    if not same_torch:
+        return  # the manifest records the torch version and the .pt2's sha256
+    if set(manifest) == {"digits01"}:  # other benchmarks' entries may share the committed file
         assert rebuilt == (MODELS / "manifest.json").read_text(encoding="utf-8")
-    assert json.loads(rebuilt)["digits01"] == committed["digits01"]
+    assert json.loads(rebuilt)["digits01"] == manifest["digits01"]
+
+
+def _assert_same_program(built: Path, committed: Path) -> None:
+    """The same weights (bit for bit) and the same graph (its printed code) in both programs."""
+    import torch
+
+    a, b = torch.export.load(str(built)), torch.export.load(str(committed))
+    assert a.state_dict.keys() == b.state_dict.keys()
+    for key in a.state_dict:
+        assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+    assert a.graph_module.code == b.graph_module.code
 
 
 def _top1_onnx(path: Path, x: np.ndarray, y: np.ndarray) -> float:
@@ -132,3 +157,24 @@ def test_onnx_top1():
     top1 = _top1_onnx(MODELS / "digits01" / "digits01_float.onnx", x, y)
     assert top1 >= 95.0
     assert abs(top1 - _manifest()["accuracy"]["digits01/digits01_float.onnx"]) < 0.5
+
+
+def test_pt2_top1_and_weights():
+    """digits01_float.pt2 (torch.export, dynamic batch) holds the ONNX model's weights, scores the
+    manifest's top-1 and runs a whole batch at once."""
+    torch = pytest.importorskip("torch", reason="pip install 'tinyharness[torch]'")
+    onnx = pytest.importorskip("onnx")
+    from onnx import numpy_helper
+
+    ep = torch.export.load(str(MODELS / "digits01" / "digits01_float.pt2"))
+    inits = {t.name: numpy_helper.to_array(t)
+             for t in onnx.load(str(MODELS / "digits01" / "digits01_float.onnx")).graph.initializer}
+    for ours, theirs in (("fc1.weight", "fc1_weight"), ("fc1.bias", "fc1_bias"),
+                         ("fc2.weight", "fc2_weight"), ("fc2.bias", "fc2_bias")):
+        np.testing.assert_array_equal(ep.state_dict[ours].numpy(), inits[theirs])
+    x, y = _samples()
+    with torch.inference_mode():
+        scores = ep.module()(torch.from_numpy(x.astype(np.float32))).numpy()
+    assert scores.shape == (360, 10)
+    top1 = round(100.0 * float(np.mean(np.argmax(scores, axis=1) == y)), 2)
+    assert top1 == _manifest()["accuracy"]["digits01/digits01_float.pt2"]

@@ -32,8 +32,10 @@ ENV_ALLOW = "TINYHARNESS_PLUGINS"
 # pip extra that installs it.
 DEFAULT_SUTS = ("onnxruntime-cpu", "openvino-cpu", "tflite-cpu")
 RUNTIME_MODULES = {"onnxruntime-cpu": ("onnxruntime",), "openvino-cpu": ("openvino",),
-                   "tflite-cpu": ("ai_edge_litert", "tflite_runtime")}
-EXTRAS = {"onnxruntime-cpu": "onnxruntime", "openvino-cpu": "openvino", "tflite-cpu": "litert"}
+                   "tflite-cpu": ("ai_edge_litert", "tflite_runtime"), "torch-cpu": ("torch",),
+                   "executorch-cpu": ("executorch",)}
+EXTRAS = {"onnxruntime-cpu": "onnxruntime", "openvino-cpu": "openvino", "tflite-cpu": "litert",
+          "torch-cpu": "torch", "executorch-cpu": "executorch"}
 
 
 def _importable(module: str) -> bool:

@@ -225,3 +225,6 @@ def convert(target, output, opset, python) -> None:
                f"opset {opset}; use a file with --model PATH")
     for note in notes:  # after the work, so that an error stays the only line on failure
         click.echo(note, err=True)
+
+
+models.add_command(__import__("tinyharness.cli.export", fromlist=["export"]).export)  # click only

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from .benchmark import ModelEntry, load_benchmarks
 from .errors import UsageError
-from .fileio import sha256_of, umask
+from .fileio import atomic_write, sha256_of
 from .model_store import ModelStore
 
 _FIX = "pip install 'tinyharness[convert]' (or --python PATH to a Python that has it)"
@@ -188,19 +188,9 @@ def _stamp(raw: Path, props: dict[str, str]) -> bytes:
 
 
 def _write_atomically(target: Path, data: bytes) -> None:
-    """Temp file + os.replace: a reader never sees half a model, a failure leaves no .part file."""
-    tmp = None
+    """:func:`~tinyharness.fileio.atomic_write`, with a failure as a one-line UsageError."""
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
-        with os.fdopen(fd, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.chmod(tmp, 0o666 & ~umask())  # mkstemp makes it 0600
-        os.replace(tmp, target)
+        atomic_write(target, data)
     except OSError as exc:
         raise UsageError(f"cannot write {target}: {exc.strerror or exc}; give --output DIR") from None
-    finally:
-        if tmp:
-            Path(tmp).unlink(missing_ok=True)

@@ -2,7 +2,10 @@
 PyTorch ``.pt2`` (onnx2torch, then ``torch.export``) or an ExecuTorch ``.pte`` (the same exported
 program lowered by ``executorch.exir.to_edge_transform_and_lower`` with the XNNPACK partitioner).
 
-The converter runs in a child interpreter (``--python``, TINYHARNESS_EXPORT_PYTHON, default this
+``--precision int8`` quantizes with PyTorch's PT2E flow and ExecuTorch's XNNPACK quantizer,
+calibrated on the inputs of a calibration list (:mod:`tinyharness.calibration`).
+
+The converter (``export_child.py``) runs in a child interpreter (``--python``, TINYHARNESS_EXPORT_PYTHON, default this
 one), bounded by a timeout, like ``models convert``: PyTorch is large and slow to import, so the
 harness never imports it, and the converter may live in a virtual environment of its own. Its
 versions, the source's sha256 and a numeric check against ONNX Runtime (when the child has it) go
@@ -20,6 +23,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
+from . import calibration as calib
 from .benchmark import ModelEntry, load_benchmarks
 from .convert import _keep_log, _last_line, _write_atomically
 from .errors import UsageError
@@ -33,143 +39,9 @@ TIMEOUT_S = 1800  # a float ResNet exports in under a minute; a hung converter m
 _FIX = {"torch": "pip install torch onnx onnx2torch (the 'export' extra)",
         "executorch": "pip install torch onnx onnx2torch executorch (the 'export' and 'executorch' "
                       "extras)"}
-
-# The child: argv[1] is a JSON job. It prints one JSON line last: {"ok": ...} or {"error": ...}.
-# onnx2torch imports torchvision for its NMS and RoiAlign converters only; PyPI's torchvision does
-# not import beside every torch build, so a stand-in that refuses those two ops is put in its place.
-_CHILD = r'''
-import json, sys, types
-job = json.loads(sys.argv[1])
-
-def fail(message):
-    print(json.dumps({"error": message}))
-    sys.exit(3)
-
-import importlib.util as u, importlib.metadata as md
-need = ["torch", "onnx", "onnx2torch"] + (["executorch"] if job["to"] == "executorch" else [])
-missing = [m for m in need if u.find_spec(m) is None]
-if missing:
-    fail("missing " + " and ".join(missing))
-try:
-    import torchvision  # noqa: F401
-except Exception:
-    tv, ops = types.ModuleType("torchvision"), types.ModuleType("torchvision.ops")
-    def _refuse(*args, **kwargs):
-        raise RuntimeError("torchvision is not installed: NMS and RoiAlign cannot be exported")
-    ops.nms = ops.roi_align = ops.box_convert = _refuse
-    tv.ops = ops
-    sys.modules["torchvision"], sys.modules["torchvision.ops"] = tv, ops
-import numpy as np
-import onnx
-import torch
-from onnx2torch import convert
-from onnx2torch.node_converters.reshape import OnnxReshape
-from torch.fx.passes.shape_prop import ShapeProp
-
-def version(dist):
-    try:
-        return md.version(dist)
-    except md.PackageNotFoundError:
-        return None
-
-versions = {name: version(name) for name in need}
-model = onnx.load(job["source"])
-graph = model.graph
-inits = {i.name for i in graph.initializer}
-inputs = [i for i in graph.input if i.name not in inits]
-if len(inputs) != 1 or len(graph.output) != 1:
-    fail(f"supports one input and one output, the model has {len(inputs)} and {len(graph.output)}")
-tensor = inputs[0].type.tensor_type
-if tensor.elem_type != onnx.TensorProto.FLOAT:
-    fail(f"the input is {onnx.TensorProto.DataType.Name(tensor.elem_type).lower()}, not float: "
-         "export the float model")
-shape = []
-for axis, dim in enumerate(tensor.shape.dim):
-    if dim.HasField("dim_value") and dim.dim_value > 0:
-        shape.append(dim.dim_value)
-    elif axis == 0:
-        shape.append(1)  # batch 1, as every SUT runs
-    else:
-        fail(f"input dimension {axis} is dynamic")
-torch.manual_seed(0)
-module = convert(model).eval()
-example = torch.from_numpy(np.random.default_rng(0).standard_normal(shape).astype(np.float32))
-# onnx2torch's Reshape reads its target shape from a tensor (data-dependent for torch.export):
-# with batch 1 every shape is static, so each Reshape becomes torch.reshape to the shape it makes.
-ShapeProp(module).propagate(example)
-static = 0
-for node in list(module.graph.nodes):
-    if node.op == "call_module" and isinstance(module.get_submodule(node.target), OnnxReshape):
-        with module.graph.inserting_after(node):
-            new = module.graph.call_function(
-                torch.reshape, (node.args[0], tuple(node.meta["tensor_meta"].shape)))
-        node.replace_all_uses_with(new)
-        module.graph.erase_node(node)
-        static += 1
-module.graph.eliminate_dead_code()
-module.delete_all_unused_submodules()
-# Submodules are named after the ONNX nodes ("model/dense/BiasAdd;model/Relu"): torch.export keeps
-# those paths in each node's nn_module_stack, which torch.export.load cannot split back where they
-# hold ',' or ';'. Each called submodule gets an identifier of its own.
-import re
-owned, used = {}, set()
-for node in module.graph.nodes:
-    if node.op == "call_module":
-        if node.target not in owned:
-            safe = re.sub(r"\W", "_", node.target) or "m"
-            while safe in used:
-                safe += "_"
-            used.add(safe)
-            owned[node.target] = (safe, module.get_submodule(node.target))
-        node.target = owned[node.target][0]
-    elif node.op == "get_attr":
-        owned.setdefault(node.target, (node.target, module.get_parameter(node.target)
-                                       if node.target in dict(module.named_parameters())
-                                       else module.get_buffer(node.target)))
-module = torch.fx.GraphModule({name: value for name, value in owned.values()}, module.graph)
-with torch.no_grad():
-    program = torch.export.export(module, (example,), strict=False)
-info = {"input": {"name": inputs[0].name, "shape": shape, "dtype": "float32"},
-        "static_reshapes": static}
-if job["to"] == "torch":
-    torch.export.save(program, job["output"])
-    run = torch.export.load(job["output"]).module()  # what a reader gets back, checked below
-else:
-    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
-    from executorch.exir import to_edge_transform_and_lower
-    from executorch.runtime import Runtime
-    edge = to_edge_transform_and_lower(program, partitioner=[XnnpackPartitioner()])
-    lowered = edge.exported_program().graph
-    calls = [n for n in lowered.nodes if n.op == "call_function"]
-    delegated = [n for n in calls if "executorch_call_delegate" in str(n.target)]
-    info["delegate"] = "XnnpackBackend" if delegated else None
-    info["delegated_calls"] = len(delegated)
-    info["portable_ops"] = sorted({str(n.target) for n in calls if n not in delegated
-                                   and str(n.target) != "<built-in function getitem>"})
-    with open(job["output"], "wb") as out:
-        out.write(edge.to_executorch().buffer)
-    method = Runtime.get().load_program(job["output"]).load_method("forward")
-    run = lambda x: method.execute([x])[0]
-rng = np.random.default_rng(1)
-checks = [example] + [torch.from_numpy(rng.standard_normal(shape).astype(np.float32))
-                      for _ in range(3)]
-try:
-    import onnxruntime as ort
-except ImportError:
-    ort = None
-if ort is not None:
-    sess = ort.InferenceSession(job["source"], providers=["CPUExecutionProvider"])
-    diff = 0.0
-    for x in checks:
-        want = sess.run(None, {inputs[0].name: x.numpy().reshape(
-            [d if d > 0 else 1 for d in shape])})[0]
-        got = run(x)
-        got = got.detach().numpy() if hasattr(got, "detach") else np.asarray(got)
-        diff = max(diff, float(np.abs(got.reshape(want.shape) - want).max()))
-    info["check"] = {"against": f"onnxruntime {ort.__version__}", "inputs": len(checks),
-                     "max_abs_diff": diff}
-print(json.dumps({"ok": True, "versions": versions, "info": info}))
-'''
+_FIX_INT8 = ("pip install torch onnx onnx2torch executorch torchao (the 'export' and 'executorch' "
+             "extras)")
+CHILD = Path(__file__).with_name("export_child.py")
 
 
 @dataclass(frozen=True)
@@ -179,6 +51,7 @@ class Job:
     output: Path  # the .pt2 or .pte to write
     to: str  # "torch" or "executorch"
     precision: str
+    calibration: calib.Calibration | None = None  # int8 only
 
 
 @dataclass(frozen=True)
@@ -190,16 +63,18 @@ class Exported:
     meta: dict
 
 
-def plan(target: str, to: str, precision: str, output: Path | None, store: ModelStore) -> Job:
-    """What to export for a benchmark id (its float ONNX model) or an .onnx path."""
+def plan(target: str, to: str, precision: str, output: Path | None, store: ModelStore,
+         calibration: Path | None = None, dataset: Path | None = None) -> Job:
+    """What to export for a benchmark id (its float ONNX model) or an .onnx path; for int8, the
+    calibration inputs are read here (from ``dataset``, default the benchmark's)."""
     if to not in TARGETS:
         raise UsageError(f"unknown export target {to!r}; known: {', '.join(TARGETS)}")
     if precision not in PRECISIONS:
         raise UsageError(f"unknown precision {precision!r}; known: {', '.join(PRECISIONS)}")
-    if precision == "int8":
-        raise UsageError("--precision int8 (PT2E quantization with the benchmark's calibration "
-                         "list) is not implemented yet; export float")
+    if precision == "float" and calibration is not None:
+        raise UsageError("--calibration is for --precision int8; a float export needs none")
     suffix = TARGETS[to]
+    tag = "" if precision == "float" else "_pt2e_int8"
     benchmarks = load_benchmarks()
     if target in benchmarks:
         b = benchmarks[target]
@@ -208,7 +83,8 @@ def plan(target: str, to: str, precision: str, output: Path | None, store: Model
             raise UsageError(f"benchmark {b.id} has no float ONNX model to export")
         entry = floats[0]
         folder = output or store.cache / "exported" / b.store_dir
-        return Job(b.id, entry, folder / f"{Path(entry.file).stem}.{suffix}", to, precision)
+        cal = _calibration(precision, calibration, b, dataset)
+        return Job(b.id, entry, folder / f"{Path(entry.file).stem}{tag}.{suffix}", to, precision, cal)
     path = Path(target)
     if not path.exists():
         if path.suffix or os.sep in target:
@@ -218,18 +94,36 @@ def plan(target: str, to: str, precision: str, output: Path | None, store: Model
     if path.suffix.lower() != ".onnx" or not path.is_file():
         raise UsageError(f"{target}: not an .onnx file")
     folder = output or store.cache / "exported" / "local"
-    return Job(None, path, folder / f"{path.stem}.{suffix}", to, precision)
+    cal = _calibration(precision, calibration, None, dataset)
+    return Job(None, path, folder / f"{path.stem}{tag}.{suffix}", to, precision, cal)
+
+
+def _calibration(precision: str, path: Path | None, benchmark, dataset) -> calib.Calibration | None:
+    if precision != "int8":
+        return None
+    if path is None:
+        what = (f"a list of {benchmark.id} dataset files" if benchmark is not None
+                else "a .npy array of float32 inputs")
+        raise UsageError(f"--precision int8 needs --calibration: {what} to calibrate on (MLPerf "
+                         "Tiny allows only the benchmark's calibration set)")
+    return calib.load(path, benchmark, dataset)
 
 
 def export(job: Job, python: str, store: ModelStore, timeout_s: float = TIMEOUT_S) -> Exported:
     """Run the converter in ``python``; write the model and its sidecar JSON atomically."""
     source = job.source if isinstance(job.source, Path) else store.resolve(job.source).path
-    fix = f"{_FIX[job.to]}, or --python PATH to a Python that has them"
+    fix = _FIX_INT8 if job.precision == "int8" else _FIX[job.to]
+    fix = f"{fix}, or --python PATH to a Python that has them"
     with tempfile.TemporaryDirectory(prefix="tinyharness-export-") as tmp:
         raw = Path(tmp) / job.output.name
-        args = json.dumps({"source": str(source), "output": str(raw), "to": job.to})
+        inputs = None
+        if job.calibration is not None:
+            inputs = Path(tmp) / "calibration.npy"
+            np.save(inputs, job.calibration.inputs)
+        args = json.dumps({"source": str(source), "output": str(raw), "to": job.to,
+                           "precision": job.precision, "calibration": inputs and str(inputs)})
         try:
-            done = subprocess.run([python, "-c", _CHILD, args], capture_output=True, text=True,
+            done = subprocess.run([python, str(CHILD), args], capture_output=True, text=True,
                                   timeout=timeout_s, check=False,
                                   env={**os.environ, "PYTHONWARNINGS": "ignore"})
         except OSError as exc:
@@ -247,25 +141,34 @@ def export(job: Job, python: str, store: ModelStore, timeout_s: float = TIMEOUT_
             raise UsageError(f"cannot export {source.name} to .{TARGETS[job.to]}: "
                              f"{_last_line(done.stderr)}{_keep_log(done.stderr)}")
         data = raw.read_bytes()
-    digest = hashlib.sha256(data).hexdigest()
-    versions = result["versions"]
-    converter = f"onnx2torch {versions['onnx2torch']} + torch.export (torch {versions['torch']})"
-    if job.to == "executorch":
-        converter += (f" + executorch.exir.to_edge_transform_and_lower with XnnpackPartitioner "
-                      f"(executorch {versions['executorch']})")
-    from . import __version__
-
-    meta = {"division": DIVISION, "benchmark": job.benchmark,
-            "format": TARGETS[job.to], "precision": "float32" if job.precision == "float" else "int8",
-            "sha256": digest, "size": len(data),
-            "source": {"file": source.name, "sha256": sha256_of(source),
-                       "pinned": isinstance(job.source, ModelEntry)},
-            "converter": converter, "versions": {**versions, "tinyharness": __version__},
-            **result["info"]}
+    meta = _meta(job, source, data, result)
     _write_atomically(job.output, data)
     sidecar = job.output.with_name(job.output.name + ".json")
     _write_atomically(sidecar, (json.dumps(meta, indent=1) + "\n").encode())
-    return Exported(job, source, digest, sidecar, meta)
+    return Exported(job, source, meta["sha256"], sidecar, meta)
+
+
+def _meta(job: Job, source: Path, data: bytes, result: dict) -> dict:
+    """The sidecar: what was converted, how, by which versions, and how it checked out."""
+    from . import __version__
+
+    versions = result["versions"]
+    converter = f"onnx2torch {versions['onnx2torch']} + torch.export (torch {versions['torch']})"
+    if job.precision == "int8":
+        converter += f" + PT2E int8 (torchao {versions['torchao']}, XNNPACKQuantizer)"
+    if job.to == "executorch":
+        converter += (f" + executorch.exir.to_edge_transform_and_lower with XnnpackPartitioner "
+                      f"(executorch {versions['executorch']})")
+    info = dict(result["info"])
+    if job.calibration is not None:
+        info["quantization"] = {**info.get("quantization", {}),
+                                "calibration": job.calibration.to_dict()}
+    return {"division": DIVISION, "benchmark": job.benchmark,
+            "format": TARGETS[job.to], "precision": "float32" if job.precision == "float" else "int8",
+            "sha256": hashlib.sha256(data).hexdigest(), "size": len(data),
+            "source": {"file": source.name, "sha256": sha256_of(source),
+                       "pinned": isinstance(job.source, ModelEntry)},
+            "converter": converter, "versions": {**versions, "tinyharness": __version__}, **info}
 
 
 def _result(stdout: str) -> dict:

@@ -53,9 +53,30 @@ def test_only_onnx_files(tmp_path):
         plan(str(model), "torch", "float", None, ModelStore())
 
 
-def test_int8_says_it_is_not_implemented():
-    with pytest.raises(UsageError, match="int8 .* not implemented yet"):
+def test_int8_needs_a_calibration_set_and_float_refuses_one(tmp_path):
+    with pytest.raises(UsageError, match=r"--precision int8 needs --calibration: a list of kws01 "
+                       r"dataset files .* only the benchmark's calibration set"):
         plan("kws01", "executorch", "int8", None, ModelStore())
+    with pytest.raises(UsageError, match=r"--calibration is for --precision int8"):
+        plan("digits01", "torch", "float", None, ModelStore(), calibration=tmp_path / "x.txt")
+
+
+def test_an_int8_plan_reads_its_calibration_and_names_the_file(tmp_path):
+    cal = tmp_path / "cal.txt"
+    cal.write_text("tst_0000_3.bin\ntst_0001_8.bin\n")
+    job = plan("digits01", "executorch", "int8", tmp_path, ModelStore(), calibration=cal)
+    assert job.output == tmp_path / "digits01_float_pt2e_int8.pte"
+    assert job.calibration.inputs.shape == (2, 8, 8, 1)
+
+
+def test_a_python_without_torchao_names_the_int8_fix(tmp_path):
+    cal = tmp_path / "cal.txt"
+    cal.write_text("tst_0000_3.bin\n")
+    python = _python(tmp_path, f'exec "{sys.executable}" -S "$@"')  # no site-packages
+    job = plan("digits01", "torch", "int8", tmp_path, ModelStore(), calibration=cal)
+    with pytest.raises(UsageError, match=r"missing torch and onnx and onnx2torch and executorch "
+                       r"and torchao: pip install torch onnx onnx2torch executorch torchao"):
+        export(job, python, ModelStore())
 
 
 def _python(tmp_path, body: str) -> str:
@@ -129,6 +150,41 @@ def test_digits01_to_pt2_matches_onnxruntime(tmp_path):
     np.testing.assert_allclose(program(torch.from_numpy(x)).detach().numpy(), want, atol=1e-5)
 
 
+
+INT8_MISSING = MISSING + [m for m in ("executorch", "torchao") if importlib.util.find_spec(m) is None]
+
+
+@pytest.mark.skipif(bool(INT8_MISSING), reason=f"{', '.join(INT8_MISSING)} not installed "
+                    "(pip install 'tinyharness[export,executorch]')")
+def test_digits01_int8_pt2_is_quantized_calibrated_and_recorded(tmp_path):
+    """PT2E with the XNNPACK quantizer on 40 listed digits: the program holds quantize ops and int8
+    weights, the sidecar records the method and the calibration list's digest, and the program
+    still agrees with the float model on the calibration inputs."""
+    import hashlib
+
+    cal = tmp_path / "cal.txt"
+    names = [line.split(",")[0] for line in
+             (DIGITS01_ONNX.parents[2] / "datasets" / "digits01" / "y_labels.csv")
+             .read_text().splitlines()[:40]]
+    cal.write_text("\n".join(names) + "\n")
+    result = CliRunner().invoke(cli, ["models", "export", "digits01", "--to", "torch", "--precision",
+                                      "int8", "--calibration", str(cal), "--output", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "int8: " in result.output and "calibrated on 40 inputs of cal.txt" in result.output
+    meta = json.loads((tmp_path / "digits01_float_pt2e_int8.pt2.json").read_text())
+    assert meta["precision"] == "int8" and meta["division"] == DIVISION
+    q = meta["quantization"]
+    assert q["method"].startswith("PT2E") and "XNNPACKQuantizer" in q["quantizer"]
+    assert q["calibration"] == {"source": "cal.txt", "samples": 40, "files": names,
+                                "sha256": hashlib.sha256(cal.read_bytes()).hexdigest()}
+    assert q["quantized_ops"] > 0 and meta["versions"]["torchao"]
+    assert meta["check"]["max_abs_diff"] < 0.05  # softmax outputs, on calibrated inputs
+    import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401
+
+    ep = torch.export.load(str(tmp_path / "digits01_float_pt2e_int8.pt2"))
+    assert any(str(n.target).startswith("quantized_decomposed.quantize_per_tensor")
+               for n in ep.graph.nodes)
 
 
 @pytest.mark.skipif(bool(MISSING), reason=f"{', '.join(MISSING)} not installed "

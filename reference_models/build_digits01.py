@@ -8,22 +8,21 @@ DIR/reference_models/digits01/* and the "digits01" entry of DIR/reference_models
 
 Everything is derived from scikit-learn's bundled copy of the UCI 8x8 digits (no download) with
 fixed seeds and plain numpy, so two runs give byte-identical files.  Building needs numpy,
-scikit-learn, onnx, flatbuffers, tflite (schema bindings) and torch (the ``torch.export`` program,
-``digits01_float.pt2``: the same weights in an ``nn.Module``; its bytes are pinned to the torch
-version the manifest records).  If onnxruntime / ai-edge-litert are importable, the build
-cross-checks its numpy reference accuracy against them, and against torch for the .pt2 (a mismatch
-is a warning; the manifest always records the numpy reference figure so its bytes do not depend on
-which runtimes happen to be installed).
-
-No int8 .pt2: PT2E quantization (quantize_pt2e and the XNNPACK quantizer) left torch's own
-``torch.ao.quantization`` by torch 2.13; it lives in torchao (``torchao.quantization.pt2e``) and
-ExecuTorch (``executorch.backends.xnnpack.quantizer``), which this build does not depend on.
+scikit-learn, onnx, flatbuffers, tflite (schema bindings), torch, executorch and torchao: the
+``.pt2``/``.pte`` programs of torch_artifacts.py, float and PT2E int8 (calibrated on the training
+split), whose bytes are pinned to the torch and executorch versions the manifest records.  If
+onnxruntime / ai-edge-litert are importable, the build cross-checks its numpy reference accuracy
+against them, and against torch / executorch for the float programs (a mismatch is a warning; the
+manifest records the numpy reference figure, so its bytes do not depend on which runtimes happen to
+be installed).  The PT2E programs have no numpy reference: their figure is torch's and
+executorch's own, which the build depends on anyway.
 """
 
 from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib.metadata as md
 import json
 import sys
 from pathlib import Path
@@ -32,13 +31,15 @@ import numpy as np
 
 try:  # imported as tinyharness.reference_models.build_digits01
     from . import tflite_writer as tfw
+    from . import torch_artifacts as ta
 except ImportError:  # run as a script: the script's folder is on sys.path
     import tflite_writer as tfw
+    import torch_artifacts as ta
 
 NAME = "digits01"
 SEED = 20240601
 N_TEST = 360  # 20 % of the 1797 samples, rounded to a whole number per class
-HIDDEN = 32
+HIDDEN = ta.HIDDEN
 EPOCHS, BATCH, LR, WEIGHT_DECAY = 60, 32, 3e-3, 1e-4
 PIXEL_MAX = 16.0  # load_digits pixels are integer counts 0..16
 PRODUCER = "tinyharness build_digits01.py"
@@ -234,56 +235,6 @@ def tflite_bytes(p: dict, q: dict | None) -> bytes:
     return tfw.build_model(tensors, ops, [0], [9], PRODUCER)
 
 
-PT2_MAX_BATCH = 65536  # the exported program's dynamic batch dimension: 1 to this
-
-
-def torch_module(p: dict):
-    """The MLP as a torch ``nn.Module`` in eval mode, float32, with the trained weights: raw 0..16
-    pixels [N, 8, 8, 1] in, softmax probabilities [N, 10] out (the ONNX graph's ops)."""
-    import torch
-
-    class Digits01MLP(torch.nn.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.fc1 = torch.nn.Linear(64, HIDDEN)
-            self.fc2 = torch.nn.Linear(HIDDEN, 10)
-
-        def forward(self, x):
-            h = torch.relu(self.fc1(x.reshape(x.shape[0], 64)))
-            return torch.softmax(self.fc2(h), dim=-1)
-
-    # The class's module path is recorded in each node's nn_module_stack: pin it, so the bytes do
-    # not depend on how the script was run (__main__ or imported).
-    Digits01MLP.__module__ = "digits01"
-    m = Digits01MLP().eval()
-    with torch.no_grad():
-        for layer, fc in ((1, m.fc1), (2, m.fc2)):
-            fc.weight.copy_(torch.from_numpy(np.ascontiguousarray(p[f"w{layer}"].T)))  # [out, in]
-            fc.bias.copy_(torch.from_numpy(np.ascontiguousarray(p[f"b{layer}"])))
-    for param in m.parameters():
-        param.requires_grad_(False)
-    return m
-
-
-def pt2_bytes(p: dict) -> bytes:
-    """``torch.export`` program of :func:`torch_module` with a dynamic batch dimension (the SUT
-    batches offline), saved with ``torch.export.save``. Stack traces (absolute paths of this
-    script and of torch) are dropped from the nodes' metadata so the bytes do not depend on where
-    the checkout or the virtual environment lies."""
-    import io
-
-    import torch
-
-    batch = torch.export.Dim("batch", min=1, max=PT2_MAX_BATCH)
-    example = (torch.zeros(2, 8, 8, 1),)  # 2: a batch of 1 would be specialised away
-    ep = torch.export.export(torch_module(p), example, dynamic_shapes={"x": {0: batch}}, strict=False)
-    for node in ep.graph.nodes:
-        node.meta.pop("stack_trace", None)
-    buf = io.BytesIO()
-    torch.export.save(ep, buf)
-    return buf.getvalue()
-
-
 def write_dataset(folder: Path, x_u8: np.ndarray, y: np.ndarray) -> str:
     """EEMBC layout: one raw 64-byte file per sample + y_labels.csv. Returns the dataset sha256."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -342,11 +293,9 @@ shipped here; the rest trained the model.  Files are numbered in ascending origi
 def runtime_top1(model: Path, x_u8: np.ndarray, y: np.ndarray) -> float | None:
     """Top-1 % through onnxruntime / ai-edge-litert if importable, else None (optional check)."""
     try:
-        if model.suffix == ".pt2":
-            import torch
-
-            program = torch.export.load(str(model)).module()
-            run = lambda a: program(torch.from_numpy(a)).numpy()
+        if model.suffix in (".pt2", ".pte"):
+            blob = model.read_bytes()
+            run = lambda a: ta.scores(blob, model.suffix[1:], a)
         elif model.suffix == ".onnx":
             import onnxruntime as ort
 
@@ -365,7 +314,7 @@ def runtime_top1(model: Path, x_u8: np.ndarray, y: np.ndarray) -> float | None:
                 return it.get_tensor(o_idx)
     except ImportError:
         return None
-    int8 = "int8" in model.name
+    int8 = "int8" in model.name and model.suffix == ".tflite"
     pred = [int(np.argmax(run((img.astype(np.int16) - 128).astype(np.int8).reshape(1, 8, 8, 1) if int8
                               else img.astype(np.float32).reshape(1, 8, 8, 1)))) for img in x_u8]
     return 100.0 * float(np.mean(np.array(pred) == y))
@@ -387,10 +336,12 @@ def main(argv: list[str] | None = None) -> int:
     import onnx
     import sklearn
     try:
+        import executorch
         import torch
-    except ImportError:
-        print("error: the digits01 build needs torch for digits01_float.pt2: pip install torch",
-              file=sys.stderr)
+        import torchao
+    except ImportError as exc:
+        print(f"error: the digits01 build needs torch, executorch and torchao for its .pt2 and "
+              f".pte programs ({exc}): pip install torch executorch torchao", file=sys.stderr)
         return 2
 
     rng = np.random.default_rng(SEED)  # one stream: split, init, batch order
@@ -404,8 +355,14 @@ def main(argv: list[str] | None = None) -> int:
         f"{NAME}_int8.tflite": (tflite_bytes(p, q), "int8", forward_int8(q, x_te)),
         f"{NAME}_float.tflite": (tflite_bytes(p, None), "float32", forward_float(p, x_te)),
         f"{NAME}_float.onnx": (onnx_bytes(p), "float32", forward_float(p, x_te)),
-        f"{NAME}_float.pt2": (pt2_bytes(p), "float32", forward_float(p, x_te)),
     }
+    x_te_f = x_te.astype(np.float32).reshape(-1, 8, 8, 1)
+    float_module = ta.torch_module(p)
+    int8_module = ta.quantized_module(p, x_tr.astype(np.float32).reshape(-1, 8, 8, 1))
+    for fmt, make in (("pt2", ta.pt2_bytes), ("pte", ta.pte_bytes)):
+        artifacts[f"{NAME}_float.{fmt}"] = (make(float_module), "float32", forward_float(p, x_te))
+        blob = make(int8_module)
+        artifacts[f"{NAME}_pt2e_int8.{fmt}"] = (blob, "int8", ta.scores(blob, fmt, x_te_f))
     dataset_sha = write_dataset(args.out / "datasets" / NAME, x_te, y_te)
 
     models, accuracy = [], {}
@@ -417,7 +374,7 @@ def main(argv: list[str] | None = None) -> int:
         if measured is not None and round(measured, 2) != accuracy[rel]:
             print(f"warning: {rel}: runtime top-1 {measured:.2f} != numpy reference {accuracy[rel]:.2f}",
                   file=sys.stderr)
-        if precision == "int8":
+        if precision == "int8" and fname.endswith(".tflite"):
             io = (tensor_info("input", (1, 8, 8, 1), "int8", INPUT_SCALE, INPUT_ZP),
                   tensor_info("probabilities", (1, 10), "int8", SOFTMAX_OUT_SCALE, SOFTMAX_OUT_ZP))
         else:
@@ -432,7 +389,8 @@ def main(argv: list[str] | None = None) -> int:
         "build": {"script": "reference_models/build_digits01.py", "seed": SEED,
                   "numpy": np.__version__, "scikit-learn": sklearn.__version__,
                   "onnx": onnx.__version__, "flatbuffers": flatbuffers.__version__,
-                  "torch": torch.__version__},
+                  "torch": torch.__version__,
+                  "executorch": md.version("executorch"), "torchao": torchao.__version__},
         "models": models,
         "dataset": {"path": NAME, "count": int(len(y_te)), "sha256": dataset_sha},
         "accuracy": accuracy,

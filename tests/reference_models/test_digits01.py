@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "reference_models" / "build_digits01.py"
 MODELS = REPO / "reference_models"
 DATASET = REPO / "datasets" / "digits01"
-BUILD_DEPS = ("sklearn", "onnx", "flatbuffers", "tflite", "torch")
+BUILD_DEPS = ("sklearn", "onnx", "flatbuffers", "tflite", "torch", "executorch", "torchao")
 
 
 def _manifest() -> dict:
@@ -40,15 +40,18 @@ def test_manifest_matches_committed_files():
     assert entry["build"]["script"] == "reference_models/build_digits01.py"
     assert {m["file"] for m in entry["models"]} == {
         "digits01/digits01_int8.tflite", "digits01/digits01_float.tflite", "digits01/digits01_float.onnx",
-        "digits01/digits01_float.pt2"}
+        "digits01/digits01_float.pt2", "digits01/digits01_pt2e_int8.pt2",
+        "digits01/digits01_float.pte", "digits01/digits01_pt2e_int8.pte"}
     for m in entry["models"]:
         blob = (MODELS / m["file"]).read_bytes()
         assert len(blob) == m["size"], m["file"]
         assert hashlib.sha256(blob).hexdigest() == m["sha256"], m["file"]
         assert m["input"]["shape"] == [1, 8, 8, 1] and m["output"]["shape"] == [1, 10]
-        if m["precision"] == "int8":
+        if m["precision"] == "int8" and m["format"] == "tflite":
             assert (m["input"]["dtype"], m["input"]["scale"], m["input"]["zero_point"]) == ("int8", 1.0, -128)
             assert (m["output"]["dtype"], m["output"]["scale"], m["output"]["zero_point"]) == ("int8", 1 / 256, -128)
+        else:  # float models, and PT2E int8 programs (quantized inside, float in and out)
+            assert m["input"]["dtype"] == m["output"]["dtype"] == "float32", m["file"]
         assert m["file"] in entry["accuracy"]
     # Dataset digest: y_labels.csv bytes, then every sample's bytes in label-file order.
     digest = hashlib.sha256((DATASET / "y_labels.csv").read_bytes())
@@ -75,13 +78,18 @@ def test_rebuild_is_byte_identical(tmp_path):
     missing = [m for m in BUILD_DEPS if importlib.util.find_spec(m) is None]
     if missing:
         pytest.skip(f"build dependencies not importable: {', '.join(missing)} (pip install tinyharness[dev])")
+    import importlib.metadata as md
+
     import torch
 
     manifest = json.loads((MODELS / "manifest.json").read_text(encoding="utf-8"))
-    # digits01_float.pt2 is byte-identical across builds, checkouts and environments with the same
-    # torch (measured: twice, and from another folder, with 2.13.0+cpu); another torch version may
-    # serialise differently, so then the test compares what the program holds instead.
-    same_torch = manifest["digits01"]["build"].get("torch") == torch.__version__
+    # The .pt2 and .pte programs are byte-identical across builds, checkouts and environments with
+    # the same torch and executorch (measured: twice, and from another folder, with 2.13.0+cpu and
+    # 1.4.1); other versions may serialise differently, so then the test compares what the .pt2
+    # programs hold instead, and the .pte files by what they score (test_pt2e_int8_programs).
+    build = manifest["digits01"]["build"]
+    same_torch = (build.get("torch"), build.get("executorch")) == (torch.__version__,
+                                                                  md.version("executorch"))
     proc = subprocess.run([sys.executable, str(SCRIPT), "--out", str(tmp_path)],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
@@ -90,12 +98,13 @@ def test_rebuild_is_byte_identical(tmp_path):
         committed = sorted(p.relative_to(REPO / rel) for p in (REPO / rel).rglob("*") if p.is_file())
         assert built == committed, rel
         changed = [str(p) for p in built if (tmp_path / rel / p).read_bytes() != (REPO / rel / p).read_bytes()]
-        if not same_torch:  # the .pt2 bytes are torch's serialisation: checked by content below
-            changed = [c for c in changed if not c.endswith(".pt2")]
+        if not same_torch:  # torch's serialisation: the .pt2 files are checked by content below
+            changed = [c for c in changed if not c.endswith((".pt2", ".pte"))]
         assert not changed, f"{rel}: rebuilt files differ: {changed[:5]}"
     if not same_torch:
-        _assert_same_program(tmp_path / "reference_models" / "digits01" / "digits01_float.pt2",
-                             MODELS / "digits01" / "digits01_float.pt2")
+        for name in ("digits01_float.pt2", "digits01_pt2e_int8.pt2"):
+            _assert_same_program(tmp_path / "reference_models" / "digits01" / name,
+                                 MODELS / "digits01" / name)
     rebuilt = (tmp_path / "reference_models" / "manifest.json").read_text(encoding="utf-8")
     if not same_torch:
         return  # the manifest records the torch version and the .pt2's sha256
@@ -107,11 +116,14 @@ def test_rebuild_is_byte_identical(tmp_path):
 def _assert_same_program(built: Path, committed: Path) -> None:
     """The same weights (bit for bit) and the same graph (its printed code) in both programs."""
     import torch
+    import torch.ao.quantization.fx._decomposed  # noqa: F401  (the int8 program's ops)
 
     a, b = torch.export.load(str(built)), torch.export.load(str(committed))
-    assert a.state_dict.keys() == b.state_dict.keys()
-    for key in a.state_dict:
-        assert torch.equal(a.state_dict[key], b.state_dict[key]), key
+    for held in ("state_dict", "constants"):
+        x, y = getattr(a, held), getattr(b, held)
+        assert x.keys() == y.keys()
+        for key in x:
+            assert torch.equal(x[key], y[key]), key
     assert a.graph_module.code == b.graph_module.code
 
 
@@ -178,3 +190,37 @@ def test_pt2_top1_and_weights():
     assert scores.shape == (360, 10)
     top1 = round(100.0 * float(np.mean(np.argmax(scores, axis=1) == y)), 2)
     assert top1 == _manifest()["accuracy"]["digits01/digits01_float.pt2"]
+
+
+@pytest.mark.parametrize("fmt", ["pt2", "pte"])
+def test_pt2e_int8_programs(fmt):
+    """The PT2E int8 programs hold int8 weights and quantize their activations (the .pt2 shows
+    the quantize ops; the .pte's are inside its XNNPACK payload), take float pixels, and score the
+    manifest's top-1 within a point of the float model."""
+    torch = pytest.importorskip("torch", reason="pip install 'tinyharness[torch]'")
+    if importlib.util.find_spec("executorch") is None:
+        pytest.skip("executorch not installed (pip install 'tinyharness[executorch]')")
+    path = MODELS / "digits01" / f"digits01_pt2e_int8.{fmt}"
+    x, y = _samples()
+    x = x.astype(np.float32)
+    if fmt == "pt2":
+        import torch.ao.quantization.fx._decomposed  # noqa: F401
+
+        ep = torch.export.load(str(path))
+        ops = {str(n.target) for n in ep.graph.nodes if n.op == "call_function"}
+        assert "quantized_decomposed.quantize_per_tensor.default" in ops
+        assert any(v.dtype == torch.int8 for v in [*ep.state_dict.values(), *ep.constants.values()])
+        with torch.inference_mode():
+            scores = ep.module()(torch.from_numpy(x)).numpy()
+    else:
+        from executorch.runtime import Runtime
+
+        assert b"XnnpackBackend" in path.read_bytes()
+        program = Runtime.get().load_program(path.read_bytes())  # outlives its method
+        method = program.load_method("forward")
+        scores = np.concatenate([method.execute([torch.from_numpy(row[None])])[0].numpy()
+                                 for row in x])
+    top1 = round(100.0 * float(np.mean(np.argmax(scores, axis=1) == y)), 2)
+    accuracy = _manifest()["accuracy"]
+    assert top1 == accuracy[f"digits01/digits01_pt2e_int8.{fmt}"]
+    assert top1 >= accuracy["digits01/digits01_float.onnx"] - 1.0

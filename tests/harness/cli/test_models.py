@@ -120,8 +120,9 @@ def test_fetch_all_from_the_mirrors_downloads_nothing(env, shared_data, model_se
     done = tinyharness("fetch", "kws01", "digits01", "--all", env=env)
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
-    assert len(lines) == 8 and sum(": mirror: " in ln for ln in lines) == 4
-    assert sum(": embedded: " in ln for ln in lines) == 4  # digits01: tflite float and int8, onnx, pt2
+    assert len(lines) == 11 and sum(": mirror: " in ln for ln in lines) == 4
+    # digits01: tflite float and int8, onnx, pt2 and pte float and PT2E int8
+    assert sum(": embedded: " in ln for ln in lines) == 7
     assert model_server.requests == []
 
 

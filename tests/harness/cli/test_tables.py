@@ -158,7 +158,7 @@ def test_benchmarks_piped():
     lines = invoke(["benchmarks"], PIPED).splitlines()
     assert lines[0] == "benchmark\ttask\ttarget\tmodels\tdataset\twindows"
     digits = next(ln.split("\t") for ln in lines if ln.startswith("digits01\t"))
-    assert digits[2:] == ["top1 >= 90", "tflite, onnx, pt2", "present (360 files)", "5 x 1 s"]
+    assert digits[2:] == ["top1 >= 90", "tflite, onnx, pt2, pte", "present (360 files)", "5 x 1 s"]
 
 
 # -- tinyharness models list and verify ------------------------------------------------------------
@@ -183,7 +183,7 @@ def verify_rows(env: dict) -> list[dict]:
 def test_verify_prints_each_path_whole_on_one_line(store, width):
     rows = verify_rows(store)
     paths = [r["path"] for r in rows if r["path"]]
-    assert store["TINYHARNESS_BAD"] in paths and len(paths) == 5  # 4 embedded digits01 models
+    assert store["TINYHARNESS_BAD"] in paths and len(paths) == 8  # 7 embedded digits01 models
     text = invoke(["models", "verify", "kws01", "digits01"], {**store, **terminal(width)}, code=1)
     assert "…" not in text
     for path in paths:

@@ -9,6 +9,8 @@ planned memory and runs the plan) and one copy of the output (untimed).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,19 @@ def delegates(data: bytes) -> list[str]:
         return sorted({d.id for plan in program.execution_plan for d in plan.delegates})
     except Exception:  # exir missing or its layout changed: the id strings are in the flatbuffer
         return ["XnnpackBackend"] if b"XnnpackBackend" in data else []
+
+
+def sidecar_precision(model: Path, data: bytes) -> str | None:
+    """The precision ``models export`` recorded beside the program (``<file>.json``), when that
+    sidecar describes these bytes: an XNNPACK-lowered int8 program keeps float input and output,
+    and its int8 kernels are inside the delegate's opaque payload."""
+    try:
+        meta = json.loads(model.with_name(model.name + ".json").read_bytes()[:1 << 20])
+    except (OSError, ValueError):
+        return None
+    if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+        return None
+    return meta.get("precision") if meta.get("precision") in ("int8", "float32") else None
 
 
 def _spec(name: str, info) -> TensorSpec:
@@ -92,6 +107,7 @@ class ExecuTorchCPU(SUT):
         self._in = _spec("input", meta.input_tensor_meta(0))
         self._out = _spec("output", meta.output_tensor_meta(0))
         self._delegates = delegates(data)
+        self._precision = self._pinned_precision(model, data) or sidecar_precision(model, data)
         self._in_buf = np.zeros(self._in.shape, dtype=self._in.dtype)
         # The tensor shares the numpy buffer's memory: prepare() writes what execute() reads.
         self._inputs = [torch.from_numpy(self._in_buf)]
@@ -100,6 +116,13 @@ class ExecuTorchCPU(SUT):
         for _ in range(WARMUP):
             self.infer()
         self.output()  # the output converts to the spec now, not first in the accuracy pass
+
+    def _pinned_precision(self, model: Path, data: bytes) -> str | None:
+        """The rule set's precision for a reference program (digits01_pt2e_int8.pte)."""
+        entry = self.benchmark.entry_for(model) if self.benchmark is not None else None
+        if entry is None or entry.sha256 != hashlib.sha256(data).hexdigest():
+            return None
+        return entry.precision
 
     def input_spec(self) -> TensorSpec:
         return self._in
@@ -124,7 +147,9 @@ class ExecuTorchCPU(SUT):
         return SUTDescription(name=self.name, runtime=self.runtime,
                               runtime_version=self.runtime_version() or "unknown",
                               device=f"CPU ({cpu_model()})", model_format=self._format,
-                              precision=self._in.dtype, threads=self._threads, extra=extra)
+                              precision=self._in.dtype, threads=self._threads, extra=extra,
+                              inference_precision=self._precision if self._precision not in
+                              (None, self._in.dtype) else None)
 
     def close(self) -> None:
         self._outputs, self._inputs = [], []

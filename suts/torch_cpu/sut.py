@@ -68,6 +68,7 @@ class TorchCPU(SUT):
 
     _torch = _fn = None
     _saved_threads: int | None = None
+    _quantized: list[str] = []
 
     # -- load ---------------------------------------------------------------------------------
     def load(self, model: Path) -> None:
@@ -117,6 +118,10 @@ class TorchCPU(SUT):
         torch = self._torch
         from torch.export.graph_signature import InputKind, OutputKind
 
+        try:  # registers the quantized_decomposed ops a PT2E (int8) program calls
+            import torch.ao.quantization.fx._decomposed  # noqa: F401
+        except ImportError:
+            pass
         try:
             ep = torch.export.load(str(model))
         except Exception as exc:  # corrupt or unsupported file: the user's input
@@ -128,6 +133,8 @@ class TorchCPU(SUT):
             raise UsageError(f"{model.name}: SUT {self.name!r} supports one input and one output "
                              f"(and no mutated buffers), the program has {len(users)} and "
                              f"{len(outs)} ({len(sig.output_specs)} outputs in all)")
+        self._quantized = sorted({str(n.target).split(".")[1] for n in ep.graph.nodes
+                                  if str(n.target).startswith("quantized_decomposed.")})
         nodes = {n.name: n for n in ep.graph.nodes if n.op == "placeholder"}
         out_node = next(n for n in ep.graph.nodes if n.op == "output")
         in_val = nodes[users[0].arg.name].meta["val"]
@@ -275,9 +282,12 @@ class TorchCPU(SUT):
         }
         if self._mode == "compile":
             extra["compile"] = {"backend": "inductor", "dynamic": False, "fullgraph": True}
+        if self._quantized:  # PT2E: int8 weights and activations inside a float-in/out program
+            extra["quantized_ops"] = self._quantized
         return SUTDescription(name=self.name, runtime=self.runtime,
                               runtime_version=torch.__version__, device=f"CPU ({cpu_model()})",
                               model_format=self._format, precision=self._in.dtype,
+                              inference_precision="int8" if self._quantized else None,
                               threads=self.threads(), extra=extra)
 
     def close(self) -> None:

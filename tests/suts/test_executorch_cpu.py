@@ -150,3 +150,26 @@ class TestExecuTorchCPUConformance(SUTConformance):
     @classmethod
     def _exported(cls, pte):
         cls.model = pte
+
+
+@pytest.mark.parametrize("name, precision", [("digits01_float.pte", None),
+                                             ("digits01_pt2e_int8.pte", "int8")])
+def test_committed_digits01_programs_score_and_say_their_precision(name, precision):
+    """The programs build_digits01.py ships: both 98.33 % (manifest.json); the PT2E int8 one is
+    int8 inside its XNNPACK payload, which only the rule set's pinned entry can tell."""
+    if importlib.util.find_spec("executorch") is None:
+        pytest.skip(f"executorch not installed ({HINT})")
+    from tinyharness.benchmark import get_benchmark
+    from tinyharness.dataset import Dataset
+
+    sut = ExecuTorchCPU("single-stream", {"threads": "1"}, benchmark=get_benchmark("digits01"))
+    sut.load(data_dir("reference_models") / "digits01" / name)
+    try:
+        d = sut.describe()
+        assert (d.precision, d.inference_precision) == ("float32", precision)
+        ds = Dataset.for_benchmark(get_benchmark("digits01"))
+        hits = [int(np.argmax(run(sut, ds.read(i).astype(np.float32)))) == e.label
+                for i, e in enumerate(ds.entries)]
+        assert round(100.0 * float(np.mean(hits)), 2) == 98.33
+    finally:
+        sut.close()

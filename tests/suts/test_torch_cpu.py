@@ -16,7 +16,7 @@ from tinyharness.suts.torch_cpu.sut import TorchCPU
 MODULE = "tinyharness.suts.torch_cpu.sut"
 DIGITS01 = data_dir("reference_models") / "digits01"
 FLOAT_PT2 = DIGITS01 / "digits01_float.pt2"
-INT8_PT2 = DIGITS01 / "digits01_int8.pt2"
+INT8_PT2 = DIGITS01 / "digits01_pt2e_int8.pt2"
 DATASET = data_dir("datasets") / "digits01"
 TOP1 = 98.33  # every SUT on the float digits01 model (manifest.json)
 
@@ -94,13 +94,16 @@ def test_specs_and_description(torch, sut):
         assert d.extra["compile"]["backend"] == "inductor"
 
 
-def test_int8_top1_reported(torch, digits):
-    if not INT8_PT2.exists():
-        pytest.skip("no digits01_int8.pt2: PT2E quantization (XNNPACKQuantizer) is not in torch "
-                    f"{torch.__version__} alone (torchao / executorch); see build_digits01.py")
+def test_pt2e_int8_program_runs_and_says_so(torch, digits):
+    """The PT2E int8 program (int8 weights and activations, float in and out) scores the manifest's
+    figure, and the run says int8 beside its float32 input."""
     sut = loaded(model=INT8_PT2)
     try:
-        print(f"digits01_int8.pt2 top-1 {top1(sut, *digits):.2f} %")
+        assert top1(sut, *digits) == TOP1  # manifest.json: digits01/digits01_pt2e_int8.pt2
+        d = sut.describe()
+        assert (d.precision, d.inference_precision) == ("float32", "int8")
+        assert "quantize_per_tensor" in d.extra["quantized_ops"]
+        assert loaded(model=FLOAT_PT2).describe().inference_precision is None
     finally:
         sut.close()
 

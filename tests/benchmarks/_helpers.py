@@ -26,7 +26,8 @@ EXPECTED = SHARED / "expected_values.json"
 
 CPU_SUTS = ("tflite-cpu", "openvino-cpu", "onnxruntime-cpu")
 RUNTIME_MODULE = {"tflite-cpu": "ai_edge_litert", "openvino-cpu": "openvino",
-                  "onnxruntime-cpu": "onnxruntime"}
+                  "onnxruntime-cpu": "onnxruntime", "torch-cpu": "torch",
+                  "executorch-cpu": "executorch"}
 
 
 def require_runtime(sut: str) -> None:

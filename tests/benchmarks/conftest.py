@@ -60,3 +60,31 @@ def cli_run(tmp_path_factory):
         return summary, run_dir
 
     return call
+
+
+@pytest.fixture(scope="session")
+def exported(tmp_path_factory):
+    """``exported(benchmark, to, *export_args)`` -> path: ``tinyharness models export`` of the
+    benchmark's float ONNX model, once per argument list in the session; a skip where torch,
+    onnx2torch (and executorch or torchao where needed) are not installed."""
+    import importlib.util
+
+    memo: dict[tuple, Path] = {}
+
+    def call(benchmark: str, to: str, *args) -> Path:
+        key = (benchmark, to, *map(str, args))
+        if key not in memo:
+            need = ["torch", "onnx", "onnx2torch"] + (["executorch"] if to == "executorch" else [])
+            need += ["executorch", "torchao"] if "int8" in key else []
+            missing = sorted({m for m in need if importlib.util.find_spec(m) is None})
+            if missing:
+                pytest.skip(f"{', '.join(missing)} not installed "
+                            "(pip install 'tinyharness[export,executorch]')")
+            out = tmp_path_factory.mktemp("exported")
+            done = h.tinyharness("models", "export", benchmark, "--to", to, *key[2:],
+                                 "--output", out)
+            assert done.returncode == 0, done.stderr
+            memo[key] = next(p for p in out.iterdir() if p.suffix in (".pt2", ".pte"))
+        return memo[key]
+
+    return call

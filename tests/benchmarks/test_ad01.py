@@ -140,3 +140,20 @@ def test_one_class_label_file_is_invalid_with_a_clear_reason(label, tmp_path):
     text = (run_dir / "summary.txt").read_text()
     assert "auc undefined" in text and "Result is : INVALID" in text
     assert len(h.accuracy_log(run_dir)) == 2 * WINDOWS  # the per-window scores are still logged
+
+
+def test_torch_cpu_on_the_exported_fp32_model(cli_run, ad_dataset, exported):
+    """ad01_fp32.onnx exported to .pt2 (issue 14) and run by torch-cpu: the real sample scores the
+    oracle's 9.7071 within 1e-3, every file as onnxruntime-cpu on the ONNX source (float rounding)."""
+    root, rows = ad_dataset
+    model = exported("ad01", "torch")
+    summary, run_dir = cli_run("--benchmark", "ad01", "--sut", "torch-cpu", "--model", model,
+                               "--mode", "accuracy", "--dataset", root)
+    scores = file_scores(h.accuracy_log(run_dir), rows)
+    real = [name for name, _ in rows].index(h.AD_REAL)
+    assert scores[real] == pytest.approx(expected_real_sample_score(False, "torch"), abs=1e-3)
+    _, ort_dir = cli_run("--benchmark", "ad01", "--sut", "onnxruntime-cpu", "--model",
+                         h.SHARED / "models_onnx/ad/ad01_fp32.onnx", "--mode", "accuracy",
+                         "--dataset", root)
+    np.testing.assert_allclose(scores, file_scores(h.accuracy_log(ort_dir), rows), rtol=1e-5)
+    print(f"ad01 fp32 .pt2 on torch-cpu: real sample {scores[real]:.6f}")

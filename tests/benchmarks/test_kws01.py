@@ -109,3 +109,89 @@ def test_hybrid_float_model_with_dequantized_inputs(cli_run, kws_root):
     # the float outputs are softmax probabilities
     sums = [h.decode(e, "float32").sum() for e in h.accuracy_log(run_dir)]
     assert np.allclose(sums, 1.0, atol=1e-4)
+
+
+# -- PyTorch and ExecuTorch (issue 14): the float ONNX model exported, and PT2E int8 -----------
+FP32_ONNX = h.MODELS_ONNX / "kws" / "kws_ref_model_fp32.onnx"
+CALIBRATION_SEED, CALIBRATION_COUNT = 20261202, 120
+
+
+@pytest.mark.parametrize("sut, to", [("torch-cpu", "torch"), ("executorch-cpu", "executorch")])
+def test_exported_float_model_agrees_with_its_onnx_source(cli_run, kws_root, exported, sut, to):
+    """The .pt2/.pte from the fp32 ONNX model: top-1 within 0.3 points of onnxruntime-cpu on that
+    ONNX model (91.3 % measured; the tflite "float32" model is hybrid, 90.0 %, see above), and the
+    same prediction on at least 995 of the 1000 files."""
+    model = exported("kws01", to)
+    summary, run_dir = accuracy(cli_run, kws_root, sut, "--model", model, "--sut-option",
+                                "threads=1")
+    ort, ort_dir = accuracy(cli_run, kws_root, "onnxruntime-cpu", "--model", FP32_ONNX)
+    assert summary["system"]["precision"] == "float32"
+    assert summary["accuracy"]["value"] == pytest.approx(ort["accuracy"]["value"], abs=0.3)
+    ours, theirs = predictions(run_dir), predictions(ort_dir)
+    assert sum(ours[i] == theirs[i] for i in theirs) >= 995
+    assert summary["valid"]
+
+
+def _stand_in_calibration(tmp_path_factory, kws_root) -> tuple[object, set[str]]:
+    """120 of the 1000 test files, drawn with a fixed seed: kws01's official calibration inputs
+    (indices into the Speech Commands validation split) are not among the shared data. Scores on
+    the other 880 files are the held-out figure."""
+    with open(kws_root / "kws01" / "y_labels.csv", newline="") as fh:
+        names = [row[0] for row in csv.reader(fh)]
+    rng = np.random.default_rng(CALIBRATION_SEED)
+    chosen = sorted(names[i] for i in rng.choice(len(names), CALIBRATION_COUNT, replace=False))
+    path = tmp_path_factory.mktemp("kws_cal") / "kws01_stand_in_calibration.txt"
+    path.write_text("\n".join(chosen) + "\n")
+    return path, set(chosen)
+
+
+@pytest.mark.parametrize("sut, to", [("torch-cpu", "torch"), ("executorch-cpu", "executorch")])
+def test_pt2e_int8_beside_the_reference_int8(cli_run, kws_root, exported, tmp_path_factory,
+                                             sut, to):
+    """PT2E int8 (XNNPACK quantizer) of the float model, calibrated on 120 stand-in files: within
+    1.5 points of the reference int8 model on the 880 files it was not calibrated on."""
+    cal, used = _stand_in_calibration(tmp_path_factory, kws_root)
+    model = exported("kws01", to, "--precision", "int8", "--calibration", cal, "--dataset",
+                     kws_root)
+    summary, run_dir = accuracy(cli_run, kws_root, sut, "--model", model, "--sut-option",
+                                "threads=1")
+    assert summary["system"]["inference_precision"] == "int8"
+    ref, ref_dir = accuracy(cli_run, kws_root, "tflite-cpu")
+
+    def held_out(folder) -> float:
+        log = [e for e in h.accuracy_log(folder) if e["file"] not in used]
+        assert len(log) == 1000 - CALIBRATION_COUNT
+        return 100.0 * float(np.mean([e["prediction"] == e["label"] for e in log]))
+
+    ours, theirs = held_out(run_dir), held_out(ref_dir)
+    print(f"{sut} PT2E int8: top-1 {summary['accuracy']['value']:.1f} % on 1000 files, "
+          f"{ours:.2f} % on the 880 held out (reference int8 {theirs:.2f} %)")
+    assert ours == pytest.approx(theirs, abs=1.5)
+
+
+def test_a_torch_cpu_package_passes_check_in_the_open_division(kws_root, exported, tmp_path):
+    """A kws01 run (accuracy and performance) of the exported .pt2 on torch-cpu packages into the
+    open division, which 'tinyharness check' accepts; the closed division refuses the model."""
+    import json
+
+    from fakes import filled_system
+
+    model = exported("kws01", "torch")
+    h.require_runtime("torch-cpu")
+    summary, run_dir = h.run(tmp_path / "runs", "--benchmark", "kws01", "--sut", "torch-cpu",
+                             "--model", model, "--mode", "all", "--dataset", kws_root)
+    assert summary["model"]["reference"] is None and summary["model"]["format"] == "pt2"
+    system = tmp_path / "host-torch.json"
+    done = h.tinyharness("system", "init", "--sut", "torch-cpu", "--submitter", "tinyharness",
+                         "--division", "open", "--output", system)
+    assert done.returncode == 0, done.stderr
+    system.write_text(json.dumps(filled_system(json.loads(system.read_text()))))
+    args = ("package", run_dir, "--submitter", "tinyharness", "--system", system)
+    closed = h.tinyharness(*args, "--division", "closed", "--output", tmp_path / "closed")
+    assert closed.returncode == 2 and "not one of the rule set's reference models" in closed.stderr
+    done = h.tinyharness(*args, "--division", "open", "--output", tmp_path / "pkg")
+    assert done.returncode == 0, done.stderr
+    check = h.tinyharness("check", tmp_path / "pkg")
+    assert check.returncode == 0 and ": OK under the MLPerf Tiny" in check.stdout, check.stdout
+    results = tmp_path / "pkg" / "open" / "tinyharness" / "results" / "host-torch" / "kws"
+    assert sorted(p.name for p in results.iterdir()) == ["accuracy", "performance"]

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""torch-cpu and executorch-cpu single-stream overhead (issue 14 §4): each SUT's p50 (per-call
+"""torch-cpu and executorch-cpu single-stream overhead (issue 14: the seed's PyTorch row): each SUT's p50 (per-call
 perf_counter_ns pairs around infer(), as the harness times it) against
 
 - torch.utils.benchmark.Timer(...).blocked_autorange() median of the same call (torch-cpu: the

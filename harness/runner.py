@@ -157,6 +157,9 @@ class Run:
         try:
             with output:
                 sut.load(self.model)
+        except BaseException:  # a half-loaded SUT may hold a process, a port or a device
+            self._close(sut, detail)
+            raise
         finally:  # also when load fails: the runtime's message is kept for the failed run
             for line in output.lines():
                 detail.event("runtime_output", line)

@@ -238,7 +238,8 @@ class SUT(abc.ABC):
         return {}
 
     def close(self) -> None:
-        """Release the runtime's resources. Called once, also after a failure."""
+        """Release the runtime's resources. Called once, also after a failure, including a
+        ``load`` that raised: release what was acquired before the error, ignore the rest."""
 
 
 def issue_in_lanes(lanes: Sequence[tuple[np.ndarray, Callable[[], Any]]],

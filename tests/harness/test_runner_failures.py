@@ -98,3 +98,33 @@ def test_a_close_raising_after_a_failure_does_not_hide_the_failure(tmp_path):
     status = json.loads((run_dir / "status.json").read_text())
     assert status["state"] == "failed" and "device fell over" in status["error"]
     assert "and close failed too" in (run_dir / "detail.txt").read_text()
+
+
+class HalfLoaded(FakeSUT):
+    """Starts a child process in load, then fails: the process must not outlive the run."""
+
+    name = "half-loaded"
+    children: list = []
+
+    def load(self, model) -> None:
+        self.child = subprocess.Popen(["sleep", "60"])
+        HalfLoaded.children.append(self.child)
+        raise RuntimeError("firmware upload failed")
+
+    def close(self) -> None:
+        self.child.kill()
+        self.child.wait(timeout=10)
+
+
+def test_a_sut_whose_load_raised_is_closed(tmp_path):
+    HalfLoaded.children.clear()
+    try:
+        with registered(HalfLoaded), pytest.raises(RunFailed, match="firmware upload failed"):
+            Run(_request(tmp_path, "half-loaded", mode="performance")).execute(Progress(enabled=False))
+        (child,) = HalfLoaded.children
+        assert child.poll() is not None  # killed by close(), not left running
+    finally:
+        for child in HalfLoaded.children:
+            child.kill()
+    (run_dir,) = tmp_path.iterdir()
+    assert json.loads((run_dir / "status.json").read_text())["state"] == "failed"

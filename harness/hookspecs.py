@@ -38,6 +38,26 @@ def register_suts(register: Callable[[type], None]) -> None:
     """
 
 
+# -- quality metrics ------------------------------------------------------------------------------
+@hookspec
+def register_metrics(register: Callable[[object], None]) -> None:
+    """Register the quality metrics this plugin provides, for ``tinyharness run --metric NAME``.
+
+    Called once per process, the first time metrics are needed (a run resolving its metrics;
+    never for ``--help``), for every plugin that implements it; all calls are made, no result
+    ends the call. Call ``register(metric)`` once for each :class:`tinyharness.metrics.Metric`
+    (a name, the kind of benchmark it applies to, which way is better, and a compute function
+    that returns a :class:`tinyharness.metrics.MetricValue`). Registering a name that another
+    plugin already registered is an error that names both plugins. Import numpy and the metric's
+    code here, not at the module's import. Returns nothing. Example::
+
+        @hookimpl
+        def register_metrics(register):
+            from my_package.metrics import BALANCED_ACCURACY   # a tinyharness.metrics.Metric
+            register(BALANCED_ACCURACY)
+    """
+
+
 # -- the command line -----------------------------------------------------------------------------
 @hookspec
 def register_commands(cli: click.Group) -> None:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
+    from .metrics.registry import MetricRegistry
     from .sut import SUT
 
 from . import hookspecs
@@ -199,3 +200,24 @@ def registry() -> Registry:
 def default_sut() -> str:
     """The first installed of :data:`DEFAULT_SUTS` (see :meth:`Registry.default_sut`)."""
     return registry().default_sut()
+
+
+# -- quality metrics ------------------------------------------------------------------------------
+BUILTIN_METRICS = "metrics"  # the entry point name of tinyharness.metrics.builtin
+
+
+@lru_cache(maxsize=1)
+def metric_registry() -> "MetricRegistry":
+    """Every quality metric of every loaded plugin (``register_metrics``), the built-ins always
+    among them: registered here where their entry point is not loaded (not installed, or left
+    out by TINYHARNESS_PLUGINS), since every accuracy pass reports them."""
+    from .metrics import builtin
+    from .metrics.registry import MetricRegistry
+
+    pm = plugin_manager()
+    if not pm.is_registered(builtin):
+        name = BUILTIN_METRICS if pm.get_plugin(BUILTIN_METRICS) is None else builtin.__name__
+        pm.register(builtin, name=name)
+    reg = MetricRegistry(pm, ENV_ALLOW)
+    reg.collect()
+    return reg

@@ -177,6 +177,10 @@ def _run_section(number: int, entry: Entry) -> list[str]:
              f"<p><code>{e(entry.path)}</code></p>"]
     if isinstance(entry, SkippedRun):
         parts.append(f"<p>Not plotted: the run did not finish (status: {e(entry.state)}).</p>")
+    elif entry.summary.accuracy is not None and entry.summary.accuracy.metrics:
+        shown = [f"{name} {m.shown}" for name, m in entry.summary.accuracy.metrics.items()
+                 if "matrix" not in m.detail]  # a matrix is drawn below, not written
+        parts += [f"<p>Quality metrics: {e('; '.join(shown))}</p>"] if shown else []
     if reasons := [r for r in reasons_of(entry) if r]:
         parts.append("<ul>" + "".join(f'<li class="bad">{e(r)}</li>' for r in reasons) + "</ul>")
     return parts

@@ -1,7 +1,7 @@
 """The figures of ``tinyharness report``: per run (latency histogram and CDF, offline completions,
-MLPerf Tiny windows) and per benchmark (accuracy against the target, headline figures across the
-runs). matplotlib (the Agg canvas, never pyplot) is imported only when a figure is made, so this
-module imports without it.
+MLPerf Tiny windows, the accuracy pass's confusion matrix) and per benchmark (accuracy against
+the target, headline figures across the runs). matplotlib (the Agg canvas, never pyplot) is
+imported only when a figure is made, so this module imports without it.
 
 Bars stand on linear axes with their values written on them; a log axis only where the values
 span :data:`LOG_SPAN` or more, and then the axis label says so. INVALID runs are drawn hatched and
@@ -122,6 +122,50 @@ def windows_figure(run: RunRecord) -> Figure | None:
     return fig
 
 
+def confusion_of(s: RunSummary) -> tuple[list[list[int]], list[str]] | None:
+    """(matrix, class names) of a run's confusion matrix metric (rows the true label), or None."""
+    metric = s.accuracy.metrics.get("confusion") if s.accuracy is not None else None
+    matrix = metric.detail.get("matrix") if metric is not None else None
+    if not isinstance(matrix, list) or not matrix or any(
+            not isinstance(row, list) or len(row) != len(matrix) for row in matrix):
+        return None
+    labels = metric.detail.get("labels")
+    names = [str(n) for n in labels] if isinstance(labels, list) and len(labels) == len(matrix) \
+        else [str(k) for k in range(len(matrix))]
+    return matrix, names
+
+
+def confusion_figure(run: RunRecord) -> Figure | None:
+    """The confusion matrix as a heatmap: rows the true label, columns the predicted one, each
+    cell coloured by the share of its row (classes of different sizes compare) and, up to 20
+    classes, labelled with its count."""
+    import numpy as np
+
+    found = confusion_of(run.summary)
+    if found is None:
+        return None
+    counts, names = np.asarray(found[0], dtype=float), [_plain(n) for n in found[1]]
+    classes = len(names)
+    totals = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
+    side = min(max(4.0, 0.45 * classes + 2.0), 14.0)
+    fig, ax = _figure(width=side + 1.2, height=side)
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    fig.colorbar(image, ax=ax, label="share of the true label's files", shrink=0.8)
+    ticks = range(classes)
+    small = "x-small" if classes > 10 else "small"
+    ax.set_xticks(ticks, names, rotation=45 if classes > 6 else 0, ha="right" if classes > 6 else "center",
+                  fontsize=small)
+    ax.set_yticks(ticks, names, fontsize=small)
+    if classes <= 20:
+        for (i, j), value in np.ndenumerate(counts):
+            ax.text(j, i, f"{value:.0f}", ha="center", va="center", fontsize=small,
+                    color="white" if share[i, j] > 0.5 else "#222")
+    ax.set(xlabel="predicted label", ylabel="true label",
+           title=_title(run, f"confusion matrix, {int(counts.sum()):,} files"))
+    return fig
+
+
 # -- per benchmark ---------------------------------------------------------------------------
 
 def _legend(fig, runs: list[RunRecord], colors: tuple[tuple[str, str], ...] = (), extra=()) -> None:
@@ -220,7 +264,8 @@ def figures(runs: list[tuple[int, RunRecord]]) -> list[tuple[str, int | None, st
     """(file name without .png, the run's number or None for a per-benchmark figure, benchmark,
     figure) of numbered runs, in page order. Every name holds the benchmark id."""
     out = []
-    makers = [("latency", latency_figure), ("offline", offline_figure), ("windows", windows_figure)]
+    makers = [("latency", latency_figure), ("offline", offline_figure), ("windows", windows_figure),
+              ("confusion", confusion_figure)]
     for number, run in runs:
         stem = f"{number:02d}_{slug(run.key[0])}_{slug(run.label)}_{slug(run.key[1])}"
         for name, make in makers:

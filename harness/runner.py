@@ -20,6 +20,7 @@ from .errors import RunFailed, RunInterrupted, Terminated, UsageError
 from .fileio import sha256_bounded
 from .host import HostSampler
 from .logs import DetailLog, RunDirectory, SpilledValues, json_safe
+from .metrics.select import resolve as resolve_metrics
 from .model_store import ModelStore, model_file
 from .native_output import captured
 from .plugins import registry
@@ -55,6 +56,7 @@ class RunRequest:
     seed: int = 0
     sut_options: dict[str, str] = field(default_factory=dict)
     repeat: int = 1
+    metrics: tuple[str, ...] = ()  # --metric: more quality metrics for the accuracy pass
 
     def __post_init__(self) -> None:  # the API takes the str paths the command line gives
         self.output = Path(self.output)
@@ -80,6 +82,7 @@ class Run:
         self.dataset = Dataset.for_benchmark(b, request.dataset)
         self.model, self.model_found_in = self._resolve_model()
         self.seeds = Seeds.from_seed(request.seed)
+        self.metrics = resolve_metrics(b, tuple(request.metrics), self.settings.runs_accuracy)
 
     def _resolve_model(self) -> tuple[Path | None, str]:
         req, cls = self.request, self.sut_cls
@@ -125,7 +128,7 @@ class Run:
             summary.harness_overhead_us = self._overhead()
             context = Context(self.settings, self.seeds, self.benchmark, progress, detail.event)
             if self.settings.runs_accuracy:
-                self._record(AccuracyPass(context).run(sut, qsl), summary, run_dir)
+                self._record(AccuracyPass(context, self.metrics).run(sut, qsl), summary, run_dir)
             repetitions = self._measure_all(self.performance_passes(sut, context), sut, qsl, run_dir)
             if repetitions:
                 self._record_performance(repetitions, summary, run_dir)
@@ -230,6 +233,7 @@ class Run:
                         **describe_host())
         settings = Settings(**self.settings.to_dict(), **self.seeds.to_dict(),
                             sut_options=dict(self.request.sut_options), sut_config=self.config.to_dict(),
+                            metrics=list(self.request.metrics),
                             performance_sample_count=len(self.dataset), rules=self.benchmark.source.name)
         return RunSummary(benchmark=self.benchmark.id, sut=self.request.sut,
                           startup=Startup(round(self._load_s, 6), self._first_us),

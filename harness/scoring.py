@@ -8,7 +8,9 @@ area under the ROC curve that scikit-learn's roc_auc_score computes (tests/harne
 checks it against scikit-learn where that is installed; the harness does not need it).
 
 Classifiers: beside top-1, the MLCommons runner prints a one-vs-rest AUC of the outputs
-(:func:`multiclass_roc_auc`), which submission packages repeat.
+(:func:`multiclass_roc_auc`), which submission packages repeat. The further quality metrics of
+:mod:`tinyharness.metrics` (top-k, the confusion matrix, macro F1) are computed here too: one home
+for every formula, the metric plugins only wrap them.
 """
 
 from __future__ import annotations
@@ -30,6 +32,50 @@ def top1_percent(outputs: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(predictions == labels) * 100.0)
 
 
+def top_k_percent(outputs: np.ndarray, labels: np.ndarray, k: int) -> float:
+    """Percent of rows whose label is among the ``k`` highest outputs. Ties rank as argmax breaks
+    them (the lower class first), so ``k=1`` is :func:`top1_percent` exactly: a label's rank is the
+    count of classes scoring above it plus those scoring the same at a lower index."""
+    rows = np.asarray(outputs).reshape(len(outputs), -1)
+    labels = np.asarray(labels).reshape(-1)
+    own = rows[np.arange(len(rows)), labels][:, None]
+    lower = np.arange(rows.shape[1])[None, :] < labels[:, None]
+    rank = (rows > own).sum(axis=1) + ((rows == own) & lower).sum(axis=1)
+    return float(np.mean(rank < k) * 100.0)
+
+
+def confusion_matrix(labels, predictions, classes: int) -> np.ndarray:
+    """``classes`` x ``classes`` counts, rows the true label, columns the predicted one (as
+    scikit-learn's confusion_matrix with ``labels=range(classes)``). ValueError for a label or
+    prediction outside 0..classes-1."""
+    labels = np.asarray(labels, dtype=np.int64).reshape(-1)
+    predictions = np.asarray(predictions, dtype=np.int64).reshape(-1)
+    for name, values in (("label", labels), ("prediction", predictions)):
+        if len(values) and (values.min() < 0 or values.max() >= classes):
+            raise ValueError(f"a {name} outside the {classes} classes 0..{classes - 1}")
+    return np.bincount(labels * classes + predictions, minlength=classes * classes).reshape(classes, classes)
+
+
+def per_class_f1(matrix: np.ndarray) -> np.ndarray:
+    """Each class's F1 from a confusion matrix, ``2 TP / (2 TP + FP + FN)``; NaN for a class that
+    is neither a label nor a prediction (it has no F1)."""
+    matrix = np.asarray(matrix, dtype=np.float64)
+    tp = np.diag(matrix)
+    denominator = matrix.sum(axis=0) + matrix.sum(axis=1)  # (TP + FP) + (TP + FN)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(denominator > 0, 2 * tp / denominator, np.nan)
+
+
+def macro_f1(matrix: np.ndarray) -> float:
+    """The mean F1 over the classes that are a label or a prediction at least once, as
+    scikit-learn's ``f1_score(average="macro")`` (its labels: those present); a fraction 0..1.
+    ValueError for an empty matrix."""
+    f1 = per_class_f1(matrix)
+    if np.isnan(f1).all():
+        raise ValueError("F1 needs at least one labelled file")
+    return float(np.nanmean(f1))
+
+
 def window_score(output: np.ndarray, raw_input: np.ndarray, spec: TensorSpec) -> float:
     """Mean squared reconstruction error of one AD window."""
     y = dequantize(np.asarray(output).reshape(-1), spec)
@@ -41,6 +87,15 @@ def group_means(values: np.ndarray, groups: np.ndarray) -> np.ndarray:
     """Mean of ``values`` per group id 0..G-1 (AD: the windows of each file)."""
     sums = np.bincount(groups, weights=values)
     return sums / np.bincount(groups)
+
+
+def file_auc(window_labels, window_scores, groups) -> float:
+    """AD's AUC: over files, each scored by the mean of its windows' scores and labelled by its
+    windows' label (``groups``: the file id 0..F-1 of each window). ValueError as :func:`roc_auc`."""
+    groups = np.asarray(groups).reshape(-1)
+    file_labels = np.zeros(int(groups.max()) + 1, dtype=int)
+    file_labels[groups] = np.asarray(window_labels).reshape(-1)
+    return roc_auc(file_labels, group_means(np.asarray(window_scores, dtype=np.float64), groups))
 
 
 def roc_auc(labels, scores) -> float:

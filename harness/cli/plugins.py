@@ -103,7 +103,8 @@ def plugins(ctx: click.Context, as_json: bool) -> None:
 
 def _registered(ep: dict) -> str:
     """What an entry point registers, as 'SUT serial, command dut'."""
-    found = [f"SUT {s}" for s in ep["suts"]] + [f"command {c}" for c in ep["commands"]]
+    found = ([f"SUT {s}" for s in ep["suts"]] + [f"command {c}" for c in ep["commands"]]
+             + ([f"metrics {', '.join(ep['metrics'])}"] if ep.get("metrics") else []))
     return ", ".join(found) or "-"
 
 
@@ -117,8 +118,8 @@ def _version(row: dict) -> str:
 def listing() -> list[dict]:
     """Every plugin distribution of the entry-point group, sorted by name: ``distribution``,
     ``version`` and its ``entry_points``, each with ``name``, ``module``, ``status`` (loaded,
-    skipped, shadowed, failed), ``error`` (one line, or None), ``hooks``, ``suts`` and
-    ``commands``. Plugins registered at run time without an entry point (the Python API) come
+    skipped, shadowed, failed), ``error`` (one line, or None), ``hooks``, ``suts``, ``commands``
+    and ``metrics``. Plugins registered at run time without an entry point (the Python API) come
     last, under the distribution None."""
     from importlib import metadata
 
@@ -133,7 +134,7 @@ def listing() -> list[dict]:
     dists: dict[tuple[str, str], list[dict]] = {}
     for dist, ep in _group_entry_points(GROUP):
         row = {"name": ep.name, "module": ep.value, "status": "loaded", "error": None,
-               "hooks": [], "suts": [], "commands": []}
+               "hooks": [], "suts": [], "commands": [], "metrics": []}
         winner, plugin = winners.get(ep.name), pm.get_plugin(ep.name)
         if winner is not None and (winner.value, _dist_name(winner)) != (ep.value, _dist_name(ep)):
             row.update(status="shadowed", error=f"the entry point name {ep.name!r} is taken by "
@@ -238,7 +239,7 @@ def _registers(pm, name: str, plugin: object) -> dict:
     from ..errors import first_line
 
     hooks = sorted(caller.name for caller in pm.get_hookcallers(plugin) or ())
-    found: dict = {"hooks": hooks, "suts": [], "commands": []}
+    found: dict = {"hooks": hooks, "suts": [], "commands": [], "metrics": []}
     errors = []
     for impl in pm.hook.register_suts.get_hookimpls():
         if impl.plugin_name != name:
@@ -263,6 +264,15 @@ def _registers(pm, name: str, plugin: object) -> dict:
         except Exception as exc:
             errors.append(f"register_commands: {type(exc).__name__}: {first_line(exc)}")
         found["commands"] += sorted(scratch.commands)
+    for impl in pm.hook.register_metrics.get_hookimpls():
+        if impl.plugin_name != name:
+            continue
+        metrics: list = []
+        try:
+            impl.function(register=metrics.append)
+        except Exception as exc:
+            errors.append(f"register_metrics: {type(exc).__name__}: {first_line(exc)}")
+        found["metrics"] += [str(getattr(m, "name", m)) for m in metrics]
     found["suts"].sort()
     if errors:
         found.update(status="failed", error="; ".join(errors))

@@ -88,10 +88,15 @@ def benchmark_id(text: str | None) -> str | None:
               "model gets 10 times as long). The run happens in a child process that this one "
               "watches, so a hang, a crash or SIGTERM still leaves a marked run directory "
               "(TINYHARNESS_SUPERVISE=0 runs it in-process, without the watchdog).")
+@click.option("--metric", "metrics", multiple=True, metavar="NAME",
+              help="Another quality metric for the accuracy pass, repeatable: a registered name "
+              "(auc_ovr; classifiers always get top1, top5, macro_f1 and confusion) or "
+              "evaluate:PATH, a Hugging Face Evaluate module in a local folder or script. The rule "
+              "set's metric alone decides VALID.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display and no text summary.")
 def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, min_queries,
-        expected_qps, seed, sut_options, repeat, query_timeout, as_json, quiet) -> None:
+        expected_qps, seed, sut_options, repeat, query_timeout, metrics, as_json, quiet) -> None:
     """Run a benchmark on a SUT and write a run directory of schema-validated logs.
 
     The run directory (OUTPUT/<time>-<tag>_<benchmark>_<sut>_<scenario>, the tag random so
@@ -112,7 +117,8 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
     request = RunRequest(benchmark=benchmark, sut=sut, scenario=scenario, mode=mode, model=model,
                          dataset=dataset, output=output, min_duration_s=min_duration,
                          min_query_count=min_queries, expected_qps=expected_qps, seed=seed,
-                         sut_options=parse_sut_options(sut_options), repeat=repeat)
+                         sut_options=parse_sut_options(sut_options), repeat=repeat,
+                         metrics=tuple(metrics))
     if not supervisor.enabled():
         _run(request, as_json, quiet)
     from .exits import handled

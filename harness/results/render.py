@@ -35,6 +35,42 @@ def headline(s: "RunSummary") -> list[tuple[str, str]]:
     return out
 
 
+MATRIX_MAX = 12  # classes up to which summary.txt prints a confusion matrix (kws01 has 12)
+
+
+def matrix_lines(detail: dict, indent: str = "  ") -> list[str]:
+    """A confusion matrix as a small table (rows the true label, columns the predicted one), or
+    one line pointing to summary.json past :data:`MATRIX_MAX` classes."""
+    matrix, labels = detail.get("matrix"), detail.get("labels")
+    if not isinstance(matrix, list) or not matrix or not all(isinstance(r, list) for r in matrix):
+        return []
+    if len(matrix) > MATRIX_MAX:
+        return [f"{indent}{len(matrix)} classes: the matrix is in summary.json (accuracy.metrics)"]
+    names = [str(n)[:8] for n in labels] if isinstance(labels, list) and len(labels) == len(matrix) \
+        else [str(k) for k in range(len(matrix))]
+    cells = [[str(v) for v in row] for row in matrix]
+    width = max(len(c) for c in [*names, *(v for row in cells for v in row)])
+    head = max(len(n) for n in names + ["true \\ predicted"])
+    out = [indent + "true \\ predicted".ljust(head) + " " + " ".join(n.rjust(width) for n in names)]
+    out += [indent + name.ljust(head) + " " + " ".join(v.rjust(width) for v in row)
+            for name, row in zip(names, cells)]
+    return out
+
+
+def metric_lines(s: "RunSummary") -> list[str]:
+    """The accuracy pass's quality metrics, one line each (a confusion matrix as a table)."""
+    a = s.accuracy
+    out = [LINE, f"Quality metrics (the rule set's {a.metric} alone decides VALID)", LINE]
+    width = max(len(name) for name in a.metrics)
+    for name, m in a.metrics.items():
+        if isinstance(m.detail.get("matrix"), list):
+            out.append(f"{name.ljust(width)} : rows the true label, columns the predicted one")
+            out += matrix_lines(m.detail)
+        else:
+            out.append(f"{name.ljust(width)} : {m.shown}")
+    return out
+
+
 def _series(values: list, digits: int = 3) -> str:
     return " / ".join("n/a" if v is None else f"{v:.{digits}f}" for v in values)
 
@@ -92,6 +128,8 @@ def text(s: "RunSummary") -> str:
         out += s.stability.lines()
     if s.repetitions is not None:
         out += repetition_lines(s)
+    if s.accuracy is not None and s.accuracy.metrics:
+        out += metric_lines(s)
     if s.startup is not None:  # schema 3; older summary.txt files stay as they were written
         out += parameter_lines(s)
     if s.latency_us is not None:

@@ -187,14 +187,36 @@ class Tensor:
 
 
 @dataclass(frozen=True)
+class MetricResult:
+    """One quality metric of the accuracy pass (:mod:`tinyharness.metrics`), reported beside the
+    rule set's metric; it never decides VALID."""
+
+    value: float | None  # None: undefined for this run (``reason`` says why), or no single number
+    unit: str  # "%" or "" (a fraction, a count)
+    higher_is_better: bool | None  # None: the metric does not say (an Evaluate module)
+    reason: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # e.g. the confusion matrix, per-class values
+
+    @property
+    def shown(self) -> str:
+        """'98.33 %', '0.9812', or 'n/a (why)'."""
+        if self.value is None:
+            return f"n/a ({self.reason})" if self.reason else "n/a"
+        if self.unit == "%":
+            return f"{self.value:.2f} %"
+        return f"{self.value:.4f} {self.unit}".rstrip()
+
+
+@dataclass(frozen=True)
 class Accuracy:
-    metric: str  # "top1" (percent) or "auc"
+    metric: str  # "top1" (percent) or "auc": the rule set's quality metric, which decides VALID
     value: float | None  # None: the metric is undefined (AUC over one class)
     target: float
     passed: bool
     count: int  # responses (AD: windows)
     files: int  # label rows
     output: Tensor
+    metrics: dict[str, MetricResult] = field(default_factory=dict)  # name -> value, in order computed
 
     @property
     def shown(self) -> str:
@@ -353,3 +375,4 @@ class Settings:
     max_duration_s: float = 0.0
     offline_expected_qps: float | None = None
     repeat: int = 1  # performance passes in the invocation (--repeat)
+    metrics: list[str] = field(default_factory=list)  # --metric, as given

@@ -1,23 +1,26 @@
 """Accuracy pass: every sample of the dataset once, outputs kept, the metric computed and checked
-against the benchmark's quality target."""
+against the benchmark's quality target, and the further quality metrics (:mod:`..metrics`)
+computed over the same outputs."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from .. import scoring
-from ..errors import RunFailed
+from ..errors import RunFailed, first_line
+from ..logs import json_safe
+from ..metrics.base import ANOMALY, Metric, MetricValue, kind_of
 from ..qsl import QSL
 from ..results import Measurement
-from ..results.sections import Accuracy, Tensor
+from ..results.sections import Accuracy, MetricResult, Tensor
 from ..scoring import window_score
 from ..sut import SUT, TensorSpec, Timing
-from .base import Pass
+from .base import Context, Pass
 
 
 @dataclass(frozen=True)
@@ -143,16 +146,70 @@ def score(run: AccuracyRun, metric: str, target: float, output: TensorSpec) -> A
     if metric == "top1":
         value = scoring.top1_percent(run.outputs, run.labels)
     elif metric == "auc":
-        file_labels = np.zeros(files, dtype=int)
-        file_labels[run.groups] = run.labels
         try:
-            value = scoring.roc_auc(file_labels, scoring.group_means(run.scores, run.groups))
+            value = scoring.file_auc(run.labels, run.scores, run.groups)
         except ValueError:
             value = None
     else:
         raise ValueError(f"unknown metric {metric!r}")
     return Accuracy(metric, None if value is None else round(value, 6), target,
                     value is not None and value >= target, len(run.indices), files, Tensor.of(output))
+
+
+def _read_only(values: np.ndarray) -> np.ndarray:
+    view = values.view()
+    view.flags.writeable = False  # a metric must not change what the next one reads
+    return view
+
+
+def _lists(value: Any) -> Any:
+    """numpy arrays (anywhere in a detail) as lists, for json_safe."""
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {key: _lists(item) for key, item in value.items()}
+    return [_lists(item) for item in value] if isinstance(value, (list, tuple)) else value
+
+
+def _problem(got: Any) -> str | None:
+    """Why a metric's result cannot be recorded as it is (None: it can)."""
+    if not isinstance(got, MetricValue):
+        return f"returned a {type(got).__name__}, not a MetricValue"
+    value = got.value
+    number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    if value is not None and (not number or not np.isfinite(value)):
+        return f"returned the value {value!r}, not a finite number or None"
+    if not isinstance(got.detail, dict):
+        return f"returned a detail of type {type(got.detail).__name__}, not a dict"
+    if got.reason is not None and not isinstance(got.reason, str):
+        return f"returned a reason of type {type(got.reason).__name__}, not a string"
+    return None
+
+
+def measure(metrics: Sequence[Metric], run: AccuracyRun, kind: str, spec: TensorSpec,
+            classes: tuple[str, ...], warn: Callable[[str], None] = lambda _: None
+            ) -> dict[str, MetricResult]:
+    """Each metric over the pass, values rounded to 6 digits, details as JSON holds them. A metric
+    that raises or returns something else than a finite MetricValue is recorded as undefined with
+    why (and ``warn`` told): the outputs were measured, and the rule set's metric decides VALID."""
+    outputs = _read_only(run.scores if kind == ANOMALY else run.outputs)
+    labels, groups = _read_only(run.labels), _read_only(run.groups)
+    out = {}
+    for metric in metrics:
+        try:
+            got = metric.compute(outputs, labels, spec=spec, groups=groups, classes=tuple(classes))
+            problem = _problem(got)
+        except Exception as exc:  # a plugin's bug must not cost the measured run
+            got, problem = None, f"raised {type(exc).__name__}: {first_line(exc)}"
+        if problem is not None:
+            warn(f"metric {metric.name!r} {problem}")
+            out[metric.name] = MetricResult(None, metric.unit, metric.higher_is_better, problem)
+            continue
+        detail, _ = json_safe(_lists(got.detail), metric.name)  # numpy to numbers, NaN to null
+        value = None if got.value is None else round(float(got.value), 6)
+        out[metric.name] = MetricResult(value, metric.unit, metric.higher_is_better,
+                                        got.reason if value is None else None, detail)
+    return out
 
 
 def accuracy_log(run: AccuracyRun, qsl: QSL) -> list[dict[str, Any]]:
@@ -172,7 +229,14 @@ def accuracy_log(run: AccuracyRun, qsl: QSL) -> list[dict[str, Any]]:
 
 
 class AccuracyPass(Pass):
+    """The accuracy pass; ``metrics``: what it reports beside the rule set's metric (None: the
+    defaults of the benchmark's kind, :func:`tinyharness.metrics.select.resolve`)."""
+
     name = "accuracy"
+
+    def __init__(self, context: Context, metrics: Sequence[Metric] | None = None) -> None:
+        super().__init__(context)
+        self.metrics = metrics
 
     def run(self, sut: SUT, qsl: QSL) -> Measurement:
         ctx, bench = self.ctx, self.ctx.benchmark
@@ -185,6 +249,13 @@ class AccuracyPass(Pass):
             run = dataclasses.replace(run, scores=run.outputs[:, 0].astype(np.float64))
         ctx.progress.update(qsl.total_count)
         accuracy = score(run, bench.metric, bench.target, sut.output_spec())
+        if self.metrics is None:
+            from ..metrics.select import resolve
+
+            self.metrics = resolve(bench)
+        values = measure(self.metrics, run, kind_of(bench), sut.output_spec(), bench.labels,
+                         lambda message: ctx.event("metric_warning", message))
+        accuracy = dataclasses.replace(accuracy, metrics=values)
         ctx.event("accuracy_result", dataclasses.asdict(accuracy))
         return Measurement(accuracy=accuracy, reasons=accuracy.reasons(),
                            accuracy_log=accuracy_log(run, qsl))

@@ -65,7 +65,8 @@ def test_a_new_plugin_installs_runs_and_passes_its_own_tests(tmp_path):
     assert rows["tinyharness-acme-npu"]["version"] == "0.1.0"
     (entry,) = rows["tinyharness-acme-npu"]["entry_points"]
     assert entry == {"name": "acme-npu", "module": "tinyharness_acme_npu.plugin", "status": "loaded",
-                     "error": None, "hooks": ["register_suts"], "suts": ["acme-npu"], "commands": []}
+                     "error": None, "hooks": ["register_suts"], "suts": ["acme-npu"], "commands": [],
+                     "metrics": []}
     assert "numpy" not in env.py("import sys, tinyharness_acme_npu.plugin; print(sorted(sys.modules))").stdout
 
     ran = env.sh("tinyharness run --sut acme-npu --mode accuracy --sut-option optimization=basic "

@@ -113,7 +113,7 @@ def test_a_third_party_plugin_and_a_broken_one_are_listed_the_broken_with_one_li
     entries = _entries(json.loads(done.stdout))
     assert entries["widget"] == {"name": "widget", "module": "widget_plugin", "status": "loaded",
                                  "error": None, "hooks": ["register_commands", "register_suts"],
-                                 "suts": ["widget-npu"], "commands": ["widget"],
+                                 "suts": ["widget-npu"], "commands": ["widget"], "metrics": [],
                                  "distribution": "widget-plugin", "version": "1.2.3"}
     broken = entries["broken"]
     assert (broken["distribution"], broken["version"], broken["status"]) == ("broken-plugin", "0.0.1", "failed")

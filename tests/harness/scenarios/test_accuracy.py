@@ -82,10 +82,14 @@ def test_accuracy_log_is_loadgens_form(qsl):
 def test_accuracy_pass_returns_the_section_the_reasons_and_the_log(qsl):
     events = []
     settings = TestSettings("single-stream", "accuracy", 0.0, 1, 5, 0.01, 0)
-    bench = types.SimpleNamespace(metric="top1", target=90.0)
+    bench = types.SimpleNamespace(id="acc", metric="top1", target=90.0, labels=tuple("0123456789"))
     ctx = Context(settings, Seeds.from_seed(0), bench, Progress(False), lambda k, v: events.append(k))
     measured = AccuracyPass(ctx).run(FakeSUT(), qsl)
     assert measured.accuracy.value == 70.0 and len(measured.accuracy_log) == 10
+    # the classification defaults beside the rule set's metric; 7 of 10 on the diagonal
+    metrics = measured.accuracy.metrics
+    assert list(metrics) == ["top1", "top5", "macro_f1", "confusion"] and metrics["top1"].value == 70.0
+    assert sum(map(sum, metrics["confusion"].detail["matrix"])) == 10
     assert [r.code for r in measured.reasons] == [ReasonCode.ACCURACY_TARGET]
     assert measured.latency_us is None and measured.windows is None
     assert events == ["generic_message", "accuracy_result"]
@@ -189,7 +193,7 @@ def test_a_spec_that_cannot_be_checked_fails_before_any_inference(qsl, spec):
 
 def test_the_accuracy_pass_fails_on_a_nan_output_instead_of_scoring_it(qsl):
     settings = TestSettings("single-stream", "accuracy", 0.0, 1, 5, 0.01, 0)
-    bench = types.SimpleNamespace(metric="top1", target=0.0)  # any accuracy would pass
+    bench = types.SimpleNamespace(id="acc", metric="top1", target=0.0, labels=tuple("0123456789"))
     ctx = Context(settings, Seeds.from_seed(0), bench, Progress(False), lambda k, v: None)
     with pytest.raises(RunFailed, match="non-finite value"):
         AccuracyPass(ctx).run(Returns(9, NAN_AT_4), qsl)

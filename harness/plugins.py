@@ -34,9 +34,11 @@ ENV_ALLOW = "TINYHARNESS_PLUGINS"
 DEFAULT_SUTS = ("onnxruntime-cpu", "openvino-cpu", "tflite-cpu")
 RUNTIME_MODULES = {"onnxruntime-cpu": ("onnxruntime",), "openvino-cpu": ("openvino",),
                    "tflite-cpu": ("ai_edge_litert", "tflite_runtime"), "torch-cpu": ("torch",),
-                   "executorch-cpu": ("executorch",)}
+                   "executorch-cpu": ("executorch",), "deepsparse-cpu": ("deepsparse",),
+                   "tensorrt-gpu": ("tensorrt",)}
 EXTRAS = {"onnxruntime-cpu": "onnxruntime", "openvino-cpu": "openvino", "tflite-cpu": "litert",
-          "torch-cpu": "torch", "executorch-cpu": "executorch"}
+          "torch-cpu": "torch", "executorch-cpu": "executorch", "deepsparse-cpu": "deepsparse",
+          "tensorrt-gpu": "tensorrt", "eim": "edgeimpulse"}
 
 
 def _importable(module: str) -> bool:

@@ -124,12 +124,14 @@ def test_threads_two_on_the_default_sut(cli, monkeypatch):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--sut", "openvino"], "unknown SUT 'openvino' (did you mean 'openvino-cpu'?); available: "
-     "executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tflite-cpu, torch-cpu (see 'tinyharness suts')"),
+     "deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tensorrt-gpu, "
+     "tflite-cpu, torch-cpu (see 'tinyharness suts')"),
     (["--sut", "tflite"], "unknown SUT 'tflite' (did you mean 'tflite-cpu'?); available: "
-     "executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tflite-cpu, torch-cpu (see 'tinyharness suts')"),
+     "deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tensorrt-gpu, "
+     "tflite-cpu, torch-cpu (see 'tinyharness suts')"),
     (["--sut", "onxruntime-cpu"], "unknown SUT 'onxruntime-cpu' (did you mean 'onnxruntime-cpu'?); "
-     "available: executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tflite-cpu, torch-cpu "
-     "(see 'tinyharness suts')"),
+     "available: deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, "
+     "tensorrt-gpu, tflite-cpu, torch-cpu (see 'tinyharness suts')"),
     (["--benchmark", "kws"], "unknown benchmark 'kws' (did you mean 'kws01'?); known: ad01, digits01, "
      "ic01, ic02, kws01, vww01 (see 'tinyharness benchmarks')"),
     (["--benchmark", "digits1"], "unknown benchmark 'digits1' (did you mean 'digits01'?); known: ad01, "

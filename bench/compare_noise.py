@@ -45,7 +45,7 @@ from tinyharness.sut_config import non_negative_int, option
 from tinyharness.suts.tflite_cpu.config import TFLiteConfig
 from tinyharness.suts.tflite_cpu.sut import TFLiteCPU
 
-METRICS = ("p50 latency", "p90 latency", "p1 latency", "median window throughput")
+METRICS = ("p50 latency", "p90 latency", "median window throughput")
 
 
 @dataclass(frozen=True)

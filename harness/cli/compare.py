@@ -55,8 +55,7 @@ def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[st
               help="Seed of the bootstrap.")
 def compare_command(a, b, published, pairs, noise_floor, fail_above, as_json, confidence, resamples,
                     seed) -> None:
-    """Compare runs B against runs A: p50/p90/p1 latency, median window throughput, offline
-    throughput.
+    """Compare runs B against runs A: p50/p90 latency, median window throughput, offline throughput.
 
     A and B are run directories, folders of runs or submission packages (folder or .tar.gz). Runs
     pair by configuration: benchmark, scenario, SUT and model (sha256, else file name; a device's
@@ -71,9 +70,7 @@ def compare_command(a, b, published, pairs, noise_floor, fail_above, as_json, co
 
     With one run on a side nothing measures run-to-run variation: a difference within the noise
     floor, or whose within-run interval reaches into it, is "within run-to-run noise"; offline
-    runs (one value each) are held against the floor without an interval. The p1 latency (the
-    fastest 1 % of queries) is the steadiest figure on a busy machine: interference only adds
-    latency, a slower inference moves every query.
+    runs (one value each) are held against the floor without an interval.
 
     Published results: A or B may be an MLPerf Tiny results tree (published results, no runs),
     or --published PATH[:SUBMITTER/SYSTEM] is A and the one path given is B. Each run is paired

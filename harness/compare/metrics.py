@@ -1,5 +1,5 @@
-"""The rows of a comparison: one per metric (p50, p90 and p1 latency, median window throughput,
-offline throughput) with its verdict, the pair's verdict, regressions for ``--fail-above``, and
+"""The rows of a comparison: one per metric (p50 and p90 latency, median window throughput, offline
+throughput) with its verdict, the pair's verdict, regressions for ``--fail-above``, and
 :func:`compare`, the whole comparison as a JSON-ready dict."""
 
 from __future__ import annotations
@@ -115,12 +115,9 @@ def compare_pair(pair: Pair, settings: Settings, index: int = 0) -> list[dict[st
 
 
 def _latency_rows(pair: Pair, settings: Settings, streams, notes) -> list[dict[str, Any]]:
-    """p50 and p90 (streams 0-1): from latencies.npy per repetition, else the summary's values;
-    p1 (stream 4) from latencies.npy only. Interference only ever adds latency, so the fastest 1 %
-    of queries is the steadiest figure of what an inference costs on a busy machine: it tells a
-    20 % slowdown from run-to-run noise with one run a side where p50 cannot."""
+    """p50 and p90 (streams 0-1): from latencies.npy per repetition, else the summary's values."""
     rows = []
-    for m, p, name in ((0, 0.50, "p50"), (1, 0.90, "p90"), (4, 0.01, "p1")):
+    for m, (p, name) in enumerate(((0.50, "p50"), (0.90, "p90"))):
         fallback: list[str] = []
 
         def of(run: RunRecord):
@@ -128,8 +125,6 @@ def _latency_rows(pair: Pair, settings: Settings, streams, notes) -> list[dict[s
             segments = _segments(run, reps, notes)
             if segments is not None:
                 return [Percentile(s, p) for s in segments]
-            if name == "p1":  # not in summary.json
-                return None
             if reps and all(r.get(f"{name}_us") is not None for r in reps):
                 fallback.append(run.path)
                 return [Value(r[f"{name}_us"]) for r in reps]

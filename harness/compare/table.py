@@ -15,7 +15,6 @@ def _fmt(v: float | None) -> str:
 
 
 LABELS = {"p50 latency": "p50 latency, us", "p90 latency": "p90 latency, us",
-          "p1 latency": "p1 latency, us",
           "median window throughput": "window median, inf/s", "offline throughput": "offline, samples/s"}
 SHORT = {NO_DIFFERENCE: "not significant", WITHIN_NOISE: "within noise"}
 

@@ -90,6 +90,8 @@ class SUT(abc.ABC):
     - ``name``: the ``--sut`` name, e.g. ``"openvino-cpu"``.
     - ``summary``: one line for listings.
     - ``runtime``: the runtime's import/distribution name, used for the version and the error hint.
+    - ``distributions``: where the runtime comes in several pip packages, their names, tried in
+      order for the version (default: ``runtime``).
     - ``extra``: the pip extra that installs the runtime (``pip install 'tinyharness[extra]'``).
     - ``model_formats``: file suffixes without the dot it can load, e.g. ``("onnx", "tflite")``.
     - ``devices``, ``scenarios``: what it can run.
@@ -106,6 +108,7 @@ class SUT(abc.ABC):
     name: ClassVar[str]
     summary: ClassVar[str] = ""
     runtime: ClassVar[str] = ""
+    distributions: ClassVar[tuple[str, ...]] = ()  # pip names of the runtime, tried in order
     extra: ClassVar[str] = ""
     model_formats: ClassVar[tuple[str, ...]] = ()
     devices: ClassVar[tuple[str, ...]] = ("cpu",)
@@ -127,13 +130,16 @@ class SUT(abc.ABC):
     # -- capabilities (no runtime import) ---------------------------------------------------
     @classmethod
     def runtime_version(cls) -> str | None:
-        """Installed version of the runtime, or None when it is not installed."""
+        """Installed version of the runtime (the first of ``distributions`` installed, else the
+        distribution named ``runtime``), or None when it is not installed."""
         from importlib import metadata
 
-        try:
-            return metadata.version(cls.runtime)
-        except metadata.PackageNotFoundError:
-            return None
+        for dist in cls.distributions or (cls.runtime,):
+            try:
+                return metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                continue
+        return None
 
     @classmethod
     def parse_options(cls, raw: Mapping[str, str]) -> SUTConfig:

@@ -63,12 +63,18 @@ def _export(module, batch: int | None):
     return torch.export.export(module, (torch.zeros(batch, 8, 8, 1),), strict=False)
 
 
-def _saved(ep) -> bytes:
-    import torch
-
+def _stable(ep):
+    """``ep`` without the node metadata that names where the build ran."""
     for node in ep.graph.nodes:
         for key in _UNSTABLE_META:
             node.meta.pop(key, None)
+    return ep
+
+
+def _saved(ep) -> bytes:
+    import torch
+
+    _stable(ep)
     buf = io.BytesIO()
     torch.export.save(ep, buf)
     return buf.getvalue()
@@ -99,11 +105,7 @@ def pte_bytes(module) -> bytes:
     from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
     from executorch.exir import to_edge_transform_and_lower
 
-    ep = _export(module, 1)
-    for node in ep.graph.nodes:
-        for key in _UNSTABLE_META:
-            node.meta.pop(key, None)
-    edge = to_edge_transform_and_lower(ep, partitioner=[XnnpackPartitioner()])
+    edge = to_edge_transform_and_lower(_stable(_export(module, 1)), partitioner=[XnnpackPartitioner()])
     return bytes(edge.to_executorch().buffer)
 
 

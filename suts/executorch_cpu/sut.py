@@ -42,7 +42,7 @@ def delegates(data: bytes) -> list[str]:
         return ["XnnpackBackend"] if b"XnnpackBackend" in data else []
 
 
-def sidecar_precision(model: Path, data: bytes) -> str | None:
+def sidecar_precision(model: Path, digest: str) -> str | None:
     """The precision ``models export`` recorded beside the program (``<file>.json``), when that
     sidecar describes these bytes: an XNNPACK-lowered int8 program keeps float input and output,
     and its int8 kernels are inside the delegate's opaque payload."""
@@ -50,7 +50,7 @@ def sidecar_precision(model: Path, data: bytes) -> str | None:
         meta = json.loads(model.with_name(model.name + ".json").read_bytes()[:1 << 20])
     except (OSError, ValueError):
         return None
-    if not isinstance(meta, dict) or meta.get("sha256") != hashlib.sha256(data).hexdigest():
+    if not isinstance(meta, dict) or meta.get("sha256") != digest:
         return None
     return meta.get("precision") if meta.get("precision") in ("int8", "float32") else None
 
@@ -107,7 +107,8 @@ class ExecuTorchCPU(SUT):
         self._in = _spec("input", meta.input_tensor_meta(0))
         self._out = _spec("output", meta.output_tensor_meta(0))
         self._delegates = delegates(data)
-        self._precision = self._pinned_precision(model, data) or sidecar_precision(model, data)
+        digest = hashlib.sha256(data).hexdigest()
+        self._precision = self._pinned_precision(model, digest) or sidecar_precision(model, digest)
         self._in_buf = np.zeros(self._in.shape, dtype=self._in.dtype)
         # The tensor shares the numpy buffer's memory: prepare() writes what execute() reads.
         self._inputs = [torch.from_numpy(self._in_buf)]
@@ -117,10 +118,10 @@ class ExecuTorchCPU(SUT):
             self.infer()
         self.output()  # the output converts to the spec now, not first in the accuracy pass
 
-    def _pinned_precision(self, model: Path, data: bytes) -> str | None:
+    def _pinned_precision(self, model: Path, digest: str) -> str | None:
         """The rule set's precision for a reference program (digits01_pt2e_int8.pte)."""
         entry = self.benchmark.entry_for(model) if self.benchmark is not None else None
-        if entry is None or entry.sha256 != hashlib.sha256(data).hexdigest():
+        if entry is None or entry.sha256 != digest:
             return None
         return entry.precision
 

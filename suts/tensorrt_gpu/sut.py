@@ -37,7 +37,6 @@ from .engine_cache import EngineCache, KeyParts, cache_key
 from .gpu import Buffers, import_cudart, open_device
 
 WARMUP = 10
-DISTRIBUTIONS = ("tensorrt-cu12", "tensorrt", "tensorrt-cu13", "tensorrt-cu11")
 _DTYPE_NAMES = {"fp32": "float32", "fp16": "float16", "int8": "int8"}
 
 
@@ -49,21 +48,10 @@ class TensorRTGPU(SUT):
     model_formats = ("onnx",)
     devices = ("gpu",)
     config_class = TensorRTConfig
+    distributions = ("tensorrt-cu12", "tensorrt", "tensorrt-cu13", "tensorrt-cu11")
     reports_runtime_latency = True  # CUDA events around execute_async_v3: the GPU compute time
 
     _context = _engine = _trt_runtime = _buffers = None
-
-    @classmethod
-    def runtime_version(cls) -> str | None:
-        """TensorRT's version from whichever wheel installed the ``tensorrt`` module."""
-        from importlib import metadata
-
-        for dist in DISTRIBUTIONS:
-            try:
-                return metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-        return None
 
     def load(self, model: Path) -> None:
         model = Path(model)

@@ -32,21 +32,12 @@ class TFLiteCPU(SUT):
     name = "tflite-cpu"
     summary = "TensorFlow Lite interpreter on the CPU (LiteRT; XNNPACK or built-in kernels)"
     runtime = "ai-edge-litert"
+    distributions = tuple(dist for dist, _ in PACKAGES)  # LiteRT first
     extra = "litert"
     model_formats = ("tflite",)
     config_class = TFLiteConfig
 
     _interp = None
-
-    @classmethod
-    def runtime_version(cls) -> str | None:
-        """The version of whichever package is installed, LiteRT first."""
-        for dist, _ in PACKAGES:
-            try:
-                return metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
-        return None
 
     def load(self, model: Path) -> None:
         model = Path(model)

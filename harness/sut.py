@@ -238,6 +238,13 @@ class SUT(abc.ABC):
     def describe(self) -> SUTDescription:
         """Runtime name and version, device, precision, threads and model format, after load."""
 
+    @classmethod
+    def system_fields(cls, recorded: Mapping[str, Any] | None = None) -> dict[str, str]:
+        """MLPerf Tiny system-description fields this SUT knows better than the host detection
+        (an emulated or attached board, its processor, the compilers), read from a run's recorded
+        ``describe().extra`` when one is given. Default: none."""
+        return {}
+
     def run_stats(self) -> dict[str, Any]:
         """Counters the SUT kept during the run, for the logs (a serial link: uploads, restarts,
         stray lines). Called once at the end of a run, before :meth:`close`."""

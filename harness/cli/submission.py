@@ -134,12 +134,15 @@ def system() -> None:
 @click.option("--sut", metavar="NAME", callback=registered_sut,
               help="Fill 'Inference Framework' and 'Software Libraries' "
               "for this SUT only (default: list every installed runtime).")
+@click.option("--run", "run_dir", type=click.Path(path_type=Path), metavar="RUN_DIR",
+              help="Take the SUT and what it recorded (a board, its processor, the compilers: "
+              "e.g. a 'dut qemu' run's emulated board) from this run directory.")
 @click.option("--submitter", default="", metavar="ORG", help="The 'Submitter' field.")
 @click.option("--division", type=choice("closed", "open"), help="The 'Division' field.")
 @click.option("--status", type=choice("available", "preview", "rdi"), default="available",
               show_default=True, help="The 'Status' field (the checker requires it).")
 @click.option("--force", is_flag=True, help="Overwrite an existing --output file.")
-def system_init(output, sut, submitter, division, status, force) -> None:
+def system_init(output, sut, run_dir, submitter, division, status, force) -> None:
     """Write a system description with every MLPerf Tiny field: what the harness detects (CPU
     model and frequency, memory, OS, Python, runtime versions) filled in, the rest as empty strings
     to complete by hand. There is never a 'system_type' key (the MLPerf Tiny checker raises on it).
@@ -149,7 +152,11 @@ def system_init(output, sut, submitter, division, status, force) -> None:
 
     if output is not None:  # before detecting anything: /proc, a folder, a file's child
         outputs.prepare(output, force=force)
-    doc = describe(sut=sut, submitter=submitter, division=division or "", status=status)
+    recorded = None
+    if run_dir is not None:
+        sut, recorded = _recorded_sut(run_dir, sut)
+    doc = describe(sut=sut, submitter=submitter, division=division or "", status=status,
+                   recorded=recorded)
     empty = [key for key in blanks(doc) if key not in ("Submitter", "Division")]  # package sets them
     if output is None:
         click.echo(render(doc).decode("utf-8"), nl=False)
@@ -162,3 +169,18 @@ def system_init(output, sut, submitter, division, status, force) -> None:
     if empty:
         click.echo(f"note: the closed division needs {', '.join(empty)} filled ('N/A' where one "
                    "does not apply)", err=True)
+
+
+def _recorded_sut(run_dir: Path, sut: str | None) -> tuple[str, dict]:
+    """(the SUT name, its recorded describe().extra) from a run directory's summary.json."""
+    from ..fileio import loads_json, read_bounded
+
+    path = Path(run_dir) / "summary.json"
+    doc = loads_json(read_bounded(path, 1 << 24, "summary").decode("utf-8", "replace"), str(path))
+    name = doc.get("sut") if isinstance(doc, dict) else None
+    if not isinstance(name, str):
+        raise UsageError(f"{path}: not a tinyharness run summary (no 'sut')")
+    if sut is not None and sut != name:
+        raise UsageError(f"--sut {sut} but the run {run_dir} is of SUT {name}: give one of them")
+    extra = ((doc.get("system") or {}).get("sut") or {}).get("extra")
+    return registered_sut(None, None, name), extra if isinstance(extra, dict) else {}

@@ -35,7 +35,7 @@ def problems(summary: "RunSummary", division: str) -> list[tuple[str, str]]:
     if division == "closed" and model.on_device:
         found += _device_model(summary)
     if division == "closed":
-        found += _unverified(summary)
+        found += _unverified(summary) + _emulated(summary)
     found += _measured(summary)
     return found
 
@@ -71,6 +71,17 @@ def _unverified(summary: "RunSummary") -> list[tuple[str, str]]:
         return [("closed-unverified", "the serial run did not verify its sample uploads "
                  "(--sut-option verify=0); the closed division requires each upload read back "
                  "from the device (verify=1, the default)")]
+    return []
+
+
+def _emulated(summary: "RunSummary") -> list[tuple[str, str]]:
+    """A run on an emulated board (the qemu SUT records ``emulated: true``): its latency is an
+    emulator's virtual time, an instruction count, not a measurement of hardware."""
+    extra = summary.system.sut.extra if summary.system is not None else {}
+    if isinstance(extra, dict) and extra.get("emulated") is True:
+        return [("closed-emulated", "the run is on an emulated board (QEMU virtual time, not "
+                 "cycle-accurate); the closed division requires hardware: package it in the open "
+                 "division")]
     return []
 
 

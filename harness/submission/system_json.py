@@ -120,9 +120,11 @@ def _runtimes(only: str | None) -> tuple[str, list[str]]:
 
 
 def describe(sut: str | None = None, submitter: str = "", division: str = "",
-             status: str = "available") -> dict[str, Any]:
+             status: str = "available", recorded: dict[str, Any] | None = None) -> dict[str, Any]:
     """A system description with every field of :data:`FIELDS`: what the harness detects on this host
-    (CPU, memory, OS, Python, runtime versions from the SUT registry), empty strings elsewhere."""
+    (CPU, memory, OS, Python, runtime versions from the SUT registry), empty strings elsewhere; a
+    SUT's own :meth:`~tinyharness.sut.SUT.system_fields` (a board it emulates or drives) win, given
+    ``recorded``, a run's ``system.sut.extra``."""
     import numpy
 
     from .. import __version__
@@ -148,6 +150,10 @@ def describe(sut: str | None = None, submitter: str = "", division: str = "",
                            + (f" ({rev})" if rev else "")
                            + (f", SUT {sut}" if sut else "") + "."),
     })
+    if sut is not None:
+        from ..plugins import registry
+
+        doc.update({k: v for k, v in registry().get(sut).system_fields(recorded).items() if k in doc})
     return doc
 
 

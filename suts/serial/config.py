@@ -76,11 +76,9 @@ def model_path(text: str) -> str:
 
 
 @dataclass(frozen=True)
-class SerialConfig(SUTConfig):
-    port: str | None = option(f"serial port of the DUT, required ({PORT_HINT}; any pyserial URL, "
-                              "e.g. socket://host:port)")
-    baud: int | None = option("baud rate (default: 921600 for ad01, else 115200, as the reference "
-                              "firmware)", whole(1, MAX_BAUD))
+class LinkConfig(SUTConfig):
+    """How the host talks to a DUT over the MLPerf Tiny protocol (shared by ``serial`` and ``qemu``)."""
+
     timeout: float = option(f"seconds to wait for each response line (default 5, at most "
                             f"{MAX_TIMEOUT_S:g})", seconds(MAX_TIMEOUT_S), 5.0)
     infer_timeout: float = option(f"seconds to wait for an infer response (default 30, at most "
@@ -96,6 +94,14 @@ class SerialConfig(SUTConfig):
                           "the upload: ~0.2 s per kws01 sample, ~10 s per vww01 image); "
                           "0: unverified uploads, recorded in the result and refused in the closed "
                           "division", flag, True)
+
+
+@dataclass(frozen=True)
+class SerialConfig(LinkConfig):
+    port: str | None = option(f"serial port of the DUT, required ({PORT_HINT}; any pyserial URL, "
+                              "e.g. socket://host:port)")
+    baud: int | None = option("baud rate (default: 921600 for ad01, else 115200, as the reference "
+                              "firmware)", whole(1, MAX_BAUD))
     model_file: str | None = option("the model file the DUT's firmware was built from (e.g. "
                                     "kws_ref_model.tflite): hashed (sha256) when the run starts and "
                                     "recorded as the run's model with the model id the DUT reports; "

@@ -58,17 +58,27 @@ class SerialSUT(SUT):
 
     # -- life cycle ---------------------------------------------------------------------------
     def load(self, model: Path | None) -> None:
+        c = self.config
+        self._model_file = None  # (path, sha256, size) of the file the firmware was built from
+        if c.model_file is not None:  # hashed first: a file that went away fails before the port opens
+            self._model_file = self._hash_model(Path(c.model_file))
+        self._connect(c.port, c.baud)
+
+    @staticmethod
+    def _hash_model(path: Path) -> tuple[str, str, int]:
+        size = regular_file(path, "model file")
+        return str(path), sha256_bounded(path, "model file"), size
+
+    def _connect(self, port_name: str, baud: int | None) -> None:
+        """Open the port, identify the firmware (banner, name, profile, timestamp mode) and check
+        that it runs this benchmark's model in a performance build."""
         import serial
 
         c, bench = self.config, self.benchmark
         if bench is None:
-            raise UsageError("SUT 'serial' needs the benchmark its DUT runs (--benchmark ID)")
-        self._model_file = None  # (path, sha256, size) of the file the firmware was built from
-        if c.model_file is not None:  # hashed first: a file that went away fails before the port opens
-            size = regular_file(Path(c.model_file), "model file")
-            self._model_file = (c.model_file, sha256_bounded(Path(c.model_file), "model file"), size)
-        self._port_name = c.port
-        self._baud = c.baud or FAST_BAUD.get(bench.id, DEFAULT_BAUD)
+            raise UsageError(f"SUT {self.name!r} needs the benchmark its DUT runs (--benchmark ID)")
+        self._port_name = port_name
+        self._baud = baud or FAST_BAUD.get(bench.id, DEFAULT_BAUD)
         try:
             self._port = serial.serial_for_url(self._port_name, baudrate=self._baud,
                                                timeout=c.timeout, write_timeout=c.timeout)

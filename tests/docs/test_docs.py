@@ -185,7 +185,7 @@ def test_an_unknown_topic_exits_2_naming_the_closest(capsys, topic, suggestion):
     code, out, err = run(capsys, topic)
     assert (code, out) == (2, "")
     assert err.count("\n") == 1 and err.startswith("tinyharness: error: unknown docs topic")
-    assert "dut-protocol, mlperf-tiny-rules" in err  # the topics, to pick from
+    assert "dut-protocol, firmware, mlperf-tiny-rules" in err  # the topics, to pick from
     if suggestion:
         assert f"did you mean {suggestion!r}?" in err
     else:

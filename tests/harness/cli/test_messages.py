@@ -124,13 +124,13 @@ def test_threads_two_on_the_default_sut(cli, monkeypatch):
 
 @pytest.mark.parametrize(("argv", "message"), [
     (["--sut", "openvino"], "unknown SUT 'openvino' (did you mean 'openvino-cpu'?); available: "
-     "deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tensorrt-gpu, "
+     "deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, qemu, serial, tensorrt-gpu, "
      "tflite-cpu, torch-cpu (see 'tinyharness suts')"),
     (["--sut", "tflite"], "unknown SUT 'tflite' (did you mean 'tflite-cpu'?); available: "
-     "deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, tensorrt-gpu, "
+     "deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, qemu, serial, tensorrt-gpu, "
      "tflite-cpu, torch-cpu (see 'tinyharness suts')"),
     (["--sut", "onxruntime-cpu"], "unknown SUT 'onxruntime-cpu' (did you mean 'onnxruntime-cpu'?); "
-     "available: deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, serial, "
+     "available: deepsparse-cpu, eim, executorch-cpu, null, onnxruntime-cpu, openvino-cpu, qemu, serial, "
      "tensorrt-gpu, tflite-cpu, torch-cpu (see 'tinyharness suts')"),
     (["--benchmark", "kws"], "unknown benchmark 'kws' (did you mean 'kws01'?); known: ad01, digits01, "
      "ic01, ic02, kws01, vww01 (see 'tinyharness benchmarks')"),

@@ -33,6 +33,7 @@ GRACE_S = 10.0  # after SIGTERM, before SIGKILL
 CRASH, CRASH_PENDING = "crash.txt", ".crash.txt"
 _report_fd: int | None = None
 _crash_file = None
+last_run_dir: Path | None = None  # the run directory of the last run, in the run or its supervisor
 
 
 def enabled() -> bool:
@@ -45,7 +46,8 @@ def enabled() -> bool:
 def run_directory_created(path: Path) -> None:
     """Tell the supervisor (if any) where the run writes, and have a native crash leave its
     trace there."""
-    global _crash_file
+    global _crash_file, last_run_dir
+    last_run_dir = Path(path)
     if _report_fd is not None:
         try:
             os.write(_report_fd, (json.dumps({"run_dir": str(path)}) + "\n").encode())
@@ -157,12 +159,13 @@ class _Watch:
                 time.sleep(min(wait, 0.2))
 
     def _read(self) -> bool:
+        global last_run_dir
         data = os.read(self.reports, 4096)
         self.buffer = (self.buffer + data)[-65536:]
         *lines, self.buffer = self.buffer.split(b"\n")
         for line in lines:
             try:
-                self.run_dir = Path(json.loads(line)["run_dir"])
+                self.run_dir = last_run_dir = Path(json.loads(line)["run_dir"])
             except (ValueError, KeyError, TypeError):
                 pass
         return bool(data)

@@ -4,6 +4,7 @@ of fakes.py registered for one test."""
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,9 @@ from fakes import DeviceFake, FakeSUT, OfflineFake, registered
 # OpenMP) that a fork does not carry, so in-process tests run in-process. tests/harness/
 # test_supervisor.py starts fresh interpreters, where the supervisor is on as for users.
 os.environ["TINYHARNESS_SUPERVISE"] = "0"
+# Every run is indexed in the results database: the tests' runs go to a throwaway one, never the
+# user's (tests of the database pass their own --db).
+os.environ["TINYHARNESS_DB"] = str(Path(tempfile.mkdtemp(prefix="tinyharness-tests-")) / "results.db")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "mlperf_tiny"

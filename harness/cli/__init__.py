@@ -15,7 +15,8 @@ import click
 
 from .. import __version__
 from ..errors import raise_terminated
-from . import compare, docs, listing, models, plugins, published, report, run, show, submission
+from . import (compare, docs, listing, models, plugins, published, report, results, run, show,
+               submission)
 from .exits import handled
 
 
@@ -39,7 +40,7 @@ def cli() -> None:
 for command in (run.run, show.show, listing.suts, listing.benchmarks, models.models,
                 compare.compare_command, report.report_command, submission.package_cmd,
                 submission.check_cmd, submission.system, docs.docs, published.published,
-                plugins.plugins):
+                plugins.plugins, results.results):
     cli.add_command(command)
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import click
 
+from .run_sources import RunSource, expand
 from .types import count, finite
 
 # --resamples: 100 gives a rough interval, 100 000 (compare.metrics.MAX_RESAMPLES) more precision
@@ -28,8 +29,8 @@ def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[st
 
 
 @click.command("compare")
-@click.argument("a", required=False, type=click.Path(exists=True, path_type=Path))
-@click.argument("b", required=False, type=click.Path(exists=True, path_type=Path))
+@click.argument("a", required=False, type=RunSource())
+@click.argument("b", required=False, type=RunSource())
 @click.option("--published", "published", multiple=True, metavar="PATH[:SUBMITTER/SYSTEM]",
               help="Side A is this published MLPerf Tiny result: a results tree (a checkout or "
               ".tar.gz of mlcommons/tiny_results_v1.x), and which result in it (SUBMITTER/SYSTEM, "
@@ -53,11 +54,14 @@ def _pairs(ctx, param, values: tuple[str, ...]) -> list[tuple[list[str], list[st
               help="Bootstrap resamples per metric.")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the bootstrap.")
+@click.option("--db", type=click.Path(path_type=Path), metavar="PATH",
+              help="Results database for sweep:ID and query:EXPR (default: as 'tinyharness results').")
 def compare_command(a, b, published, pairs, noise_floor, fail_above, as_json, confidence, resamples,
-                    seed) -> None:
+                    seed, db) -> None:
     """Compare runs B against runs A: p50/p90 latency, median window throughput, offline throughput.
 
-    A and B are run directories, folders of runs or submission packages (folder or .tar.gz). Runs
+    A and B are run directories, folders of runs or submission packages (folder or .tar.gz), or
+    sweep:ID / query:EXPR from the results database (e.g. A = sweep:3f2a, B = sweep:9c1d). Runs
     pair by configuration: benchmark, scenario, SUT and model (sha256, else file name; a device's
     model by benchmark and SUT). Several runs of one configuration on a side, and the repetitions
     inside a run (run --repeat), are replicates. Each metric gets (B - A) / A, a confidence
@@ -93,7 +97,8 @@ def compare_command(a, b, published, pairs, noise_floor, fail_above, as_json, co
     if not published and len(given) != 2:
         raise UsageError("compare needs A and B (run directories, folders of runs, packages or a "
                          "published results tree), or --published PATH[:SUBMITTER/SYSTEM] and B")
-    a_paths, b_paths = ([], given) if published else ([a], [b])
+    given = [expand([p], db) for p in given]
+    a_paths, b_paths = ([], given[0]) if published else (given[0], given[1])
     result = compare_paths(a_paths, b_paths, published, confidence, resamples, seed,
                            noise_floor / 100.0, pairs, None if fail_above is None else fail_above / 100.0)
     if as_json:

@@ -6,11 +6,12 @@ from pathlib import Path
 
 import click
 
+from .run_sources import RunSource, expand
 from .types import choice
 
 
 @click.command("report")
-@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.argument("paths", nargs=-1, required=True, type=RunSource())
 @click.option("--output", type=click.Path(path_type=Path), metavar="PATH", help="The HTML file "
               "(default: report.html), or with --format png the folder for the PNG files (default: report).")
 @click.option("--format", "fmt", type=choice("html", "png"), default="html", show_default=True,
@@ -20,10 +21,14 @@ from .types import choice
               metavar="PATH", help="A published MLPerf Tiny results tree (a checkout or .tar.gz of "
               "mlcommons/tiny_results_v1.x): each benchmark also gets your runs ranked among its "
               "published results, as a chart (log throughput axis) and a table. Repeatable.")
-def report_command(paths, output, fmt, published) -> None:
+@click.option("--db", type=click.Path(path_type=Path), metavar="PATH",
+              help="Results database for sweep:ID and query:EXPR (default: as 'tinyharness results').")
+def report_command(paths, output, fmt, published, db) -> None:
     """Report on runs: a summary table and plots in one self-contained HTML page.
 
-    PATHS are run directories, folders of runs or submission packages (folder or .tar.gz).
+    PATHS are run directories, folders of runs or submission packages (folder or .tar.gz), or
+    from the results database sweep:ID (a sweep's runs) and query:EXPR (e.g. 'query:benchmark=kws01
+    valid=true', as 'tinyharness results query').
     The table gives each run's mode, start, result (VALID, INVALID, FAILED, INTERRUPTED) and
     reasons, latency, throughput and accuracy. Plots: latency histogram and CDF, MLPerf Tiny
     window throughput, offline completions, and per benchmark the runs compared and each run's
@@ -38,5 +43,5 @@ def report_command(paths, output, fmt, published) -> None:
     output = output or Path("report.html" if fmt == "html" else "report")
     from ..report import make_report
 
-    written = make_report(list(paths), output, fmt, list(published))
+    written = make_report(expand(paths, db), output, fmt, list(published))
     click.echo(f"report: {output} ({len(written)} file{'s' if len(written) != 1 else ''})", err=True)

@@ -93,10 +93,15 @@ def benchmark_id(text: str | None) -> str | None:
               "(auc_ovr; classifiers always get top1, top5, macro_f1 and confusion) or "
               "evaluate:PATH, a Hugging Face Evaluate module in a local folder or script. The rule "
               "set's metric alone decides VALID.")
+@click.option("--db", "db", type=click.Path(path_type=Path), metavar="PATH",
+              help="Results database the run is indexed in (default: $TINYHARNESS_DB, else "
+              "results.db in the user data directory; TINYHARNESS_DB=none: no index). The run "
+              "directory stays the source of truth: 'tinyharness results index' rebuilds it.")
 @click.option("--json", "as_json", is_flag=True, help="Print summary.json to stdout.")
 @click.option("--quiet", is_flag=True, help="No progress display and no text summary.")
 def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, min_queries,
-        expected_qps, seed, sut_options, repeat, query_timeout, metrics, as_json, quiet) -> None:
+        expected_qps, seed, sut_options, repeat, query_timeout, metrics, db, as_json,
+        quiet) -> None:
     """Run a benchmark on a SUT and write a run directory of schema-validated logs.
 
     The run directory (OUTPUT/<time>-<tag>_<benchmark>_<sut>_<scenario>, the tag random so
@@ -119,11 +124,34 @@ def run(benchmark, sut, scenario, mode, model, dataset, output, min_duration, mi
                          min_query_count=min_queries, expected_qps=expected_qps, seed=seed,
                          sut_options=parse_sut_options(sut_options), repeat=repeat,
                          metrics=tuple(metrics))
+    supervisor.last_run_dir = None
     if not supervisor.enabled():
-        _run(request, as_json, quiet)
+        try:
+            _run(request, as_json, quiet)
+        finally:
+            index_run(supervisor.last_run_dir, db)
     from .exits import handled
 
-    sys.exit(supervisor.supervise(lambda: handled(lambda: _run(request, as_json, quiet)), query_timeout))
+    code = supervisor.supervise(lambda: handled(lambda: _run(request, as_json, quiet)), query_timeout)
+    index_run(supervisor.last_run_dir, db)
+    sys.exit(code)
+
+
+def index_run(run_dir: Path | None, db: Path | None) -> None:
+    """Index the finished, failed or interrupted run in the results database; a database that
+    cannot take it costs a warning, never the run's result or exit code."""
+    import os
+
+    if run_dir is None or (db is None and os.environ.get("TINYHARNESS_DB", "").lower() == "none"):
+        return
+    try:
+        from ..db import ResultsDB
+
+        with ResultsDB(db) as store:
+            store.index_run(run_dir)
+    except Exception as exc:  # noqa: BLE001 - the index is a convenience; the run directory is the record
+        click.echo(f"warning: run not indexed in the results database ({type(exc).__name__}: "
+                   f"{exc}); 'tinyharness results index {run_dir}' adds it later", err=True)
 
 
 def _run(request, as_json: bool, quiet: bool) -> None:

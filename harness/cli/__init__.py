@@ -16,7 +16,7 @@ import click
 from .. import __version__
 from ..errors import raise_terminated
 from . import (compare, docs, listing, models, plugins, published, report, results, run, show,
-               submission)
+               submission, sweep)
 from .exits import handled
 
 
@@ -40,7 +40,7 @@ def cli() -> None:
 for command in (run.run, show.show, listing.suts, listing.benchmarks, models.models,
                 compare.compare_command, report.report_command, submission.package_cmd,
                 submission.check_cmd, submission.system, docs.docs, published.published,
-                plugins.plugins, results.results):
+                plugins.plugins, results.results, sweep.sweep):
     cli.add_command(command)
 
 

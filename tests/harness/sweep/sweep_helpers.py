@@ -1,0 +1,92 @@
+"""Shared by the sweep tests: a misbehaving SUT (segfault, hang) that cells run through a launcher
+script, as tests/harness/test_supervisor.py does for single runs, and the sweep command run as a
+user runs it (a fresh interpreter).
+
+The SUT is registered twice: in the test's process (so the spec validates and knows it is
+host-timed) and in each cell's fresh interpreter (the launcher)."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from fakes import FakeConfig, FakeSUT
+from tinyharness.sut_config import choice, non_negative_int, option
+
+HERE = Path(__file__).resolve().parent
+TESTS = HERE.parents[1]
+
+
+@dataclass(frozen=True)
+class BadConfig(FakeConfig):
+    misbehave: str = option("what the SUT does at call `at`", choice("segfault", "hang", "none"), "none")
+    at: int = option("the infer() call that misbehaves", non_negative_int, 3)
+
+
+class BadSUT(FakeSUT):
+    name = "bad"
+    config_class = BadConfig
+
+    def infer(self):
+        c = self.config
+        if self.infer_calls + 1 == c.at:
+            if c.misbehave == "segfault":
+                ctypes.string_at(0)
+            elif c.misbehave == "hang":
+                time.sleep(3600)
+        super().infer()
+
+
+LAUNCHER = textwrap.dedent('''
+    import sys
+    sys.path[:0] = [{tests!r}, {here!r}]
+    from fakes import registered
+    from sweep_helpers import BadSUT
+
+    with registered(BadSUT):
+        from tinyharness.cli import main
+        main(sys.argv[1:])
+''')
+
+
+def launcher(tmp_path: Path) -> list[str]:
+    """A command line that runs ``tinyharness`` with the bad SUT registered."""
+    script = tmp_path / "tinyharness_bad.py"
+    script.write_text(LAUNCHER.format(tests=str(TESTS), here=str(HERE)))
+    return [sys.executable, str(script)]
+
+
+def supervised_env(**extra: str) -> dict[str, str]:
+    """The environment of a user's shell: runs supervised (conftest.py turns that off for the
+    in-process tests)."""
+    env = {k: v for k, v in os.environ.items() if k != "TINYHARNESS_SUPERVISE"}
+    return {**env, **extra}
+
+
+SWEEP = textwrap.dedent('''
+    import sys
+    from tinyharness.cli.exits import handled
+    from tinyharness.cli.sweep import sweep
+
+    sys.exit(handled(lambda: sweep.main(args=sys.argv[1:], prog_name="tinyharness sweep",
+                                        standalone_mode=False)))
+''')
+
+
+def sweep_command(tmp_path: Path, *args: str) -> list[str]:
+    """``tinyharness sweep ARGS`` as a command line: the command as the CLI group calls it (with
+    its exit codes), whether or not the group registers it yet."""
+    script = tmp_path / "tinyharness_sweep.py"
+    script.write_text(SWEEP)
+    return [sys.executable, str(script), *args]
+
+
+def run_sweep(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(sweep_command(tmp_path, *args), capture_output=True, text=True,
+                          env=env or supervised_env(), timeout=600)

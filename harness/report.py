@@ -245,8 +245,18 @@ def published_sections(runs: list[RunRecord], paths) -> list[tuple[str, str, byt
     return sections
 
 
+def _sweep_section(title: str, headers: list[str], rows: list[list[str]]) -> str:
+    from .sweep.table import LEGEND
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>"
+                   for row in rows)
+    return (f"<h2>{html.escape(title)}</h2><table><tr>{head}</tr>{body}</table>"
+            f'<p class="note">{html.escape(LEGEND)}</p>')
+
+
 def render_html(entries: list[Entry], images: list[tuple[str, int | None, str, bytes]],
-                published: dict[str, str] | None = None) -> str:
+                published: dict[str, str] | None = None, sweeps=()) -> str:
     benchmarks = list(dict.fromkeys(entry.key[0] for entry in entries))
     unfinished = sum(isinstance(entry, SkippedRun) for entry in entries)
     summary = (f"{len(entries)} run{'s' * (len(entries) != 1)} of {len(benchmarks)} benchmark"
@@ -255,6 +265,7 @@ def render_html(entries: list[Entry], images: list[tuple[str, int | None, str, b
              "<title>tinyharness report</title>", f"<style>{_CSS}</style></head><body>",
              "<h1>tinyharness report</h1>", f"<p>{html.escape(summary)}.</p>", _table(entries),
              f'<p class="note">{html.escape(_NOTE)}</p>']
+    parts += [_sweep_section(*table) for table in sweeps]
     for benchmark in benchmarks:
         parts.append(f"<h2>{html.escape(benchmark)}</h2>")
         parts += [_img(name, data) for name, number, of, data in images if number is None and of == benchmark]
@@ -308,11 +319,12 @@ def _write(path: Path, data: bytes, output: Path) -> None:
         raise UsageError(f"--output {output}: cannot write {path}: {exc.strerror or exc}") from None
 
 
-def make_report(paths, output: Path, fmt: str = "html", published=()) -> list[Path]:
+def make_report(paths, output: Path, fmt: str = "html", published=(), sweeps=()) -> list[Path]:
     """Write the report; returns the files written. Runs that did not finish are left out of the
     figures, with a warning each (:func:`~tinyharness.results.read.load_runs`). With
     ``published`` (paths of MLPerf Tiny results trees), each benchmark also gets the runs
-    ranked among the published results: a chart (``<benchmark>_published.png``) and a table."""
+    ranked among the published results: a chart (``<benchmark>_published.png``) and a table.
+    ``sweeps``: (title, headers, rows) of sweep tables, shown after the runs' table (html only)."""
     from .report_charts import figures, png
 
     output = Path(output)
@@ -337,6 +349,7 @@ def make_report(paths, output: Path, fmt: str = "html", published=()) -> list[Pa
             _write(path, data, output)
             written.append(path)
         return written
-    html_page = render_html(entries, images, {benchmark: part for benchmark, _, _, part in sections})
+    html_page = render_html(entries, images, {benchmark: part for benchmark, _, _, part in sections},
+                            sweeps)
     _write(output, html_page.encode("utf-8"), output)
     return [output]

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from .run_sources import RunSource, expand
+from .run_sources import RunSource, expand, sweep_tables
 from .types import choice
 
 
@@ -28,7 +28,8 @@ def report_command(paths, output, fmt, published, db) -> None:
 
     PATHS are run directories, folders of runs or submission packages (folder or .tar.gz), or
     from the results database sweep:ID (a sweep's runs) and query:EXPR (e.g. 'query:benchmark=kws01
-    valid=true', as 'tinyharness results query').
+    valid=true', as 'tinyharness results query'); a sweep also gets its table (status, latency or
+    throughput, accuracy, node, reason per cell) with the status legend.
     The table gives each run's mode, start, result (VALID, INVALID, FAILED, INTERRUPTED) and
     reasons, latency, throughput and accuracy. Plots: latency histogram and CDF, MLPerf Tiny
     window throughput, offline completions, and per benchmark the runs compared and each run's
@@ -43,5 +44,6 @@ def report_command(paths, output, fmt, published, db) -> None:
     output = output or Path("report.html" if fmt == "html" else "report")
     from ..report import make_report
 
-    written = make_report(expand(paths, db), output, fmt, list(published))
+    written = make_report(expand(paths, db), output, fmt, list(published),
+                          sweep_tables(paths, db))
     click.echo(f"report: {output} ({len(written)} file{'s' if len(written) != 1 else ''})", err=True)

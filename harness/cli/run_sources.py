@@ -69,3 +69,21 @@ def _sweep_id(store, given: str) -> str:
         raise UsageError(f"sweep {given!r} {why} (sweeps: {known}; 'tinyharness results list "
                          "--sweep ID' shows one)")
     return ids[0]
+
+
+def sweep_tables(sources, db: Path | None) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, headers, rows) of each ``sweep:ID`` source's table, as the sweep printed it."""
+    from ..db import ResultsDB
+    from ..sweep.table import rows_for_report
+
+    tables = []
+    tokens = [s for s in sources if isinstance(s, str) and s.startswith("sweep:")]
+    if not tokens:
+        return tables
+    with ResultsDB(db, create=False) as store:
+        for token in tokens:
+            sweep_id = _sweep_id(store, token.partition(":")[2].strip())
+            name = next((s["name"] for s in store.sweeps() if s["sweep_id"] == sweep_id), "")
+            headers, rows = rows_for_report(store.cells(sweep_id))
+            tables.append((f"Sweep {name} ({sweep_id})", headers, rows))
+    return tables

@@ -67,3 +67,23 @@ def test_compare_reads_both_sides_from_the_database(indexed, capsys):
     assert done.value.code == 0
     result = json.loads(capsys.readouterr().out)
     assert [p["scenario"] for p in result["pairs"]] == ["single-stream"]
+
+
+def test_a_sweep_reports_with_its_table_and_legend(tmp_path):
+    pytest.importorskip("matplotlib")
+    db, out = tmp_path / "results.db", tmp_path / "runs"
+    with pytest.raises(SystemExit) as done:
+        main(["sweep", "--sut", "null", "--scenario", "single-stream,offline", "--min-duration",
+              "0.1", "--name", "tiny", "--output", str(out), "--db", str(db)])
+    assert done.value.code == 0
+    with ResultsDB(db) as store:
+        (sweep,) = store.sweeps()
+    page = tmp_path / "report.html"
+    with pytest.raises(SystemExit) as done:
+        main(["report", f"sweep:{sweep['sweep_id'][:6]}", "--db", str(db), "--output", str(page)])
+    assert done.value.code in (0, None)
+    text = page.read_text()
+    section = text.split(f"Sweep tiny ({sweep['sweep_id']})", 1)[1].split("</p>", 1)[0]
+    table, legend = section.split("</table>")
+    assert table.count("<td>null</td>") == 2 and "offline" in table and "single-stream" in table
+    assert "crashed" in legend and "timeout" in legend

@@ -16,7 +16,7 @@ import click
 from .. import __version__
 from ..errors import raise_terminated
 from . import (compare, docs, listing, models, plugins, published, report, results, run, show,
-               submission, sweep)
+               submission, sweep, sweep_worker)
 from .exits import handled
 
 
@@ -40,7 +40,8 @@ def cli() -> None:
 for command in (run.run, show.show, listing.suts, listing.benchmarks, models.models,
                 compare.compare_command, report.report_command, submission.package_cmd,
                 submission.check_cmd, submission.system, docs.docs, published.published,
-                plugins.plugins, results.results, sweep.sweep):
+                plugins.plugins, results.results, sweep.sweep, sweep_worker.sweep_scheduler,
+                sweep_worker.sweep_worker):
     cli.add_command(command)
 
 

@@ -115,8 +115,8 @@ def board_ports(pairs: tuple[str, ...]) -> dict[str, str]:
 @click.option("--db", type=click.Path(path_type=Path), metavar="PATH",
               help="Results database (default: $TINYHARNESS_DB, else the user data directory).")
 @click.option("--parallel", type=count(1, 64), default=1, show_default=True, metavar="N",
-              help="Untimed cells (accuracy-only, device-timed) that may run at once here; a timed "
-                   "cell always runs alone.")
+              help="Untimed cells (accuracy-only, device-timed) that may run at once on a host (here, "
+                   "or per node with --cluster); a timed cell always runs alone.")
 @click.option("--cluster", metavar="ADDRESS", help="Run the cells on a cluster (its scheduler's address, "
               "e.g. tcp://head:8786; nodes join with 'tinyharness sweep-worker').")
 @click.option("--csv", "csv_file", type=click.Path(path_type=Path), metavar="FILE",
@@ -156,9 +156,6 @@ def sweep(spec_file, output, db, parallel, cluster, csv_file, fail_under, fail_o
     spec = build_spec(spec_file, flags)
     if dry_run:
         return _list_cells(spec, as_json)
-    if cluster and parallel != 1:
-        raise UsageError("--parallel is for local runs; a cluster runs as many cells at once as its "
-                         "nodes' timing slots and boards allow")
     sys.exit(_run(spec, output, db, parallel, cluster, retry_failed, csv_file, gates, fail_invalid, as_json))
 
 
@@ -181,7 +178,7 @@ def _executor(spec, output: Path, db_path: Path, parallel: int, cluster: str | N
         except ImportError as exc:
             raise UsageError(f"--cluster needs the distributed engine ({exc}); install the cluster "
                              "extra: pip install 'tinyharness[cluster]'") from None
-        return DaskExecutor(cluster, output=output)  # each node runs its own tinyharness
+        return DaskExecutor(cluster, output=output, parallel=parallel)  # each node runs its own tinyharness
     missing = sorted({c.board for c in spec.cells if c.board and c.board not in spec.boards})
     if missing:
         raise UsageError(f"board {missing[0]!r} has no port here: add it under [boards] in the spec "

@@ -305,7 +305,7 @@ def pack_run_dir(run_dir: Path) -> bytes | None:
     if sum(p.stat().st_size for p in files) > ARCHIVE_BYTES:
         return None
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+    with tarfile.open(fileobj=buffer, mode="w:gz", compresslevel=1) as tar:
         for path in files:
             tar.add(path, arcname=f"{run_dir.name}/{path.name}", recursive=False)
     return buffer.getvalue()

@@ -83,6 +83,7 @@ class DaskExecutor:
         when all are done, or when ``stop`` is set (then queued cells are cancelled and running
         ones interrupted: their INTERRUPTED results still come, within stop_grace_s)."""
         self.output.mkdir(parents=True, exist_ok=True)
+        shared_hosts(self.nodes())
         sweep = _SweepRun(self, on_result, uuid.uuid4().hex[:16])
         for cell in {c.id: c for c in cells}.values():  # a cell listed twice runs once
             sweep.submit(cell, 1)
@@ -292,3 +293,22 @@ def _connect(address: str, timeout: float) -> distributed.Client:
         detail = " ".join(str(exc).split())[:200] or "timed out"
         raise UsageError(f"no scheduler answered at {address} within {timeout:g} s ({detail}); "
                          "start one with 'tinyharness sweep-scheduler' and check --cluster") from None
+
+
+def shared_hosts(nodes: Sequence[dict], warn=None) -> list[str]:
+    """Hosts where more than one node holds a timing slot: a timing slot guards a node, not a
+    machine, so timed cells on those nodes can run at once on one CPU (a warning, not an error:
+    a test cluster on one machine is legitimate). Returns those hosts."""
+    import click
+
+    counts: dict[str, int] = {}
+    for node in nodes:
+        if node.get("timing_slots", 0) and node.get("host"):
+            counts[node["host"]] = counts.get(node["host"], 0) + 1
+    shared = sorted(h for h, n in counts.items() if n > 1)
+    for host in shared:
+        (warn or (lambda m: click.echo(m, err=True)))(
+            f"warning: {counts[host]} nodes on host {host} hold a timing slot each: their timed "
+            "cells may run at the same time on one machine and disturb each other (give all but "
+            "one --timing-slots 0)")
+    return shared

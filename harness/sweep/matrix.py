@@ -187,10 +187,12 @@ def _cell(fields: dict[str, Any], options: dict[str, str], names: _Names, timeou
     if fields["board"] and any(_key(k) == PORT for k in options):
         raise UsageError(f"{where}.sut_options.{PORT}: a cell with a board gets its port from "
                          "[boards] (or the cluster node); leave it out")
-    key = (sut, tuple(sorted(options.items())))
+    key = (sut, tuple(sorted(options.items())), bool(fields["board"]))
     if key not in checked:
+        # a board cell's port comes from where the board is attached: check with a stand-in
+        given = {**options, PORT: "board-port"} if fields["board"] else options
         try:
-            names.registry.get(sut).config_class.parse(options, sut)
+            names.registry.get(sut).config_class.parse(given, sut)
         except UsageError as exc:
             raise UsageError(f"{where}.sut_options: {exc}") from None
         checked[key] = True

@@ -308,3 +308,14 @@ def test_what_no_node_can_hold_is_said_in_words():
     # each resource exists, but on different nodes
     assert _missing({"timing": 1.0, "board:a": 1.0}, [{"timing": 1.0}, {"board:a": 1.0}]) == \
         "holds all of board:a, timing at once"
+
+
+def test_two_nodes_holding_timing_slots_on_one_host_are_warned_about():
+    from tinyharness.sweep.dask_engine import shared_hosts
+
+    said: list[str] = []
+    nodes = [{"name": "a", "host": "lab", "timing_slots": 1}, {"name": "b", "host": "lab", "timing_slots": 1},
+             {"name": "c", "host": "lab", "timing_slots": 0}, {"name": "d", "host": "rig", "timing_slots": 1}]
+    assert shared_hosts(nodes, said.append) == ["lab"]
+    assert len(said) == 1 and "2 nodes on host lab" in said[0] and "--timing-slots 0" in said[0]
+    assert shared_hosts(nodes[2:], said.append) == [] and len(said) == 1

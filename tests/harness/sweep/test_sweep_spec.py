@@ -200,3 +200,21 @@ def test_the_flags_make_the_same_sweep_as_the_file(tmp_path):
     quick = build_spec(path, {**flags, "sut": (), "scenario": (), "sut_option": (), "min_duration": 0.5,
                               "timeout": 9.0})
     assert quick.cells[0].run_args == ("--min-duration", "0.5") and quick.cells[0].timeout_s == 9.0
+
+
+def test_a_serial_board_cell_needs_no_port_in_the_spec(tmp_path):
+    """The serial SUT requires a port, but a board cell gets it where the board is attached
+    (the [boards] table or the cluster node): the spec is valid without one."""
+    spec = load_spec(write(tmp_path, """
+        [matrix]
+        benchmark = ["kws01"]
+        sut = ["serial"]
+        board = ["emu-a", "emu-b"]
+        mode = "accuracy"
+        [boards]
+        emu-a = "/dev/pts/7"
+    """))
+    assert sorted(c.board for c in spec.cells) == ["emu-a", "emu-b"]
+    cell = next(c for c in spec.cells if c.board == "emu-a")
+    assert "port=/dev/pts/7" in cell.argv(tmp_path, port="/dev/pts/7")
+    assert all("port" not in k for c in spec.cells for k, _ in c.sut_options)

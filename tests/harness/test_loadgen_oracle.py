@@ -105,7 +105,9 @@ def test_percentiles_min_max_mean_equal_loadgens(runs, n):
     latencies, detail, _ = runs[n]
     assert len(latencies) == detail["result_query_count"] == n
     ordered = np.sort(latencies)
-    assert len(np.unique(ordered)) > 0.9 * n  # distinct neighbours: an off-by-one index would show
+    # distinct neighbours, so that an off-by-one index would show. Not all distinct: completions
+    # land on the busy-wait loop's iterations (89 % distinct of 4000 seen on a 2-core VM)
+    assert len(np.unique(ordered)) > 0.75 * n
     stats = LatencyStats.from_ns(latencies)  # the harness's own path: the radix-selected record
     for p in PERCENTILES:
         expected = detail[f"result_{p * 100:.2f}_percentile_latency_ns"]

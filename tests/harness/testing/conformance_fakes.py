@@ -80,6 +80,30 @@ class AllocatingSUT(LinearSUT):
         self.y = np.matmul(self.flat, self.w)
 
 
+class NativeLeakSUT(LinearSUT):
+    """infer() leaks 256 bytes a call from C's malloc: invisible to tracemalloc, seen in RSS."""
+
+    name = "fake-native-leak"
+
+    def load(self, model: Path) -> None:
+        import ctypes
+
+        super().load(model)
+        self.malloc = ctypes.CDLL(None).malloc
+        self.malloc.restype = ctypes.c_void_p
+        self.malloc.argtypes = [ctypes.c_size_t]
+
+    def infer(self) -> None:
+        ctypes_memset(self.malloc(256))  # touched, so the pages count in RSS
+        np.matmul(self.flat, self.w, out=self.y)
+
+
+def ctypes_memset(address: int) -> None:
+    import ctypes
+
+    ctypes.memset(address, 1, 256)
+
+
 class DoubleBufferSUT(LinearSUT):
     """infer() alternates between two output buffers made in load(): no allocation."""
 

@@ -55,6 +55,7 @@ def test_the_reference_rule_is_skipped_without_a_reference_and_catches_another_m
 @pytest.mark.parametrize("sut, rule, fragment", [
     (fakes.AllocatingSUT, "no-allocation-growth", "binds a new numpy array to self.y on every call"),
     (fakes.HoardingSUT, "no-allocation-growth", "the Python heap grew by"),
+    (fakes.NativeLeakSUT, "no-allocation-growth", "in each of 3 windows"),
     (fakes.WrongShapeSUT, "output-spec", "returned 10 values for sample 0; its output spec is "
                                          "float32[1, 12]"),
     (fakes.FutureStampsSUT, "offline-stamps", "after issue_offline() returned"),

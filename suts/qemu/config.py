@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tinyharness.errors import UsageError
+from tinyharness.firmware.qemu import MAX_SHIFT  # noqa: F401 (re-exported for the CLI)
 from tinyharness.sut_config import option
 from tinyharness.suts.serial.config import LinkConfig
 
 DEFAULT_BOARD = "mps2-an386"
 DEFAULT_SHIFT = 3
-MAX_SHIFT = 10
 MAX_MEMORY = 1 << 30
 _SIZE = re.compile(r"(\d+)\s*([kKmM]?)(i?[bB])?")
 

@@ -7,6 +7,9 @@ Import as ``from fakes import ...`` (pytest puts tests/ on sys.path for its conf
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -18,7 +21,7 @@ from tinyharness.hookspecs import hookimpl
 from tinyharness.plugins import registry
 from tinyharness.settings import Scenario
 from tinyharness.sut import SUT, SUTDescription, TensorSpec, Timing, issue_in_lanes
-from tinyharness.sut_config import HostConfig, flag, non_negative_int, option, positive_int
+from tinyharness.sut_config import HostConfig, choice, flag, non_negative_int, option, positive_int
 
 ANY = TensorSpec("any", (), "")  # takes the dataset's raw sample as it is (as the null SUT)
 SCORES = TensorSpec("scores", (1, 10), "float32")
@@ -256,3 +259,46 @@ def filled_system(doc: dict) -> dict:
 
     return {**doc, **{key: "N/A" if key.startswith("Accelerator") else f"test {key.lower()}"
                       for key in blanks(doc) if key not in ("Submitter", "Division")}}
+
+
+@dataclass(frozen=True)
+class BadConfig(FakeConfig):
+    misbehave: str = option("what the SUT does at call `at`", choice("segfault", "exit", "hang", "none"), "none")
+    at: int = option("the infer() call that misbehaves", non_negative_int, 5)
+
+
+class BadSUT(FakeSUT):
+    """A SUT that crashes the process (segfault, ``os._exit(7)``) or hangs at one infer() call:
+    run it in a fresh interpreter through :func:`bad_launcher`, never in the test's process."""
+
+    name = "bad"
+    config_class = BadConfig
+
+    def infer(self):
+        c = self.config
+        if self.infer_calls + 1 == c.at:
+            if c.misbehave == "segfault":
+                ctypes.string_at(0)
+            elif c.misbehave == "exit":
+                os._exit(7)
+            elif c.misbehave == "hang":
+                time.sleep(3600)
+        super().infer()
+
+
+BAD_LAUNCHER = """import sys
+sys.path.insert(0, {tests!r})
+from fakes import BadSUT, registered
+
+with registered(BadSUT):
+    from tinyharness.cli import main
+    main(sys.argv[1:])
+"""
+
+
+def bad_launcher(folder: Path) -> list[str]:
+    """A command line that runs ``tinyharness`` in a fresh interpreter with :class:`BadSUT`
+    registered (as a user's shell runs it: the supervisor forks the run from that process)."""
+    script = Path(folder) / "tinyharness_bad.py"
+    script.write_text(BAD_LAUNCHER.format(tests=str(Path(__file__).resolve().parent)))
+    return [sys.executable, str(script)]

@@ -12,55 +12,19 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import pytest
 
+from fakes import bad_launcher
 from tinyharness.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_INVALID
 
-TESTS = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="runs are supervised on Linux only")
 
-SCRIPT = textwrap.dedent('''
-    import ctypes, os, sys, time
-    from dataclasses import dataclass
-    sys.path.insert(0, {tests!r})
-    from fakes import FakeConfig, FakeSUT, registered
-    from tinyharness.sut_config import choice, non_negative_int, option
-
-    @dataclass(frozen=True)
-    class BadConfig(FakeConfig):
-        misbehave: str = option("what the SUT does at call `at`", choice("segfault", "exit", "hang", "none"), "none")
-        at: int = option("the infer() call that misbehaves", non_negative_int, 5)
-
-    class Bad(FakeSUT):
-        name = "bad"
-        config_class = BadConfig
-
-        def infer(self):
-            c = self.config
-            if self.infer_calls + 1 == c.at:
-                if c.misbehave == "segfault":
-                    ctypes.string_at(0)
-                elif c.misbehave == "exit":
-                    os._exit(7)
-                elif c.misbehave == "hang":
-                    time.sleep(3600)
-            super().infer()
-
-    with registered(Bad):
-        from tinyharness.cli import main
-        main(sys.argv[1:])
-''')
-
-
 def start(tmp_path: Path, *args: str) -> subprocess.Popen:
-    script = tmp_path / "tinyharness_bad.py"
-    script.write_text(SCRIPT.format(tests=str(TESTS)))
     env = {k: v for k, v in os.environ.items() if k != "TINYHARNESS_SUPERVISE"}
-    return subprocess.Popen([sys.executable, str(script), "run", "--sut", "bad", "--quiet",
+    return subprocess.Popen([*bad_launcher(tmp_path), "run", "--sut", "bad", "--quiet",
                              "--output", str(tmp_path / "out"), *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 

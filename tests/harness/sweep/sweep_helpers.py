@@ -1,65 +1,23 @@
-"""Shared by the sweep tests: a misbehaving SUT (segfault, hang) that cells run through a launcher
-script, as tests/harness/test_supervisor.py does for single runs, and the sweep command run as a
-user runs it (a fresh interpreter).
+"""Shared by the sweep tests: a misbehaving SUT (fakes.BadSUT: segfault, hang) that cells run
+through a launcher script, as tests/harness/test_supervisor.py does for single runs, and the sweep
+command run as a user runs it (a fresh interpreter).
 
 The SUT is registered twice: in the test's process (so the spec validates and knows it is
 host-timed) and in each cell's fresh interpreter (the launcher)."""
 
 from __future__ import annotations
 
-import ctypes
 import os
 import subprocess
 import sys
 import textwrap
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from fakes import FakeConfig, FakeSUT
-from tinyharness.sut_config import choice, non_negative_int, option
-
-HERE = Path(__file__).resolve().parent
-TESTS = HERE.parents[1]
-
-
-@dataclass(frozen=True)
-class BadConfig(FakeConfig):
-    misbehave: str = option("what the SUT does at call `at`", choice("segfault", "hang", "none"), "none")
-    at: int = option("the infer() call that misbehaves", non_negative_int, 3)
-
-
-class BadSUT(FakeSUT):
-    name = "bad"
-    config_class = BadConfig
-
-    def infer(self):
-        c = self.config
-        if self.infer_calls + 1 == c.at:
-            if c.misbehave == "segfault":
-                ctypes.string_at(0)
-            elif c.misbehave == "hang":
-                time.sleep(3600)
-        super().infer()
-
-
-LAUNCHER = textwrap.dedent('''
-    import sys
-    sys.path[:0] = [{tests!r}, {here!r}]
-    from fakes import registered
-    from sweep_helpers import BadSUT
-
-    with registered(BadSUT):
-        from tinyharness.cli import main
-        main(sys.argv[1:])
-''')
-
+from fakes import BadSUT, bad_launcher  # noqa: F401 (BadSUT: the sweep tests register it)
 
 def launcher(tmp_path: Path) -> list[str]:
     """A command line that runs ``tinyharness`` with the bad SUT registered."""
-    script = tmp_path / "tinyharness_bad.py"
-    script.write_text(LAUNCHER.format(tests=str(TESTS), here=str(HERE)))
-    return [sys.executable, str(script)]
+    return bad_launcher(tmp_path)
 
 
 def supervised_env(**extra: str) -> dict[str, str]:

@@ -16,6 +16,16 @@ CPUINFO = Path("/proc/cpuinfo")
 # /proc/cpuinfo keys that name the CPU, best first: x86 and most others ('model name'), boards such
 # as the Raspberry Pi ('Model'), ARM SoCs ('Hardware'), MIPS ('cpu model'), older ARM ('Processor').
 CPUINFO_KEYS = ("model name", "Model", "Hardware", "cpu model", "Processor")
+# Instruction-set extensions that decide which kernels a runtime picks, and so the numbers it
+# gives: int8 dot products (x86 VNNI and AMX, ARM dotprod and i8mm) and bf16 / fp16 arithmetic.
+# On x86 without VNNI, oneDNN multiplies u8 x s8 pairs with vpmaddubsw, whose int16 sums saturate
+# ("Nuances of int8 Computations"): OpenVINO's int8 outputs there differ from the reference.
+ISA_FLAGS = (
+    "sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl", "avx512_vnni",
+    "avx_vnni", "avx_vnni_int8", "avx512_bf16", "avx512_fp16", "amx_tile", "amx_int8", "amx_bf16",
+    "asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2", "sme",  # aarch64 'Features'
+)
+INT8_DOT_FLAGS = ("avx512_vnni", "avx_vnni", "amx_int8", "asimddp", "i8mm")
 
 
 def cpu_model(cpuinfo: Path = CPUINFO) -> str:
@@ -39,6 +49,29 @@ def cpu_model(cpuinfo: Path = CPUINFO) -> str:
         if brand:
             return brand
     return platform.processor() or platform.machine()
+
+
+def cpu_features(cpuinfo: Path = CPUINFO) -> list[str] | None:
+    """The host's :data:`ISA_FLAGS`, in that order, from /proc/cpuinfo's 'flags' (x86) or
+    'Features' (ARM) line; None where the OS does not say (no /proc/cpuinfo, or no such line)."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, sep, value = line.partition(":")
+        if sep and key.strip() in ("flags", "Features"):
+            have = set(value.split())
+            return [flag for flag in ISA_FLAGS if flag in have]
+    return None
+
+
+def has_int8_dot_product(features: list[str] | None) -> bool | None:
+    """Whether the CPU multiplies int8 vectors into int32 in one step (x86 VNNI / AMX, ARM
+    dotprod / i8mm); None when its features are unknown."""
+    if features is None:
+        return None
+    return any(flag in features for flag in INT8_DOT_FLAGS)
 
 
 @lru_cache(maxsize=1)
@@ -81,6 +114,7 @@ def describe_host() -> dict[str, Any]:
         "os": f"{platform.system()} {platform.release()}",
         "machine": platform.machine(),
         "cpu_model": cpu_model(),
+        "cpu_features": cpu_features(),
         "cpu_count": os.cpu_count(),
         "argv": sys.argv[1:],
     }

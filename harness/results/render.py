@@ -158,6 +158,8 @@ def text(s: "RunSummary") -> str:
             f"harness   : {sy.harness_version} ({sy.harness_git_revision or 'no git'}), "
             f"overhead {s.harness_overhead_us} us/query",
             f"host      : {sy.cpu_model}, {sy.os}, Python {sy.python}",
+            # older summaries do not record the CPU's features
+            *([] if sy.cpu_features is None else [f"cpu ISA   : {' '.join(sy.cpu_features) or '-'}"]),
             f"model     : {s.model.path} (sha256 {(s.model.sha256 or 'n/a')[:16]}...)",
             f"dataset   : {s.dataset.id}, {s.dataset.count} samples "
             f"(sha256 {s.dataset.sha256[:16]}...)",

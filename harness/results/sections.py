@@ -330,6 +330,7 @@ class System:
     machine: str | None = None
     cpu_count: int | None = None
     argv: list[str] = field(default_factory=list)
+    cpu_features: list[str] | None = None  # harness.system.ISA_FLAGS the host has; None: unknown
 
 
 @dataclass(frozen=True)

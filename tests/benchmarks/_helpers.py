@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from tinyharness.logs import check_run_directory
+from tinyharness.system import has_int8_dot_product
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared" / "mlperf_tiny"
@@ -39,6 +40,15 @@ def require_runtime(sut: str) -> None:
     names = [RUNTIME_MODULE[sut]] + (["tflite_runtime"] if sut == "tflite-cpu" else [])
     if not any(importlib.util.find_spec(n) for n in names):
         pytest.skip(f"{sut}: runtime {names[0]} is not installed")
+
+
+def int8_dot_product(summary: dict) -> bool:
+    """Whether the run's host multiplies int8 vectors in one step (x86 VNNI / AMX, ARM dotprod),
+    by the CPU features its summary records. Without it the runtimes take other int8 kernels, and
+    their outputs move off the reference's: on an AVX2 x86 without VNNI (emulated: ``qemu-x86_64
+    -cpu Haswell-v4``, and a CI host) OpenVINO's u8 x s8 products saturate at int16 (vpmaddubsw),
+    up to 255 output steps off on the ResNets, and ORT's differ by up to 3 steps."""
+    return bool(has_int8_dot_product(summary["system"].get("cpu_features")))
 
 
 def env() -> dict[str, str]:

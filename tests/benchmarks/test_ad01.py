@@ -107,15 +107,19 @@ def test_auc_equals_sklearn_on_the_recomputed_file_scores(ad_run):
 
 
 def test_scores_agree_across_suts(cli_run, ad_dataset):
-    """fp32: every runtime gives the same file scores (float rounding only); int8: within 1e-3."""
+    """fp32: every runtime gives the same file scores (float rounding only); int8: within 1e-3
+    where the CPU has an int8 dot product (x86 VNNI), within 5e-3 where it has not (measured on an
+    AVX2 host and under ``qemu-x86_64 -cpu Haswell-v4``: OpenVINO 1.4e-3 off)."""
     root, rows = ad_dataset
-    for precision, rel in (("fp32", 1e-5), ("int8", 1e-3)):
-        found = {}
+    for precision in ("fp32", "int8"):
+        found, dot = {}, True
         for sut, model in CONFIGS:
             if precision in model:
-                _, run_dir = cli_run("--benchmark", "ad01", "--sut", sut, "--model", h.SHARED / model,
-                                     "--mode", "accuracy", "--dataset", root)
+                summary, run_dir = cli_run("--benchmark", "ad01", "--sut", sut, "--model", h.SHARED / model,
+                                           "--mode", "accuracy", "--dataset", root)
                 found[sut] = file_scores(h.accuracy_log(run_dir), rows)
+                dot = dot and h.int8_dot_product(summary)
+        rel = 1e-5 if precision == "fp32" else 1e-3 if dot else 5e-3
         for sut, scores in found.items():
             np.testing.assert_allclose(scores, found["tflite-cpu"], rtol=rel, err_msg=f"{sut} {precision}")
 

@@ -11,6 +11,9 @@ through the same transform and the runtimes agree per file:
   out-of-distribution images the int8 ResNets' outputs differ by up to tens of steps; a decision
   may flip only where a runtime sees the two classes as (nearly) equal;
 - vww int8: the outputs themselves agree to one step (measured: bit-exact, 1 step on OpenVINO/ONNX).
+
+The int8 claims hold on a CPU with an int8 dot product (x86 VNNI): without it, ORT moves up to 3
+steps, and OpenVINO's outputs are not compared (its kernels saturate there; _helpers.int8_dot_product).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ MODELS = {
               "float32": ("vww/vww_96_float.tflite", "vww/vww_96_float.onnx")},
 }
 CASES = [(b, p) for b in MODELS for p in ("int8", "float32")]
+INT8_PAIRS = [(b, s) for b in MODELS for s in ("openvino-cpu", "onnxruntime-cpu")]  # against tflite-cpu
 NEAR_TIE_STEPS = 2  # int8 output steps (1/256) between a runtime's top two classes
 COUNT = 20
 
@@ -98,21 +102,24 @@ def test_float_models_agree_on_every_file(cli_run, image_root, bench):
         np.testing.assert_allclose(y, ref, atol=1e-4, err_msg=sut)  # softmax probabilities
 
 
-@pytest.mark.parametrize("bench", list(MODELS))
-def test_int8_models_agree_on_argmax_except_on_near_ties(cli_run, image_root, bench):
+@pytest.mark.parametrize("bench, sut", INT8_PAIRS, ids=[f"{b}-{s}" for b, s in INT8_PAIRS])
+def test_int8_models_agree_on_argmax_except_on_near_ties(cli_run, image_root, bench, sut):
     found = runs(cli_run, image_root, bench, "int8")
     ref_summary, ref_log = found["tflite-cpu"]
-    ref = outputs(ref_summary, ref_log)
-    for sut, (summary, log) in found.items():
-        y = outputs(summary, log)
-        assert summary["accuracy"]["output"]["scale"] == pytest.approx(1 / 256)
-        assert summary["accuracy"]["output"]["zero_point"] == -128
-        flipped = np.nonzero(y.argmax(axis=1) != ref.argmax(axis=1))[0]
-        for i in flipped:
-            gaps = (top2_gap(ref[i]), top2_gap(y[i]))
-            assert min(gaps) <= NEAR_TIE_STEPS, (
-                f"{bench} {sut} file {i}: argmax {y[i].argmax()} vs tflite-cpu {ref[i].argmax()} "
-                f"with no near-tie (top-2 gaps {gaps}); outputs {y[i].tolist()} vs {ref[i].tolist()}")
-        assert len(flipped) <= 2, (sut, flipped.tolist())
-        if bench == "vww01":  # measured bit-exact (ORT, OpenVINO on the .tflite)
-            assert np.abs(y.astype(int) - ref.astype(int)).max() <= 1, sut
+    summary, log = found[sut]
+    dot = h.int8_dot_product(summary)
+    if sut == "openvino-cpu" and not dot:
+        pytest.skip("this CPU has no int8 dot product (x86 VNNI): OpenVINO's int8 kernels saturate "
+                    "(vpmaddubsw) and were measured up to 255 output steps off LiteRT on these models")
+    ref, y = outputs(ref_summary, ref_log), outputs(summary, log)
+    assert summary["accuracy"]["output"]["scale"] == pytest.approx(1 / 256)
+    assert summary["accuracy"]["output"]["zero_point"] == -128
+    flipped = np.nonzero(y.argmax(axis=1) != ref.argmax(axis=1))[0]
+    for i in flipped:
+        gaps = (top2_gap(ref[i]), top2_gap(y[i]))
+        assert min(gaps) <= NEAR_TIE_STEPS, (
+            f"{bench} {sut} file {i}: argmax {y[i].argmax()} vs tflite-cpu {ref[i].argmax()} "
+            f"with no near-tie (top-2 gaps {gaps}); outputs {y[i].tolist()} vs {ref[i].tolist()}")
+    assert len(flipped) <= 2, flipped.tolist()
+    if bench == "vww01":  # measured bit-exact with VNNI (ORT, OpenVINO on the .tflite); ORT 3 steps without
+        assert np.abs(y.astype(int) - ref.astype(int)).max() <= (1 if dot else 4)

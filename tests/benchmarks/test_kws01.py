@@ -77,10 +77,17 @@ def test_onnxruntime_on_the_qdq_model_is_bit_exact_with_litert_xnnpack(cli_run, 
     assert ort["accuracy"]["value"] == ref["accuracy"]["value"]
     assert predictions(ort_dir) == predictions(ref_dir)
     assert ort["accuracy"]["output"]["dtype"] == "int8"
-    # same raw output bytes for every file (the conversion is documented bit-exact on kws01)
-    ref_data = {e["qsl_idx"]: e["data"] for e in h.accuracy_log(ref_dir)}
-    differing = [e["qsl_idx"] for e in h.accuracy_log(ort_dir) if e["data"] != ref_data[e["qsl_idx"]]]
-    assert differing == []
+    # same raw output bytes for every file (the conversion is documented bit-exact on kws01) where
+    # the CPU has an int8 dot product; on an AVX2 x86 without VNNI, ORT's other kernels move
+    # file 362 by 3 steps (CI host, and qemu-x86_64 -cpu Haswell-v4), so a few steps on a few files
+    ref_out = {e["qsl_idx"]: h.decode(e, "int8").astype(int) for e in h.accuracy_log(ref_dir)}
+    steps = {e["qsl_idx"]: int(np.abs(h.decode(e, "int8").astype(int) - ref_out[e["qsl_idx"]]).max())
+             for e in h.accuracy_log(ort_dir)}
+    differing = [i for i, d in steps.items() if d]
+    if h.int8_dot_product(ort):
+        assert differing == []
+    else:
+        assert len(differing) <= 5 and max(steps.values()) <= 4, {i: steps[i] for i in differing}
     # and ORT found the output quantization in the QDQ graph
     assert ort["accuracy"]["output"]["scale"] == pytest.approx(1 / 256)
     assert ort["accuracy"]["output"]["zero_point"] == -128

@@ -64,6 +64,37 @@ def test_cpu_model_without_a_name_in_cpuinfo_falls_back_to_platform(tmp_path, mo
     assert system.cpu_model(tmp_path / "absent") == "Intel64 Family 6 Model 158"
 
 
+# Skylake-SP (AVX-512, no VNNI) and Cascade Lake (VNNI): the flags lines as Linux prints them
+SKYLAKE_FLAGS = ("flags\t\t: fpu vme sse sse2 ssse3 fma cx16 sse4_1 sse4_2 avx f16c avx2 bmi1 bmi2 "
+                 "avx512f avx512dq avx512cd avx512bw avx512vl xsaveopt\n")
+CASCADE_FLAGS = SKYLAKE_FLAGS.replace("avx512vl", "avx512vl avx512_vnni")
+SAPPHIRE_FLAGS = CASCADE_FLAGS.replace("xsaveopt", "avx_vnni avx512_bf16 amx_bf16 amx_tile amx_int8")
+
+
+@pytest.mark.parametrize("text, expected, int8_dot", [
+    (X86 + SKYLAKE_FLAGS, ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl"],
+     False),
+    (CASCADE_FLAGS, ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                     "avx512_vnni"], True),
+    (SAPPHIRE_FLAGS, ["sse4_2", "avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
+                      "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16"], True),
+    (PI, ["asimd"], False),  # Cortex-A72: no dot product
+    ("Features\t: fp asimd asimdhp asimddp sve i8mm bf16 sve2\n",
+     ["asimd", "asimdhp", "asimddp", "i8mm", "bf16", "sve", "sve2"], True),  # Neoverse V2
+    (GRAVITON, None, None),  # no flags line: unknown, not "none"
+])
+def test_cpu_features_name_the_instructions_that_pick_kernels(tmp_path, text, expected, int8_dot):
+    (tmp_path / "cpuinfo").write_text(text)
+    features = system.cpu_features(tmp_path / "cpuinfo")
+    assert features == expected
+    assert system.has_int8_dot_product(features) is int8_dot
+
+
+def test_cpu_features_are_unknown_without_proc_cpuinfo(tmp_path):
+    assert system.cpu_features(tmp_path / "absent") is None
+    assert system.has_int8_dot_product(None) is None
+
+
 def test_cpu_model_on_macos_is_the_brand_string(tmp_path, monkeypatch):
     calls = []
 

@@ -63,7 +63,9 @@ LoadGen's percentile of n latencies drawn with replacement is ``sorted[floor(n *
 k-th smallest of n uniforms, i.e. ``U ~ Beta(k, n + 1 - k)``, k = floor(n * p) + 1, at O(1) a
 draw. Windows (5 a run, each at its own time) are resampled literally, median per resample.
 
-Runs whose own stability diagnostics (summary.json's ``stability``) warn are named in the notes.
+Runs whose own stability diagnostics (summary.json's ``stability``) warn are named in the notes,
+and so are int8 runs made on CPUs with and without an int8 dot product (``system.cpu_features``:
+x86 VNNI, ARM dotprod), whose runtimes take other int8 kernels.
 
 **Regressions** (``fail_above``, ``--fail-above PCT``): a metric's slowdown is B's time over A's
 minus 1, ``(B - A) / A`` for latency and ``A / B - 1`` for throughput (x1.2 slower is +20 % on every

@@ -12,7 +12,7 @@ from typing import Any, Sequence
 from ..errors import UsageError
 from ..results.read import RunRecord, load_runs
 from .bootstrap import Median, Percentile, Side, Value, hierarchical_draws, interval, replicates, side_value
-from .pairing import MAX_VALUES, Pair, _segments, model_name, pair_runs, repetitions, resolve_pairs, unstable_notes
+from .pairing import MAX_VALUES, Pair, _segments, model_name, int8_host_notes, pair_runs, repetitions, resolve_pairs, unstable_notes
 from .verdicts import DEFAULT_NOISE_FLOOR, FASTER, FLOOR_ONLY, HIERARCHICAL, METHOD, NO_DIFFERENCE, OFFLINE_NOTE, SLOWER, WITHIN_NOISE, WITHIN_RUN
 
 MAX_RESAMPLES = 100_000  # the bootstrap's draws per metric and side are kept: 800 kB each at most
@@ -257,7 +257,7 @@ def compare_runs(a: list[RunRecord], b: list[RunRecord], a_paths, b_paths, confi
     out_pairs = []
     for i, pair in enumerate(paired):
         rows = compare_pair(pair, settings, i)
-        pair.notes += unstable_notes(pair)
+        pair.notes += unstable_notes(pair) + int8_host_notes(pair)
         out_pairs.append({"benchmark": pair.key[0], "scenario": pair.key[1], "paired_by": pair.paired_by,
                           "a": _ident(pair.a), "b": _ident(pair.b), "verdict": pair_verdict(rows),
                           "notes": pair.notes, "metrics": rows})

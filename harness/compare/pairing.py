@@ -153,6 +153,27 @@ def unstable_notes(pair: Pair) -> list[str]:
     return notes
 
 
+def int8_host_notes(pair: Pair) -> list[str]:
+    """A note when int8 runs of the pair ran on CPUs with and without an int8 dot product (x86
+    VNNI / AMX, ARM dotprod / i8mm; summary.json's ``system.cpu_features``): the runtimes take
+    other int8 kernels on each (OpenVINO's saturate without VNNI), so outputs, accuracy and
+    latency differ for that reason too. Runs that do not record their CPU's features say nothing."""
+    from ..system import has_int8_dot_product
+
+    hosts: dict[bool, list[str]] = {}
+    for side, runs in (("A", pair.a), ("B", pair.b)):
+        for run in runs:
+            system = run.summary.system
+            dot = has_int8_dot_product(system.cpu_features)
+            if system.precision == "int8" and dot is not None:
+                hosts.setdefault(dot, []).append(f"{side} {_file_name(run.path)}")
+    if len(hosts) < 2:
+        return []
+    return [f"int8 on CPUs with an int8 dot product ({', '.join(hosts[True])}) and without one "
+            f"({', '.join(hosts[False])}): the runtimes' int8 kernels differ between them, so "
+            "outputs and accuracy may differ for that reason alone"]
+
+
 def _segments(run: RunRecord, reps: list[dict] | None, notes: dict[str, None]):
     """latencies.npy cut into its repetitions (one segment without them), or None if absent."""
     import numpy as np

@@ -425,6 +425,26 @@ def test_unstable_runs_are_named(tmp_path):
     assert "B run b was unstable" in shown.output
 
 
+def test_int8_runs_on_cpus_with_and_without_an_int8_dot_product_are_noted(tmp_path):
+    """OpenVINO's int8 kernels saturate on x86 without VNNI: a pair of int8 runs across such CPUs
+    says so; the same CPUs, float runs, or a side that does not record its CPU say nothing."""
+    base = read_summary(SINGLE_STREAM).system
+    vnni = dataclasses.replace(base, precision="int8", cpu_features=["avx2", "avx512f", "avx512_vnni"])
+    plain = dataclasses.replace(vnni, cpu_features=["avx2", "avx512f"])
+    a = synthetic(tmp_path / "a", lognormal_ns(1), system=vnni)
+    b = synthetic(tmp_path / "b", lognormal_ns(2), system=plain)
+    (note,) = compare([a], [b])["pairs"][0]["notes"]
+    assert note.startswith("int8 on CPUs with an int8 dot product (A a) and without one (B b): ")
+    shown = CliRunner().invoke(cli, ["compare", str(a), str(b)], env={"COLUMNS": "200"})
+    assert "without one (B b)" in shown.output
+    same = synthetic(tmp_path / "same", lognormal_ns(3), system=vnni)
+    unknown = synthetic(tmp_path / "unknown", lognormal_ns(4), system=dataclasses.replace(plain, cpu_features=None))
+    floats = [synthetic(tmp_path / n, lognormal_ns(5), system=dataclasses.replace(s, precision="float32"))
+              for n, s in (("fa", vnni), ("fb", plain))]
+    for x, y in ((a, same), (a, unknown), tuple(floats)):
+        assert compare([x], [y])["pairs"][0]["notes"] == [], (x.name, y.name)
+
+
 # -- pairing ---------------------------------------------------------------------------------------
 def test_pairing_by_configuration_and_explicit_pairs(tmp_path):
     """A tflite-cpu run in A pairs with B's tflite-cpu run of the same model, never with B's serial

@@ -305,3 +305,25 @@ def index(paths, db) -> None:
         raise UsageError(f"no run directories indexed from {', '.join(map(str, paths))}"
                          + (" (see the warnings above)" if skipped else ""))
     click.echo(f"indexed {indexed} run director{'y' if indexed == 1 else 'ies'} in {where}")
+
+
+@results.command("prune")
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--dry-run", is_flag=True, help="List the rows that would be dropped; drop nothing.")
+@db_option
+def prune(paths, dry_run, db) -> None:
+    """Drop the rows of runs whose run directory is gone (deleted or moved): of runs under PATHs,
+    or of every run when none is given. The run directories are the record: a moved one comes
+    back with 'results index NEWPATH'. A folder on a drive that is not mounted counts as gone, so
+    name the folders you deleted from, or look first with --dry-run."""
+    store = _open(db)
+    if store is None:
+        click.echo("no results database yet: nothing to prune")
+        return
+    with store:
+        gone = store.prune(paths, dry_run=dry_run)
+        where = store.path
+    for row in gone:
+        click.echo(f"{row['run_id']}\t{row['path']}")
+    click.echo(f"{'would drop' if dry_run else 'dropped'} {len(gone)} run{'' if len(gone) == 1 else 's'} "
+               f"whose directory is gone, from {where}")

@@ -134,6 +134,19 @@ class ResultsDB:
                 warn(f"{root}: no run directories (a folder holding summary.json or status.json) in it")
         return indexed + self._write_rows(batch)
 
+    def prune(self, roots: Sequence[Path] = (), dry_run: bool = False) -> list[dict[str, str]]:
+        """Drop the rows of runs whose run directory is gone (deleted or moved), of those under
+        ``roots`` or of all when none is given; the rows dropped (``run_id``, ``path``), which
+        ``dry_run`` only lists. A sweep's cells keep their results, run id included."""
+        prefixes = [os.path.abspath(root) for root in roots]
+        gone = [{"run_id": row["run_id"], "path": row["path"]}
+                for row in self._read("SELECT run_id, path FROM runs ORDER BY started, run_id")
+                if _under(row["path"], prefixes) and not os.path.isdir(row["path"])]
+        if gone and not dry_run:
+            with self._write() as conn:
+                conn.executemany("DELETE FROM runs WHERE run_id = ?", [(g["run_id"],) for g in gone])
+        return gone
+
     def _write_rows(self, rows: list[dict[str, Any]]) -> int:
         with self._write() as conn:
             for row in rows:
@@ -289,6 +302,19 @@ def find_run_dirs(root: Path, warn: Callable[[str], None] = _warn) -> Iterator[P
             warn(f"{folder}: not searched ({exc.strerror or exc})")
             continue
         pending += [(Path(child), depth + 1) for child in children]
+
+
+def _under(path: str, prefixes: Sequence[str]) -> bool:
+    """Whether ``path`` is one of ``prefixes`` or inside one (always, when none is given)."""
+    if not prefixes:
+        return True
+    for prefix in prefixes:
+        try:
+            if os.path.commonpath([path, prefix]) == prefix:
+                return True
+        except ValueError:  # another drive, or a relative path against an absolute one
+            continue
+    return False
 
 
 def _journal_mode_wal(conn: sqlite3.Connection) -> str:

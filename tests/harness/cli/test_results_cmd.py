@@ -211,3 +211,35 @@ def test_a_file_that_is_no_database_is_one_line(capsys, tmp_path):
 
 def test_export_help_lists_the_columns_it_writes():
     assert ", ".join(COLUMNS) in " ".join(results.commands["export"].help.split())
+
+
+def test_prune_drops_the_rows_of_run_directories_that_are_gone(made, tmp_path, capsys):
+    """Deleted or moved run directories: --dry-run lists their rows, prune drops them (only under
+    the PATHs given), and a moved run comes back with 'results index'."""
+    runs = tmp_path / "runs"
+    shutil.copytree(made[1], runs)
+    db = str(tmp_path / "own.db")
+    assert results_cmd(capsys, "index", str(runs), "--db", db)[0] == EXIT_OK
+    first, second, third = sorted(runs.iterdir())
+    shutil.rmtree(first)
+    moved = tmp_path / "elsewhere" / second.name
+    moved.parent.mkdir()
+    second.rename(moved)
+    code, out, _ = results_cmd(capsys, "prune", "--dry-run", str(runs), "--db", db)
+    assert code == EXIT_OK
+    assert out.splitlines() == [f"{first.name}\t{first}", f"{second.name}\t{second}",
+                                f"would drop 2 runs whose directory is gone, from {db}"]
+    assert len(table(results_cmd(capsys, "list", "--db", db)[1])) == 3  # nothing dropped yet
+    assert results_cmd(capsys, "prune", str(tmp_path / "elsewhere"), "--db", db)[1].endswith(
+        "dropped 0 runs whose directory is gone, from " + db + "\n")  # not under that PATH
+    code, out, _ = results_cmd(capsys, "prune", "--db", db)
+    assert code == EXIT_OK and out.splitlines()[-1] == f"dropped 2 runs whose directory is gone, from {db}"
+    assert [r["run"] for r in table(results_cmd(capsys, "list", "--db", db)[1])] == [third.name]
+    assert results_cmd(capsys, "index", str(moved), "--db", db)[0] == EXIT_OK
+    assert sorted(r["run"] for r in table(results_cmd(capsys, "list", "--db", db)[1])) == \
+        sorted([second.name, third.name])
+
+
+def test_prune_of_a_database_that_does_not_exist_is_one_line(tmp_path, capsys):
+    code, _, err = results_cmd(capsys, "prune", "--db", str(tmp_path / "absent.db"))
+    assert code == EXIT_USAGE and len(err.strip().splitlines()) == 1 and "absent.db" in err

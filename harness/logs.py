@@ -214,10 +214,13 @@ class RunDirectory:
             validate(event, "detail_line", where=f"{self.path.name}/detail.txt", user_input=False)
         self.write_text("detail.txt", detail.render())
 
-    def set_status(self, state: str, error: str | None = None) -> None:
+    def set_status(self, state: str, error: str | None = None, signal: str | None = None) -> None:
+        """``signal``: the signal's name (SIGSEGV) when the run's process died by one."""
         document = {"state": state, "error": error,
                     "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                     "files": sorted(f for f in self.files if f != "status.json")}
+        if signal is not None:
+            document["signal"] = signal
         try:
             self.write_json("status.json", document, "status")
         except OSError:

@@ -179,7 +179,8 @@ class _Watch:
             name = signal.Signals(-code).name
             if self.terminated and -code in (signal.SIGTERM, signal.SIGKILL):
                 return self._report_dead("interrupted", f"terminated ({name})", EXIT_INTERRUPTED)
-            return self._report_dead("failed", f"the run process was killed by {name}", EXIT_FAILED)
+            return self._report_dead("failed", f"the run process was killed by {name}", EXIT_FAILED,
+                                     signal=name)
         if self._still_running():
             return self._report_dead("failed", f"the run process exited with code {code} without "
                                      "finishing (os._exit in a plugin or a runtime?)", EXIT_FAILED)
@@ -193,10 +194,10 @@ class _Watch:
         except (OSError, ValueError, KeyError, TypeError):
             return True
 
-    def _report_dead(self, state: str, why: str, code: int) -> int:
+    def _report_dead(self, state: str, why: str, code: int, signal: str | None = None) -> int:
         where = ""
         if self.run_dir is not None:
-            mark(self.run_dir, state, why)
+            mark(self.run_dir, state, why, signal)
             where = f"; partial results in {self.run_dir}"
             if (self.run_dir / CRASH).is_file():
                 where += f" (native trace in {CRASH})"
@@ -211,9 +212,9 @@ def _kill(pid: int, sig: int) -> None:
         pass
 
 
-def mark(run_dir: Path, state: str, why: str) -> None:
-    """Mark a run directory whose process could not: status, a detail log if it left none, and
-    the crash trace faulthandler wrote."""
+def mark(run_dir: Path, state: str, why: str, signal: str | None = None) -> None:
+    """Mark a run directory whose process could not: status (with the ``signal`` that killed
+    it), a detail log if it left none, and the crash trace faulthandler wrote."""
     from .logs import DetailLog, RunDirectory
 
     directory = RunDirectory(run_dir)
@@ -229,6 +230,6 @@ def mark(run_dir: Path, state: str, why: str) -> None:
             directory.write_detail(detail)
         directory.files = sorted(p.name for p in run_dir.iterdir()
                                  if p.is_file() and not p.name.startswith("."))
-        directory.set_status(state, why)
+        directory.set_status(state, why, signal)
     except OSError as exc:
         print(f"tinyharness: could not mark {run_dir} as {state}: {exc}", file=sys.stderr)

@@ -221,20 +221,17 @@ def _state(run_dir: Path) -> str | None:
     return _status(run_dir)[0]
 
 
-def _status(run_dir: Path | None) -> tuple[str | None, str | None]:
-    """status.json's (state, error), or (None, None)."""
+def _status(run_dir: Path | None) -> tuple[str | None, str | None, str | None]:
+    """status.json's (state, error, signal), or Nones."""
     if run_dir is None:
-        return None, None
+        return None, None, None
     import json
 
     try:
         document = json.loads((run_dir / "status.json").read_bytes()[:1 << 20])
-        return document.get("state"), document.get("error")
+        return document.get("state"), document.get("error"), document.get("signal")
     except (OSError, ValueError, AttributeError):
-        return None, None
-
-
-_KILLED = re.compile(r"killed by (SIG[A-Z0-9]+)")
+        return None, None, None
 
 
 def _classify(code: int | None, ended_by: str | None, cell: Cell, run_dir: Path | None,
@@ -252,10 +249,9 @@ def _classify(code: int | None, ended_by: str | None, cell: Cell, run_dir: Path 
     if code < 0:
         name = _signal_name(-code)
         return CellStatus.CRASHED, f"{name}: the run process died by {name}"
-    state, error = _status(run_dir)
-    killed = _KILLED.search(error or "")
-    if killed:  # the supervised run died by a signal: a crash, told by its supervisor
-        return CellStatus.CRASHED, f"{killed.group(1)}: {error}"
+    state, error, killed_by = _status(run_dir)
+    if killed_by:  # the supervised run died by a signal: a crash, told by its supervisor
+        return CellStatus.CRASHED, f"{killed_by}: {error}"
     why = error or _last_line(stderr) or f"exited with code {code}"
     return CellStatus.FAILED, why if code in (2, 3) else f"exited with code {code}: {why}"
 

@@ -55,6 +55,7 @@ def test_a_segfault_in_infer_marks_the_run_failed_with_the_native_trace(tmp_path
     assert "SIGSEGV" in err and "crash.txt" in err
     path = run_dir(tmp_path)
     assert status(path)["state"] == "failed" and "SIGSEGV" in status(path)["error"]
+    assert status(path)["signal"] == "SIGSEGV"  # for readers that classify (sweep cells)
     trace = (path / "crash.txt").read_text()
     assert "Segmentation fault" in trace and "in infer" in trace
     assert "SIGSEGV" in (path / "detail.txt").read_text()
@@ -67,6 +68,7 @@ def test_os_exit_in_a_plugin_marks_the_run_failed(tmp_path):
     assert_one_line_no_traceback(err)
     path = run_dir(tmp_path)
     assert status(path)["state"] == "failed" and "exited with code 7" in status(path)["error"]
+    assert "signal" not in status(path)
     assert (path / "detail.txt").is_file()
     assert not (path / "crash.txt").exists() and not (path / ".crash.txt").exists()
 

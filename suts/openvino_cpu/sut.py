@@ -231,12 +231,27 @@ class OpenVINOCPU(SUT):
         extra = {"performance_hint": str(get("PERFORMANCE_HINT")),
                  "offline_rates_at_load": self._offline_rates,
                  "num_streams": int(get("NUM_STREAMS")), "nireq": len(self._requests),
-                 "requested_precision": self.config.precision}
+                 "requested_precision": self.config.precision, "kernels": self._kernels()}
         return SUTDescription(name=self.name, runtime=self.runtime,
                               runtime_version=self._ov.get_version(), device=self._device,
                               model_format=self._format, precision=self._in.dtype,
                               inference_precision=used.get_type_name(),
                               threads=int(get("INFERENCE_NUM_THREADS")), extra=extra)
+
+    def _kernels(self) -> dict[str, list[str]]:
+        """The kernels the CPU plugin compiled, by layer type (its runtime model's primitiveType:
+        ``brgconv_avx512_I8``, ``jit_avx2_I8``): the instructions the numbers came from. int8
+        convolutions without VNNI are jit_avx2 / jit_avx512 ones, whose products saturate."""
+        found: dict[str, set[str]] = {}
+        try:
+            for op in self._compiled.get_runtime_model().get_ops():
+                info = op.get_rt_info()
+                layer, kernel = (info[k].astype(str) for k in ("layerType", "primitiveType"))
+                if not kernel.startswith("unknown"):
+                    found.setdefault(layer, set()).add(kernel)
+        except (RuntimeError, KeyError, AttributeError):  # a plugin without a runtime model
+            return {}
+        return {layer: sorted(kernels) for layer, kernels in sorted(found.items())}
 
     def close(self) -> None:
         # Requests reference the compiled model and wrap our arrays: release them first.

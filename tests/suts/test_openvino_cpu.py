@@ -93,6 +93,22 @@ def test_describe_defaults_to_f32(ov, sut):
     assert d.extra["performance_hint"] == "LATENCY" and d.extra["nireq"] == 1
 
 
+def test_describe_records_the_kernels_the_cpu_plugin_compiled(ov, sut):
+    """The int8 KWS model's convolutions run int8 kernels of the widest vector instructions the
+    host has (by its recorded cpu_features): where the numbers came from (on x86 without VNNI,
+    OpenVINO's int8 outputs differ; README)."""
+    from tinyharness.system import cpu_features
+
+    kernels = sut.describe().extra["kernels"]
+    int8_convs = [k for k in kernels.get("Convolution", []) if k.endswith("_I8")]
+    assert int8_convs, kernels
+    assert all(isinstance(v, list) and v == sorted(set(v)) for v in kernels.values())
+    features = cpu_features() or []
+    isa = "avx512" if "avx512f" in features else "avx2" if "avx2" in features else None
+    if isa is not None:
+        assert any(isa in k for k in int8_convs), (features, int8_convs)
+
+
 def test_precision_option_is_recorded_as_compiled(ov):
     sut = loaded(precision="bf16")
     try:

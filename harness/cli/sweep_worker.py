@@ -143,7 +143,7 @@ async def _start(server, timeout: float) -> str | None:
         return None
     except (OSError, RuntimeError, ValueError, asyncio.TimeoutError) as exc:
         cause = exc.__cause__ or exc
-        await server.close(timeout=5) if hasattr(server, "close") else None
+        await server.close(timeout=5)
         return " ".join(str(cause).split())[:200] or "timed out"
     finally:
         logging.disable(logging.NOTSET)

@@ -240,8 +240,8 @@ class OpenVINOCPU(SUT):
 
     def _kernels(self) -> dict[str, list[str]]:
         """The kernels the CPU plugin compiled, by layer type (its runtime model's primitiveType:
-        ``brgconv_avx512_I8``, ``jit_avx2_I8``): the instructions the numbers came from. int8
-        convolutions without VNNI are jit_avx2 / jit_avx512 ones, whose products saturate."""
+        ``brgconv_avx512_I8``, ``jit_avx2_I8``): the instructions the numbers came from (the int8
+        convolutions were jit_avx2_I8 on an AVX2 CPU without VNNI, where their products saturate)."""
         found: dict[str, set[str]] = {}
         try:
             for op in self._compiled.get_runtime_model().get_ops():

@@ -1,9 +1,7 @@
-"""Shared by the sweep tests: a misbehaving SUT (fakes.BadSUT: segfault, hang) that cells run
-through a launcher script, as tests/harness/test_supervisor.py does for single runs, and the sweep
-command run as a user runs it (a fresh interpreter).
+"""Shared by the sweep tests: the sweep command run as a user runs it (a fresh interpreter).
 
-The SUT is registered twice: in the test's process (so the spec validates and knows it is
-host-timed) and in each cell's fresh interpreter (the launcher)."""
+The misbehaving SUT (fakes.BadSUT) is registered twice: in the test's process (so the spec
+validates and knows it is host-timed) and in each cell's fresh interpreter (fakes.bad_launcher)."""
 
 from __future__ import annotations
 
@@ -12,12 +10,6 @@ import subprocess
 import sys
 import textwrap
 from pathlib import Path
-
-from fakes import BadSUT, bad_launcher  # noqa: F401 (BadSUT: the sweep tests register it)
-
-def launcher(tmp_path: Path) -> list[str]:
-    """A command line that runs ``tinyharness`` with the bad SUT registered."""
-    return bad_launcher(tmp_path)
 
 
 def supervised_env(**extra: str) -> dict[str, str]:

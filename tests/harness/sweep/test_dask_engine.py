@@ -228,13 +228,13 @@ def test_a_stop_interrupts_running_cells_and_starts_no_more(cluster: Cluster, tm
 
 @pytest.mark.slow
 def test_a_segfaulting_cell_is_a_crashed_row_on_the_cluster(cluster: Cluster, tmp_path):
-    from sweep_helpers import launcher
+    from fakes import bad_launcher
 
     cells = [Cell("digits01", "bad", mode="performance", sut_options=(("misbehave", "segfault"),),
                   run_args=FAST),
              Cell("digits01", "null", mode="performance", run_args=FAST)]
     with DaskExecutor(cluster.address, output=tmp_path / "results",
-                      launcher=launcher(tmp_path)) as executor:
+                      launcher=bad_launcher(tmp_path)) as executor:
         results = run_on(executor, cells).by_cell()
     crashed = results[cells[0].id]
     assert crashed.status in (CellStatus.CRASHED, CellStatus.FAILED)

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from fakes import registered
-from sweep_helpers import BadSUT, launcher, run_sweep, supervised_env, sweep_command
+from fakes import BadSUT, bad_launcher, registered
+from sweep_helpers import run_sweep, supervised_env, sweep_command
 from tinyharness.db import ResultsDB
 from tinyharness.sweep.cell_run import CellStatus
 from tinyharness.sweep.driver import Sweep
@@ -97,7 +97,7 @@ def test_a_segfault_and_a_hang_are_rows_and_the_rest_of_the_sweep_completes(tmp_
     env = supervised_env(TINYHARNESS_DB=str(own_database))
     with registered(BadSUT), ResultsDB(own_database) as db:
         outcome = Sweep(spec, output=output, db=db, executor=LocalExecutor(
-            output, {}, launcher=launcher(tmp_path), env=env)).run()
+            output, {}, launcher=bad_launcher(tmp_path), env=env)).run()
         recorded = {c["cell_id"]: c["status"] for c in db.cells(spec.id)}
     crashed, timed_out, finished = (r.result for r in outcome.rows)
     assert not outcome.interrupted and outcome.error is None
